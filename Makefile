@@ -1,0 +1,46 @@
+# The two front-door commands: `make demo` and `make test`. Both install what
+# they need first (scripts/setup.sh), so they work on a fresh machine.
+SHELL := /bin/bash
+VENV := .venv/bin
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: help setup demo demo-clean test lint unit integration vars docs-check clean
+
+help:
+	@echo "make demo   - restore a throwaway YieldVault database on this machine and print the report"
+	@echo "make test   - lint, unit tests and integration tests against real PostgreSQL 15 and S3 (moto)"
+	@echo "make lint | unit | integration | vars | clean"
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+demo-clean:
+	-@$(VENV)/python scripts/pg_cluster.py stop demo/pg >/dev/null 2>&1
+	rm -rf demo
+
+vars:
+	$(VENV)/python scripts/gen_role_vars.py
+
+lint: setup
+	$(VENV)/python scripts/gen_role_vars.py --check
+	$(VENV)/yamllint -s .
+	$(VENV)/ansible-lint --profile production
+	@for m in plugins/modules/*.py; do n=$$(basename $$m .py); \
+	  $(VENV)/ansible-doc yieldvault.db_restore.$$n >/dev/null || { echo "ansible-doc failed for $$n"; exit 1; }; done
+	@echo "lint: ok"
+
+unit: setup
+	$(VENV)/pytest -q tests/unit
+
+integration: setup
+	$(VENV)/pytest -q tests/integration
+
+test: lint
+	$(VENV)/pytest -q -p no:cacheprovider tests/unit tests/integration
+
+clean: demo-clean
+	rm -rf .venv .collections .ansible .pytest_cache

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL connection helpers shared by the collection's modules."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+PSYCOPG2_IMPORT_ERROR = None
+try:
+    import psycopg2
+    import psycopg2.extensions
+    from psycopg2 import sql
+    HAS_PSYCOPG2 = True
+except ImportError:
+    psycopg2 = None
+    sql = None
+    HAS_PSYCOPG2 = False
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+
+APPLICATION_NAME = 'yieldvault.db_restore'
+CONNECT_TIMEOUT = 10
+
+
+def postgres_argument_spec():
+    """Connection options; documented once in the yieldvault.db_restore.postgres fragment."""
+    return dict(
+        login_host=dict(type='str', default='localhost'),
+        login_port=dict(type='int', default=5432),
+        login_user=dict(type='str', default='postgres'),
+        login_password=dict(type='str', default='', no_log=True),
+        login_unix_socket=dict(type='str', default=''),
+    )
+
+
+def ensure_psycopg2(module):
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+
+
+def connection_target(params, database):
+    """Human-readable description of where we connect, without any secret."""
+    host = params.get('login_unix_socket') or params.get('login_host') or 'localhost'
+    return '%s:%s/%s as %s' % (host, params.get('login_port'), database, params.get('login_user'))
+
+
+def connect(module, database, autocommit=True):
+    """Open a psycopg2 connection or fail the module with an actionable message."""
+    ensure_psycopg2(module)
+    params = module.params
+    kwargs = dict(
+        host=params.get('login_unix_socket') or params.get('login_host') or 'localhost',
+        port=params.get('login_port'),
+        user=params.get('login_user'),
+        dbname=database,
+        connect_timeout=CONNECT_TIMEOUT,
+        application_name=APPLICATION_NAME,
+    )
+    # An empty password must not be sent: libpq would then skip .pgpass.
+    if params.get('login_password'):
+        kwargs['password'] = params['login_password']
+    try:
+        conn = psycopg2.connect(**kwargs)
+        conn.autocommit = autocommit
+    except psycopg2.Error as exc:
+        detail = _scrub(str(exc).strip(), params.get('login_password'))
+        module.fail_json(
+            msg='Could not connect to PostgreSQL at %s: %s. Check that the server is running and reachable '
+                '(login_host/login_port or login_unix_socket), that the database exists, and that login_user and '
+                'login_password are right (pg_hba.conf must allow this client). Nothing was changed.'
+                % (connection_target(params, database), detail))
+    return conn
+
+
+def _scrub(text, secret):
+    if secret:
+        text = text.replace(secret, '********')
+    return text
+
+
+def qualified(schema, name):
+    """A schema-qualified identifier, quoted by psycopg2 (names are used verbatim)."""
+    return sql.Identifier(schema, name)
+
+
+def server_version(conn):
+    """'15.6' style version string of the connected server."""
+    num = conn.server_version
+    major = num // 10000
+    if major >= 10:
+        return '%d.%d' % (major, num % 10000)
+    return '%d.%d.%d' % (major, (num // 100) % 100, num % 100)

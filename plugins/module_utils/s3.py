@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""S3 client and readable S3 errors shared by the collection's modules."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+BOTO3_IMPORT_ERROR = None
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore import exceptions as botocore_exceptions
+except ImportError:
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = traceback.format_exc()
+    botocore_exceptions = None
+else:
+    HAS_BOTO3 = True
+
+# Short enough that an unreachable endpoint fails in about ten seconds
+# (2 attempts x 4 s connect timeout + backoff); long reads stay allowed.
+CONNECT_TIMEOUT = 4
+READ_TIMEOUT = 60
+MAX_ATTEMPTS = 2
+
+
+def s3_argument_spec():
+    """Options of the yieldvault.db_restore.s3 doc fragment."""
+    return dict(
+        s3_bucket=dict(type='str'),
+        s3_endpoint_url=dict(type='str'),
+        s3_region=dict(type='str', default='us-east-1'),
+        aws_access_key=dict(type='str', no_log=True),
+        aws_secret_key=dict(type='str', no_log=True),
+        aws_session_token=dict(type='str', no_log=True),
+    )
+
+
+def _blank_to_none(value):
+    # Role defaults pass '' for "not set"; boto3 must then use its own chain.
+    if value is None or str(value).strip() == '':
+        return None
+    return str(value).strip()
+
+
+def safe_endpoint(endpoint):
+    """Endpoint for messages, with any user:password@ removed."""
+    if not endpoint:
+        return None
+    return re.sub(r'//[^/@]*@', '//', endpoint)
+
+
+def s3_location(bucket, endpoint, key=None, region=None):
+    """Human description such as s3://bucket/key at http://127.0.0.1:9000."""
+    where = 's3://%s' % (bucket or '')
+    if key:
+        where += '/' + key.lstrip('/')
+    if endpoint:
+        where += ' at %s' % safe_endpoint(endpoint)
+    elif region:
+        where += ' (AWS S3, %s)' % region
+    return where
+
+
+def s3_client(module):
+    """boto3 S3 client from the module's s3 options; fails the module on bad input."""
+    if not HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib('boto3') + ' Nothing was changed.', exception=BOTO3_IMPORT_ERROR)
+    params = module.params
+    endpoint = _blank_to_none(params.get('s3_endpoint_url'))
+    region = _blank_to_none(params.get('s3_region')) or 'us-east-1'
+    if endpoint and not re.match(r'^https?://[^/]+', endpoint):
+        module.fail_json(msg='s3_endpoint_url %r is not a URL: give it as http://HOST:PORT or https://HOST. '
+                             'Nothing was changed.' % safe_endpoint(endpoint))
+    config_args = dict(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={'max_attempts': MAX_ATTEMPTS, 'mode': 'standard'},
+    )
+    if endpoint:
+        # S3-compatible stores (MinIO, Ceph, moto) generally only route path-style requests.
+        config_args['s3'] = {'addressing_style': 'path'}
+    try:
+        return boto3.session.Session().client(
+            's3',
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=_blank_to_none(params.get('aws_access_key')),
+            aws_secret_access_key=_blank_to_none(params.get('aws_secret_key')),
+            aws_session_token=_blank_to_none(params.get('aws_session_token')),
+            config=Config(**config_args),
+        )
+    except Exception as exc:  # botocore raises several unrelated types for bad settings
+        module.fail_json(msg='Could not set up the S3 client for %s: %s. Check s3_endpoint_url, s3_region and the '
+                             'credentials. Nothing was changed.'
+                             % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc))
+
+
+def _error_code(exc):
+    response = getattr(exc, 'response', None) or {}
+    error = response.get('Error') or {}
+    code = str(error.get('Code') or '')
+    status = (response.get('ResponseMetadata') or {}).get('HTTPStatusCode')
+    return code, status, error.get('Message') or ''
+
+
+def describe_s3_error(exc, action, bucket, endpoint, key=None, region=None):
+    """A readable, secret-free message for an S3 failure: what failed and what to do.
+
+    ``action`` completes "Could not ...", e.g. "list backups under database/".
+    The caller adds whether anything was changed.
+    """
+    where = s3_location(bucket, endpoint, key=key, region=region)
+    head = 'Could not %s in %s' % (action, where)
+    if botocore_exceptions is None:
+        return '%s: %s' % (head, exc)
+    exc_types = botocore_exceptions
+    if isinstance(exc, (exc_types.EndpointConnectionError, exc_types.ConnectTimeoutError)):
+        return ('%s: the S3 endpoint %s is unreachable (%s). Check s3_endpoint_url, that the service is running '
+                'and that this host can reach it.' % (head, safe_endpoint(endpoint) or 'of AWS', exc))
+    if isinstance(exc, exc_types.ReadTimeoutError):
+        return ('%s: the S3 endpoint stopped answering (read timeout). Retry; if it persists check the '
+                'endpoint\'s health and the network.' % head)
+    if isinstance(exc, (exc_types.NoCredentialsError, exc_types.PartialCredentialsError)):
+        return ('%s: no complete AWS credentials were found. Set aws_access_key and aws_secret_key '
+                '(db_restore_s3_access_key / db_restore_s3_secret_key), or the AWS_ACCESS_KEY_ID and '
+                'AWS_SECRET_ACCESS_KEY environment variables, or use an instance profile.' % head)
+    if isinstance(exc, exc_types.ClientError):
+        code, status, message = _error_code(exc)
+        if code == 'NoSuchBucket' or (status == 404 and not key):
+            return ('%s: the bucket %s does not exist. Check s3_bucket (and s3_endpoint_url / s3_region).'
+                    % (head, bucket))
+        if code in ('NoSuchKey', '404', 'NotFound') or status == 404:
+            return ('%s: the object does not exist (or the bucket %s is missing). Check the key and prefix, and '
+                    'list the store with the backup_catalog module.' % (head, bucket))
+        if code in ('InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired',
+                    'InvalidToken'):
+            return ('%s: the credentials were rejected (%s). Check aws_access_key, aws_secret_key and '
+                    'aws_session_token.' % (head, code))
+        if code in ('AccessDenied', '403', 'Forbidden', 'AllAccessDisabled') or status == 403:
+            return ('%s: access denied. Grant these credentials s3:ListBucket and s3:GetObject (and s3:PutObject '
+                    'for uploads) on bucket %s, or use credentials that have them.' % (head, bucket))
+        if code == 'PermanentRedirect' or status == 301:
+            return '%s: the bucket is in another region. Set s3_region to the bucket\'s region.' % head
+        return '%s: S3 answered %s%s. Check the bucket, the key and the credentials.' % (
+            head, code or status, (' (%s)' % message) if message else '')
+    if isinstance(exc, exc_types.ParamValidationError):
+        return '%s: invalid request parameters (%s).' % (head, exc)
+    if isinstance(exc, exc_types.BotoCoreError):
+        return '%s: %s. Check s3_endpoint_url, the network and the credentials.' % (head, exc)
+    return '%s: %s: %s' % (head, type(exc).__name__, exc)

@@ -1,0 +1,456 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: backup_checksum
+short_description: Fetch a backup and verify its MD5 and SHA-256 in one streaming pass
+description:
+  - Copies a backup from a local file (O(src)) or downloads it from S3 (O(s3_key)) to O(path), hashing it with
+    MD5 and SHA-256 in the same single pass, in constant memory. The data goes to C(<path>.part), is fsynced,
+    compared with the expected checksum and only then renamed to O(path), so O(path) never holds a partial or
+    corrupt backup. On a mismatch or any error the C(.part) file is removed.
+  - If O(path) already holds a file with the expected checksum, nothing is fetched (re-runs are cheap).
+  - Without O(src) and O(s3_key), verifies the file already at O(path).
+  - The expected MD5 is taken from, in order, O(expected_md5), the S3 object's metadata C(md5) (with O(s3_key)),
+    the O(sidecar) file, a C(<src>.md5) sidecar beside O(src) (or C(<path>.md5) when only verifying).
+  - Also reports the dump format seen in the first bytes (C(custom), C(tar), C(gzip), C(plain) or C(unknown)).
+version_added: 0.1.0
+author:
+  - YieldVault platform team
+options:
+  path:
+    description:
+      - The file to verify, or the destination when fetching.
+    type: path
+    required: true
+  src:
+    description:
+      - Local file to copy to O(path). Mutually exclusive with O(s3_key).
+    type: path
+  s3_key:
+    description:
+      - Key of the S3 object in O(s3_bucket) to download to O(path). Mutually exclusive with O(src).
+    type: str
+  expected_md5:
+    description:
+      - Expected MD5 (hex). Overrides S3 metadata and sidecars.
+    type: str
+  expected_sha256:
+    description:
+      - Expected SHA-256 (hex), checked in addition to the MD5.
+    type: str
+  sidecar:
+    description:
+      - Path of an md5sum-format file (C(<hex>  <name>)) holding the expected MD5.
+    type: path
+  require_expected:
+    description:
+      - Fail when no expected checksum can be found. Set to V(false) to fetch or hash without verification.
+    type: bool
+    default: true
+  mode:
+    description:
+      - File mode of the written file, as for M(ansible.builtin.file). Applied only when the module writes O(path).
+      - The C(.part) file is created with mode C(0600) so a backup is never readable by others while it is written.
+    type: raw
+    default: '0600'
+  chunk_size:
+    description:
+      - Bytes read per chunk while streaming.
+    type: int
+    default: 8388608
+extends_documentation_fragment:
+  - yieldvault.db_restore.s3
+attributes:
+  check_mode:
+    support: full
+    description:
+      - In check mode the source is streamed and hashed for real, so a corrupt backup is found, but nothing is
+        written. V(changed) is true when a fetch would happen.
+seealso:
+  - module: yieldvault.db_restore.backup_catalog
+'''
+
+EXAMPLES = r'''
+- name: Download the selected backup and verify it against its S3 metadata md5
+  yieldvault.db_restore.backup_checksum:
+    path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+    s3_bucket: yieldvault-backups
+    s3_key: database/yieldvault_prod_20260429_1400.dump
+  register: fetched
+
+- name: Copy a backup from the local store; the .md5 sidecar beside it is used
+  yieldvault.db_restore.backup_checksum:
+    src: /var/backups/postgresql/yieldvault_prod_20260429_1400.dump
+    path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+
+- name: Verify a file already on disk against a known checksum
+  yieldvault.db_restore.backup_checksum:
+    path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+    expected_md5: "{{ selected.backup.expected_md5 }}"
+'''
+
+RETURN = r'''
+path:
+  description: The verified file (the destination when fetching).
+  returned: always
+  type: str
+  sample: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+size:
+  description: Size in bytes of the data hashed.
+  returned: success
+  type: int
+  sample: 7340032
+md5:
+  description: MD5 of the data, lowercase hex.
+  returned: success
+  type: str
+  sample: 9e107d9d372bb6826bd81d3542a419d6
+sha256:
+  description: SHA-256 of the data, lowercase hex.
+  returned: success
+  type: str
+  sample: d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592
+expected_md5:
+  description: The MD5 the data was compared with, or null.
+  returned: success
+  type: str
+  sample: 9e107d9d372bb6826bd81d3542a419d6
+expected_source:
+  description: Where RV(expected_md5) came from, V(given), V(s3_metadata), V(sidecar), or null.
+  returned: success
+  type: str
+  sample: s3_metadata
+verified:
+  description: True when the data matched every expected checksum (at least one was known).
+  returned: success
+  type: bool
+  sample: true
+fetched:
+  description: True when the file was copied or downloaded (in check mode, when it would be).
+  returned: success
+  type: bool
+  sample: true
+format:
+  description: Dump format seen in the first bytes, V(custom), V(tar), V(gzip), V(plain) or V(unknown).
+  returned: success
+  type: str
+  sample: custom
+seconds:
+  description: Seconds spent streaming and hashing.
+  returned: success
+  type: float
+  sample: 2.41
+throughput_mib_s:
+  description: MiB per second while streaming.
+  returned: success
+  type: float
+  sample: 312.5
+'''
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
+    DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
+    describe_s3_error, s3_argument_spec, s3_client,
+)
+
+NOTHING_CHANGED = 'nothing was changed.'
+
+
+class SourceReadError(Exception):
+    def __init__(self, cause):
+        super(SourceReadError, self).__init__(str(cause))
+        self.cause = cause
+
+
+class Checksum(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.path = module.params['path']
+        self.src = module.params['src']
+        self.s3_key = (module.params['s3_key'] or '').strip() or None
+        self.client = None
+        self.s3_head = None
+        self.name = os.path.basename(self.s3_key or self.src or self.path)
+        self.expected_md5 = None
+        self.expected_source = None
+        self.expected_sha256 = None
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, path=self.path, **extra)
+
+    # Sources -----------------------------------------------------------------------------------
+
+    def s3_error(self, exc, action):
+        params = self.params
+        return '%s Nothing was changed.' % describe_s3_error(
+            exc, action, params['s3_bucket'], params['s3_endpoint_url'], key=self.s3_key, region=params['s3_region'])
+
+    def prepare_source(self):
+        if self.s3_key:
+            self.client = s3_client(self.module)
+            try:
+                self.s3_head = self.client.head_object(Bucket=self.params['s3_bucket'], Key=self.s3_key)
+            except Exception as exc:
+                self.fail(self.s3_error(exc, 'read the backup object'))
+        elif self.src:
+            if not os.path.isfile(self.src):
+                self.fail('The source backup %s does not exist or is not a file. Check src (the backup store path). '
+                          'Nothing was changed.' % self.src)
+            if not os.access(self.src, os.R_OK):
+                self.fail('The source backup %s is not readable by this user. Nothing was changed.' % self.src)
+            if os.path.exists(self.path) and os.path.samefile(self.src, self.path):
+                self.fail('src and path are the same file (%s): leave out src to verify it in place. '
+                          'Nothing was changed.' % self.path)
+
+    def open_source(self):
+        """Return (read function, closer) for the data to fetch."""
+        if self.s3_key:
+            try:
+                body = self.client.get_object(Bucket=self.params['s3_bucket'], Key=self.s3_key)['Body']
+            except Exception as exc:
+                self.fail(self.s3_error(exc, 'download the backup'))
+            return body.read, body.close
+        handle = open(self.src, 'rb')
+        return handle.read, handle.close
+
+    # Expected checksums ------------------------------------------------------------------------
+
+    def resolve_expected(self):
+        params = self.params
+        if params['expected_sha256']:
+            try:
+                self.expected_sha256 = normalize_sha256(params['expected_sha256'])
+            except ValueError as exc:
+                self.fail('expected_sha256 is invalid: %s. Nothing was changed.' % exc)
+        if params['expected_md5']:
+            try:
+                self.expected_md5, self.expected_source = normalize_md5(params['expected_md5']), 'given'
+            except ValueError as exc:
+                self.fail('expected_md5 is invalid: %s. Nothing was changed.' % exc)
+            return
+        if self.s3_head is not None:
+            metadata = dict((str(k).lower(), v) for k, v in (self.s3_head.get('Metadata') or {}).items())
+            if metadata.get('md5'):
+                try:
+                    self.expected_md5, self.expected_source = normalize_md5(metadata['md5']), 's3_metadata'
+                    return
+                except ValueError as exc:
+                    self.module.warn('Ignoring the md5 metadata of s3://%s/%s: %s.'
+                                     % (params['s3_bucket'], self.s3_key, exc))
+        sidecar = params['sidecar']
+        if sidecar:
+            if not os.path.isfile(sidecar):
+                self.fail('The checksum sidecar %s does not exist. Check the sidecar option. Nothing was changed.'
+                          % sidecar)
+        elif self.src and os.path.isfile(self.src + '.md5'):
+            sidecar = self.src + '.md5'
+        elif not self.src and not self.s3_key and os.path.isfile(self.path + '.md5'):
+            sidecar = self.path + '.md5'
+        if sidecar:
+            try:
+                self.expected_md5, self.expected_source = read_md5_sidecar(sidecar, name=self.name), 'sidecar'
+            except (OSError, ValueError) as exc:
+                self.fail('Could not read the checksum sidecar: %s. Fix or regenerate it (md5sum NAME > NAME.md5), '
+                          'or pass expected_md5. Nothing was changed.' % to_native(exc))
+
+    def has_expected(self):
+        return bool(self.expected_md5 or self.expected_sha256)
+
+    def mismatch(self, digest):
+        """Message for the first expected checksum that ``digest`` does not meet, else None."""
+        if self.expected_md5 and digest['md5'] != self.expected_md5:
+            return self._mismatch_msg('md5', self.expected_md5, self.expected_source, digest['md5'])
+        if self.expected_sha256 and digest['sha256'] != self.expected_sha256:
+            return self._mismatch_msg('sha256', self.expected_sha256, 'given', digest['sha256'])
+        return None
+
+    def _mismatch_msg(self, algorithm, expected, source, got):
+        return ('Checksum mismatch for %s: expected %s %s (from %s), got %s. The backup is corrupt or incomplete; '
+                'nothing was changed. Retry the download, or choose another backup with -e backup=<name>.'
+                % (self.name, algorithm, expected, source, got))
+
+    # Work --------------------------------------------------------------------------------------
+
+    def hash_file(self, path):
+        try:
+            with open(path, 'rb') as handle:
+                return hash_stream(handle, chunk_size=self.params['chunk_size'])
+        except (IOError, OSError) as exc:
+            self.fail('Could not read %s: %s. Nothing was changed.' % (path, to_native(exc)))
+
+    def result(self, digest, seconds, changed, fetched):
+        mib = digest['size'] / 1048576.0
+        return dict(
+            changed=changed,
+            path=self.path,
+            size=digest['size'],
+            md5=digest['md5'],
+            sha256=digest['sha256'],
+            expected_md5=self.expected_md5,
+            expected_source=self.expected_source,
+            verified=self.has_expected() and self.mismatch(digest) is None,
+            fetched=fetched,
+            format=detect_format(digest['head']),
+            seconds=round(seconds, 3),
+            throughput_mib_s=round(mib / seconds, 1) if seconds > 0 else 0.0,
+        )
+
+    def verify_only(self):
+        if not os.path.isfile(self.path):
+            self.fail('%s does not exist or is not a file; there is nothing to verify. Give src or s3_key to fetch '
+                      'it. Nothing was changed.' % self.path)
+        started = time.time()
+        digest = self.hash_file(self.path)
+        result = self.result(digest, time.time() - started, changed=False, fetched=False)
+        problem = self.mismatch(digest)
+        if problem:
+            result['msg'] = problem
+            self.module.fail_json(**result)
+        self.module.exit_json(**result)
+
+    def fetch(self):
+        if os.path.isdir(self.path):
+            self.fail('path %s is a directory: give the full destination file name. Nothing was changed.' % self.path)
+        if os.path.isfile(self.path) and self.has_expected():
+            started = time.time()
+            digest = self.hash_file(self.path)
+            if self.mismatch(digest) is None:
+                self.module.exit_json(**self.result(digest, time.time() - started, changed=False, fetched=False))
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            self.fail('The destination directory %s does not exist; create it first. Nothing was changed.' % directory)
+
+        part = self.path + '.part'
+        committed = False
+        started = time.time()
+        read, close = self.open_source()
+        try:
+            if self.module.check_mode:
+                digest = self._stream(read, None)
+            else:
+                if os.path.lexists(part):
+                    os.unlink(part)  # left by an interrupted run; it is ours by its name
+                # 0600 from the first byte: a backup holds every user's data.
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, 'wb') as handle:
+                    digest = self._stream(read, handle.write)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            seconds = time.time() - started
+            self._check_complete(digest)
+            result = self.result(digest, seconds, changed=True, fetched=True)
+            problem = self.mismatch(digest)
+            if problem:
+                result['msg'] = problem
+                self.module.fail_json(**result)
+            if not self.module.check_mode:
+                os.replace(part, self.path)
+                committed = True
+                self._fsync_dir(directory)
+                self.module.set_mode_if_different(self.path, self.params['mode'], False)
+            self.module.exit_json(**result)
+        except SourceReadError as exc:
+            if self.s3_key:
+                self.fail(self.s3_error(exc.cause, 'download the backup'))
+            self.fail('Could not read the source backup %s: %s. Nothing was changed.' % (self.src, to_native(exc.cause)))
+        except (IOError, OSError) as exc:
+            self.fail('Could not write %s: %s. Check free space and permissions of %s; nothing was changed.'
+                      % (self.path, to_native(exc), directory))
+        finally:
+            try:
+                close()
+            except Exception:
+                pass
+            if not committed and not self.module.check_mode and os.path.lexists(part):
+                os.unlink(part)
+
+    def _stream(self, read, write):
+        def guarded_read(size):
+            # Tells a failing source apart from a failing destination in the error message.
+            try:
+                return read(size)
+            except Exception as exc:
+                raise SourceReadError(exc)
+        return hash_stream(guarded_read, write=write, chunk_size=self.params['chunk_size'])
+
+    def _check_complete(self, digest):
+        if self.s3_head is None:
+            return
+        expected_size = self.s3_head.get('ContentLength')
+        if expected_size is not None and digest['size'] != expected_size:
+            self.fail('The download of %s is incomplete: got %d of %d bytes. Retry the download; nothing was changed.'
+                      % (self.name, digest['size'], expected_size))
+
+    @staticmethod
+    def _fsync_dir(directory):
+        # Makes the rename itself durable; not every platform allows opening a directory.
+        try:
+            fd = os.open(directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def main():
+    argument_spec = dict(
+        path=dict(type='path', required=True),
+        src=dict(type='path'),
+        s3_key=dict(type='str'),
+        expected_md5=dict(type='str'),
+        expected_sha256=dict(type='str'),
+        sidecar=dict(type='path'),
+        require_expected=dict(type='bool', default=True),
+        mode=dict(type='raw', default='0600'),
+        chunk_size=dict(type='int', default=DEFAULT_CHUNK_SIZE),
+    )
+    argument_spec.update(s3_argument_spec())
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[('src', 's3_key')],
+        required_by={'s3_key': 's3_bucket'},
+        supports_check_mode=True,
+    )
+    if module.params['chunk_size'] <= 0:
+        module.fail_json(msg='chunk_size must be a positive number of bytes. Nothing was changed.')
+
+    job = Checksum(module)
+    job.prepare_source()
+    job.resolve_expected()
+    if not job.has_expected() and module.params['require_expected']:
+        if job.s3_key:
+            how = 'set the md5 metadata on the S3 object when uploading, '
+        elif job.src:
+            how = 'put a sidecar %s.md5 (md5sum format) beside it, ' % job.src
+        else:
+            how = 'put a sidecar %s.md5 (md5sum format) beside it, ' % job.path
+        job.fail('No checksum was found for %s, so it cannot be verified: %spass sidecar=<md5sum file>, or pass '
+                 'expected_md5 (or expected_sha256). Set require_expected=false only to skip verification. '
+                 'Nothing was changed.' % (job.name, how))
+    if job.src or job.s3_key:
+        job.fetch()
+    else:
+        job.verify_only()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,519 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: table_counts
+short_description: Take a consistent row-count snapshot of a PostgreSQL database and compare it
+description:
+  - Counts the rows of every table, partitioned table and materialized view of a database.
+  - In C(exact) mode every count is taken in one C(REPEATABLE READ READ ONLY) transaction, so the snapshot is
+    consistent even while the application writes.
+  - A partitioned table is reported as the sum of its leaf partitions (also for multi-level partitioning);
+    leaves are counted with C(SELECT count(*) FROM ONLY ...) so no row is counted twice.
+  - Optionally writes the snapshot as JSON, compares it with an earlier snapshot or a baseline, and checks
+    that given columns hold no NULL.
+  - The module never fails because counts differ; it returns the comparison and the caller decides.
+version_added: 0.1.0
+author:
+  - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.postgres
+options:
+  database:
+    description:
+      - Database to count.
+    type: str
+    required: true
+  mode:
+    description:
+      - V(exact) runs C(count(*)) on every table (reads every table once).
+      - V(estimated) reads C(pg_class.reltuples) (instant; null for a table never analysed).
+    type: str
+    choices: [exact, estimated]
+    default: exact
+  schemas:
+    description:
+      - Schemas to include.
+      - Default is every schema except C(pg_catalog), C(information_schema), C(pg_toast*) and C(pg_temp*).
+    type: list
+    elements: str
+  dest:
+    description:
+      - Write the snapshot as JSON to this path (mode 0600, written atomically; missing parent directories are
+        created with mode 0700).
+      - Not written in check mode.
+    type: path
+  compare_to:
+    description:
+      - Path of a snapshot JSON written earlier by this module (or a backup manifest); only its C(counts) key is
+        used.
+      - Mutually exclusive with O(baseline).
+    type: path
+  baseline:
+    description:
+      - Expected counts as a dict of C(schema.table) to row count.
+      - Mutually exclusive with O(compare_to).
+    type: dict
+  tolerance_percent:
+    description:
+      - Largest difference, in percent of the expected count, that still counts as matching.
+    type: float
+    default: 0
+  not_null:
+    description:
+      - Columns that must hold no NULL.
+      - O(not_null[].table) is C(schema.table) or just C(table) (meaning C(public.table)); names are case-sensitive
+        and used verbatim (C(User) is the Prisma table C("User")).
+      - An unknown table or column gives a result with RV(null_checks[].error) set, not a failure.
+    type: list
+    elements: dict
+    suboptions:
+      table:
+        description: Table name, C(schema.table) or C(table).
+        type: str
+        required: true
+      column:
+        description: Column name, verbatim.
+        type: str
+        required: true
+attributes:
+  check_mode:
+    support: full
+    details: Everything is read for real in check mode; only O(dest) is not written.
+notes:
+  - Counting in C(exact) mode takes an C(ACCESS SHARE) lock on every table; it waits for (at most
+    C(lock_timeout), 60 seconds) but does not block normal reads and writes.
+seealso:
+  - module: yieldvault.db_restore.backup_inspect
+'''
+
+EXAMPLES = r'''
+- name: Snapshot table counts of yieldvault_prod before the restore
+  yieldvault.db_restore.table_counts:
+    database: yieldvault_prod
+    login_unix_socket: /var/run/postgresql
+    dest: /var/backups/postgresql/reports/{{ run_id }}/counts_before.json
+  register: counts_before
+
+- name: Compare the restored database with the backup manifest and check User.address
+  yieldvault.db_restore.table_counts:
+    database: yieldvault_prod
+    compare_to: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump.manifest.json
+    tolerance_percent: 0
+    not_null:
+      - table: User
+        column: address
+  register: counts_after
+
+- name: Fail when the restored counts do not match
+  ansible.builtin.assert:
+    that:
+      - counts_after.comparison.matched
+      - counts_after.null_checks | rejectattr('passed') | list | length == 0
+
+- name: Quick estimate for a size overview
+  yieldvault.db_restore.table_counts:
+    database: yieldvault_prod
+    mode: estimated
+    schemas: [public]
+'''
+
+RETURN = r'''
+database:
+  description: Database counted.
+  returned: always
+  type: str
+  sample: yieldvault_prod
+mode:
+  description: Counting mode used.
+  returned: always
+  type: str
+  sample: exact
+taken_at:
+  description: When the snapshot was taken (ISO 8601 UTC).
+  returned: always
+  type: str
+  sample: '2026-04-29T14:30:00Z'
+server_version:
+  description: PostgreSQL server version.
+  returned: always
+  type: str
+  sample: '15.6'
+counts:
+  description:
+    - Row count per table, keyed C(schema.table) with names verbatim.
+    - Null for an unpopulated materialized view, or in estimated mode for a table never analysed.
+  returned: always
+  type: dict
+  sample: {"public.User": 1204, "public.payment": 16049, "public.payment_p2022_01": 723}
+partitions:
+  description: Each partitioned table and its leaf partitions (all levels).
+  returned: always
+  type: dict
+  sample: {"public.payment": ["public.payment_p2022_01", "public.payment_p2022_02"]}
+tables:
+  description: Number of entries in RV(counts).
+  returned: always
+  type: int
+  sample: 23
+total_rows:
+  description: Rows in plain tables, partition leaves and materialized views (parents are not counted twice).
+  returned: always
+  type: int
+  sample: 50000
+comparison:
+  description: Result of the comparison with O(compare_to) or O(baseline); null when neither is given.
+  returned: always
+  type: dict
+  contains:
+    matched:
+      description: No table is missing and every difference is within tolerance.
+      type: bool
+    missing:
+      description: Tables in the baseline that do not exist now.
+      type: list
+      elements: str
+    extra:
+      description: Tables that exist now but are not in the baseline.
+      type: list
+      elements: str
+    differences:
+      description: One entry per table whose count differs.
+      type: list
+      elements: dict
+      sample: [{"table": "public.User", "expected": 100, "actual": 98, "difference": -2, "percent": -2.0,
+                "within_tolerance": false}]
+    tolerance_percent:
+      description: Tolerance used.
+      type: float
+    tables_compared:
+      description: Number of tables on either side.
+      type: int
+null_checks:
+  description: One entry per O(not_null) item.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"table": "public.User", "column": "address", "nulls": 0, "passed": true, "error": null}]
+dest:
+  description: Path the snapshot was (or in check mode would be) written to; null without O(dest).
+  returned: always
+  type: str
+seconds:
+  description: Time the module took.
+  returned: always
+  type: float
+  sample: 1.84
+'''
+
+import datetime
+import errno
+import json
+import os
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import (
+    compare_counts,
+    split_table_name,
+    table_key,
+    total_rows,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    connect,
+    connection_target,
+    ensure_psycopg2,
+    postgres_argument_spec,
+    psycopg2,
+    qualified,
+    server_version,
+    sql,
+)
+
+RELATIONS_SQL = """
+SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relispopulated, c.reltuples
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm')
+  AND {schema_filter}
+ORDER BY n.nspname, c.relname
+"""
+
+DEFAULT_SCHEMA_FILTER = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+)
+
+# pg_partition_tree walks every level, so a sub-partitioned table still maps to
+# the tables that actually hold rows.
+LEAVES_SQL = """
+SELECT p.oid, l.oid, ln.nspname, l.relname, l.relkind::text, l.reltuples
+FROM pg_catalog.pg_class p
+CROSS JOIN LATERAL pg_catalog.pg_partition_tree(p.oid) t
+JOIN pg_catalog.pg_class l ON l.oid = t.relid
+JOIN pg_catalog.pg_namespace ln ON ln.oid = l.relnamespace
+WHERE p.oid = ANY(%s) AND t.isleaf
+ORDER BY ln.nspname, l.relname
+"""
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def isoformat_z(value):
+    return value.astimezone(datetime.timezone.utc).replace(microsecond=0).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def estimated(reltuples):
+    # -1 means "never vacuumed or analysed" since PostgreSQL 14.
+    if reltuples is None or reltuples < 0:
+        return None
+    return int(round(reltuples))
+
+
+def take_counts(module, conn, mode, schemas):
+    """Return (counts, partitions, relkinds, warnings) from one snapshot."""
+    warnings = []
+    cur = conn.cursor()
+    if schemas:
+        cur.execute(RELATIONS_SQL.format(schema_filter='n.nspname = ANY(%s)'), (list(schemas),))
+    else:
+        cur.execute(RELATIONS_SQL.format(schema_filter=DEFAULT_SCHEMA_FILTER))
+    relations = cur.fetchall()
+
+    counts = {}
+    relkinds = {}
+    parents = []
+    leaf_counts = {}
+    for oid, schema, name, relkind, populated, reltuples in relations:
+        key = table_key(schema, name)
+        relkinds[key] = relkind
+        if relkind == 'p':
+            parents.append((oid, key))
+            continue
+        if relkind == 'm' and not populated:
+            counts[key] = None
+            continue
+        if mode == 'estimated':
+            counts[key] = estimated(reltuples)
+        else:
+            counts[key] = count_rows(cur, schema, name)
+        leaf_counts[oid] = counts[key]
+
+    partitions = {}
+    if parents:
+        cur.execute(LEAVES_SQL, ([oid for oid, dummy in parents],))
+        leaves_by_parent = {}
+        for parent_oid, leaf_oid, schema, name, relkind, reltuples in cur.fetchall():
+            leaves_by_parent.setdefault(parent_oid, []).append((leaf_oid, schema, name, relkind, reltuples))
+        for oid, key in parents:
+            total = 0
+            names = []
+            for leaf_oid, schema, name, relkind, reltuples in leaves_by_parent.get(oid, []):
+                names.append(table_key(schema, name))
+                if relkind != 'r':
+                    # A foreign-table partition lives on another server; counting it
+                    # would query that server, so it is left out and said so.
+                    warnings.append('%s has partition %s of relkind %s that was not counted.'
+                                    % (key, table_key(schema, name), relkind))
+                    continue
+                if leaf_oid not in leaf_counts:
+                    # A leaf outside the selected schemas still holds the parent's rows.
+                    leaf_counts[leaf_oid] = (estimated(reltuples) if mode == 'estimated'
+                                             else count_rows(cur, schema, name))
+                value = leaf_counts[leaf_oid]
+                total = None if total is None or value is None else total + value
+            counts[key] = total
+            partitions[key] = names
+    cur.close()
+    return counts, partitions, relkinds, warnings
+
+
+def count_rows(cur, schema, name):
+    cur.execute(sql.SQL('SELECT count(*) FROM ONLY {}').format(qualified(schema, name)))
+    return cur.fetchone()[0]
+
+
+def run_null_checks(conn, not_null):
+    results = []
+    cur = conn.cursor()
+    for item in not_null or []:
+        table_text = item.get('table')
+        column = item.get('column')
+        entry = dict(table=table_text, column=column, nulls=None, passed=False, error=None)
+        try:
+            schema, name = split_table_name(table_text)
+        except ValueError as exc:
+            entry['error'] = to_native(exc)
+            results.append(entry)
+            continue
+        entry['table'] = table_key(schema, name)
+        try:
+            cur.execute(sql.SQL('SELECT count(*) FROM {} WHERE {} IS NULL').format(
+                qualified(schema, name), sql.Identifier(column)))
+            nulls = cur.fetchone()[0]
+            entry.update(nulls=nulls, passed=(nulls == 0))
+        except psycopg2.Error as exc:
+            entry['error'] = (exc.pgerror or to_native(exc)).strip().splitlines()[0]
+        results.append(entry)
+    cur.close()
+    return results
+
+
+def read_snapshot(module, path):
+    try:
+        with open(path, 'r') as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='Could not read the snapshot %s (compare_to): %s. Check the path, or pass the expected '
+                             'counts as baseline. Nothing was changed.' % (path, to_native(exc.strerror or exc)))
+    except ValueError as exc:
+        module.fail_json(msg='The snapshot %s (compare_to) is not valid JSON: %s. Use a file written by table_counts '
+                             'dest or a backup manifest. Nothing was changed.' % (path, to_native(exc)))
+    counts = data.get('counts') if isinstance(data, dict) else None
+    if not isinstance(counts, dict):
+        module.fail_json(msg='The snapshot %s (compare_to) has no "counts" object. Use a file written by table_counts '
+                             'dest or a backup manifest. Nothing was changed.' % path)
+    return counts
+
+
+def validate_baseline(module, baseline):
+    for table, value in baseline.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            try:
+                baseline[table] = int(value)
+            except (TypeError, ValueError):
+                module.fail_json(msg='baseline[%r] is %r, not a row count. Give baseline as a dict of '
+                                     'schema.table to integer. Nothing was changed.' % (table, value))
+    return baseline
+
+
+def write_snapshot(module, dest, snapshot):
+    directory = os.path.dirname(os.path.abspath(dest))
+    try:
+        os.makedirs(directory, mode=0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
+                                 % (directory, to_native(exc.strerror or exc)))
+    tmp_path = None
+    try:
+        # mkstemp creates the file 0600, so the snapshot is never readable by others,
+        # and os.replace makes a reader see either the old or the new file.
+        fd, tmp_path = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), suffix='.tmp', dir=directory)
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(snapshot, handle, indent=2, sort_keys=True)
+            handle.write('\n')
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_path, 0o600)
+        os.replace(tmp_path, dest)
+    except (IOError, OSError) as exc:
+        if tmp_path and os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+        module.fail_json(msg='Could not write the snapshot to %s: %s. Check the path, free space and permissions; '
+                             'the counts were taken but not saved.' % (dest, to_native(exc.strerror or exc)))
+
+
+def main():
+    argument_spec = postgres_argument_spec()
+    argument_spec.update(
+        database=dict(type='str', required=True),
+        mode=dict(type='str', default='exact', choices=['exact', 'estimated']),
+        schemas=dict(type='list', elements='str'),
+        dest=dict(type='path'),
+        compare_to=dict(type='path'),
+        baseline=dict(type='dict'),
+        tolerance_percent=dict(type='float', default=0.0),
+        not_null=dict(type='list', elements='dict', options=dict(
+            table=dict(type='str', required=True),
+            column=dict(type='str', required=True),
+        )),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[('compare_to', 'baseline')],
+        supports_check_mode=True,
+    )
+    started = time.time()
+    params = module.params
+    if params['tolerance_percent'] < 0:
+        module.fail_json(msg='tolerance_percent must be 0 or more (got %s). Nothing was changed.'
+                             % params['tolerance_percent'])
+    ensure_psycopg2(module)
+
+    baseline = None
+    if params['compare_to']:
+        baseline = read_snapshot(module, params['compare_to'])
+    elif params['baseline'] is not None:
+        baseline = validate_baseline(module, dict(params['baseline']))
+
+    database = params['database']
+    conn = connect(module, database, autocommit=False)
+    try:
+        conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
+        cur = conn.cursor()
+        # A restore in progress holds ACCESS EXCLUSIVE locks; waiting forever would hang the play.
+        cur.execute("SET LOCAL lock_timeout = '60s'")
+        cur.close()
+        taken_at = utc_now()
+        counts, partitions, relkinds, warnings = take_counts(module, conn, params['mode'], params['schemas'])
+        conn.rollback()
+        conn.autocommit = True
+        null_checks = run_null_checks(conn, params['not_null'])
+        version = server_version(conn)
+    except psycopg2.Error as exc:
+        detail = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
+        module.fail_json(msg='Counting rows in %s failed: %s. If a table is locked by a running restore or '
+                             'migration, wait for it and retry. Nothing was changed.'
+                         % (connection_target(params, database), detail))
+    finally:
+        conn.close()
+
+    for warning in warnings:
+        module.warn(warning)
+
+    snapshot = dict(
+        database=database,
+        mode=params['mode'],
+        taken_at=isoformat_z(taken_at),
+        server_version=version,
+        counts=counts,
+        partitions=partitions,
+        total_rows=total_rows(counts, relkinds),
+    )
+    changed = False
+    if params['dest']:
+        changed = True
+        if not module.check_mode:
+            write_snapshot(module, params['dest'], snapshot)
+
+    comparison = None
+    if baseline is not None:
+        comparison = compare_counts(counts, baseline, params['tolerance_percent'])
+
+    result = dict(snapshot)
+    result.update(
+        changed=changed,
+        tables=len(counts),
+        comparison=comparison,
+        null_checks=null_checks,
+        dest=params['dest'],
+        seconds=round(time.time() - started, 3),
+    )
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything `make demo` and `make test` need on a fresh machine, and
+# does nothing that is already done: Debian's PostgreSQL 15 server and client,
+# the Python virtual environment from requirements.txt, and the link that makes
+# this checkout the collection yieldvault.db_restore.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+need_apt=()
+for pkg in postgresql-15 postgresql-client-15 postgresql-contrib; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the package from starting its own cluster on 5432: tests
+  # and the demo run throwaway clusters on free ports.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+python=${PYTHON:-python3}
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: creating .venv from requirements.txt"
+  "$python" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+mkdir -p .collections/ansible_collections/yieldvault
+ln -sfn ../../.. .collections/ansible_collections/yieldvault/db_restore
+[ -f .collections/ansible_collections/yieldvault/db_restore/galaxy.yml ] || { echo "setup: collection link broken" >&2; exit 1; }
+echo "setup: ready ($root)"

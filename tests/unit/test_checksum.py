@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+import hashlib
+import io
+import os
+
+import pytest
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
+    detect_format, hash_stream, normalize_md5, parse_md5_sidecar, read_md5_sidecar,
+)
+
+
+@pytest.mark.parametrize('size', [0, 1, 511, 512, 513, 4096, 4097, 3 * 4096, 100000])
+def test_hash_stream_matches_hashlib(size):
+    data = os.urandom(size)
+    written = io.BytesIO()
+    digest = hash_stream(io.BytesIO(data), write=written.write, chunk_size=4096)
+    assert digest['md5'] == hashlib.md5(data).hexdigest()
+    assert digest['sha256'] == hashlib.sha256(data).hexdigest()
+    assert digest['size'] == size
+    assert digest['head'] == data[:512]
+    assert written.getvalue() == data
+
+
+def test_hash_stream_accepts_read_function_and_reads_in_chunks():
+    data = os.urandom(10000)
+    source = io.BytesIO(data)
+    sizes = []
+
+    def read(n):
+        sizes.append(n)
+        return source.read(n)
+    digest = hash_stream(read, chunk_size=3000)
+    assert digest['md5'] == hashlib.md5(data).hexdigest()
+    assert set(sizes) == {3000}
+    assert len(sizes) == 5  # 4 chunks and the empty read that ends the stream
+
+
+def test_hash_stream_short_reads():
+    # Network streams may return fewer bytes than asked for.
+    data = os.urandom(5000)
+    source = io.BytesIO(data)
+    digest = hash_stream(lambda n: source.read(min(n, 7)), chunk_size=1024)
+    assert digest['sha256'] == hashlib.sha256(data).hexdigest()
+    assert digest['head'] == data[:512]
+
+
+def test_hash_stream_rejects_bad_chunk_size():
+    with pytest.raises(ValueError):
+        hash_stream(io.BytesIO(b'x'), chunk_size=0)
+
+
+def test_hash_stream_on_a_file(tmp_path):
+    path = tmp_path / 'f.dump'
+    data = os.urandom(70001)
+    path.write_bytes(data)
+    with open(str(path), 'rb') as handle:
+        assert hash_stream(handle, chunk_size=65536)['md5'] == hashlib.md5(data).hexdigest()
+
+
+HEX = '9e107d9d372bb6826bd81d3542a419d6'
+
+
+@pytest.mark.parametrize('text', [
+    HEX + '  db_20260101_0000.dump\n',
+    HEX + ' *db_20260101_0000.dump\n',
+    HEX.upper() + '  /var/backups/db_20260101_0000.dump',
+    HEX + '\n',
+    '\n' + HEX + '  db_20260101_0000.dump\n\n',
+    'MD5 (db_20260101_0000.dump) = ' + HEX + '\n',
+])
+def test_sidecar_formats(tmp_path, text):
+    path = tmp_path / 'db_20260101_0000.dump.md5'
+    path.write_text(text)
+    assert read_md5_sidecar(str(path)) == HEX
+
+
+@pytest.mark.parametrize('text', ['', '\n\n', 'not a checksum\n', HEX[:-1] + '  x.dump\n', HEX + 'ff  x.dump\n'])
+def test_sidecar_malformed(tmp_path, text):
+    path = tmp_path / 'x.dump.md5'
+    path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        read_md5_sidecar(str(path))
+    assert str(path) in str(err.value)
+
+
+def test_sidecar_binary_or_huge(tmp_path):
+    path = tmp_path / 'x.md5'
+    path.write_bytes(b'\xff\xfe' + os.urandom(100))
+    with pytest.raises(ValueError):
+        read_md5_sidecar(str(path))
+    path.write_bytes(b'a' * (70 * 1024))
+    with pytest.raises(ValueError):
+        read_md5_sidecar(str(path))
+
+
+def test_sidecar_several_entries_picks_the_name():
+    other = 'a' * 32
+    text = '%s  db_1.dump\n%s  db_2.dump\n' % (other, HEX)
+    assert parse_md5_sidecar(text, name='db_2.dump') == HEX
+    with pytest.raises(ValueError):
+        parse_md5_sidecar(text, name='db_3.dump')
+
+
+def test_normalize_md5():
+    assert normalize_md5(' ' + HEX.upper() + ' ') == HEX
+    with pytest.raises(ValueError):
+        normalize_md5('xyz')
+
+
+def _tar_head():
+    head = bytearray(512)
+    head[0:8] = b'toc.dat\x00'
+    head[257:263] = b'ustar\x00'
+    return bytes(head)
+
+
+@pytest.mark.parametrize('head, expected', [
+    (b'PGDMP\x01\x0f\x00\x04\x08\x01\x01', 'custom'),
+    (_tar_head(), 'tar'),
+    (b'\x1f\x8b\x08\x00\x00\x00\x00\x00', 'gzip'),
+    (b'--\n-- PostgreSQL database dump\n--\n', 'plain'),
+    (b'SET statement_timeout = 0;\n', 'plain'),
+    (b'CREATE TABLE public.t (id integer);\n', 'plain'),
+    (b'\\connect yieldvault_prod\n', 'plain'),
+    (b'\xef\xbb\xbf\n\nselect 1;\n', 'plain'),
+    (b'INSERT INTO t VALUES (1);', 'plain'),
+    ('-- caf\u00e9 '.encode('utf-8') * 100, 'plain'),
+    (b'', 'unknown'),
+    (b'\x00\x01\x02\x03binary', 'unknown'),
+    (b'PK\x03\x04zip', 'unknown'),
+    (b'1234 not sql', 'unknown'),
+    (b'SET x\x00\x00\x00', 'unknown'),
+])
+def test_detect_format(head, expected):
+    assert detect_format(head[:512]) == expected
+
+
+def test_detect_format_plain_cut_inside_multibyte_char():
+    head = (b'-- ' + ('\u00e9' * 300).encode('utf-8'))[:512]
+    assert detect_format(head) == 'plain'
