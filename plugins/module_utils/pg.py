@@ -68,7 +68,8 @@ def connect(module, database, autocommit=True):
         conn = psycopg2.connect(**kwargs)
         conn.autocommit = autocommit
     except psycopg2.Error as exc:
-        detail = _scrub(str(exc).strip(), params.get('login_password'))
+        # libpq spreads one error over several indented lines; one line reads better in a play log.
+        detail = _scrub(' '.join(str(exc).split()), params.get('login_password')).rstrip('.?')
         module.fail_json(
             msg='Could not connect to PostgreSQL at %s: %s. Check that the server is running and reachable '
                 '(login_host/login_port or login_unix_socket), that the database exists, and that login_user and '

@@ -114,9 +114,14 @@ def _error_code(exc):
 def describe_s3_error(exc, action, bucket, endpoint, key=None, region=None):
     """A readable, secret-free message for an S3 failure: what failed and what to do.
 
-    ``action`` completes "Could not ...", e.g. "list backups under database/".
+    ``action`` completes "Could not ...", e.g. "list the backups".
     The caller adds whether anything was changed.
     """
+    # botocore puts the endpoint URL into its exception text; strip any user:password@ from it.
+    return re.sub(r'//[^/@\s"]*@', '//', _describe_s3_error(exc, action, bucket, endpoint, key, region))
+
+
+def _describe_s3_error(exc, action, bucket, endpoint, key, region):
     where = s3_location(bucket, endpoint, key=key, region=region)
     head = 'Could not %s in %s' % (action, where)
     if botocore_exceptions is None:

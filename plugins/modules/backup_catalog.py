@@ -229,8 +229,9 @@ def list_s3(module, client):
                 if name and '/' not in name:
                     files[name] = item.get('Size')
     except Exception as exc:
-        module.fail_json(msg='%s %s' % (describe_s3_error(exc, 'list backups under %r' % prefix, params['s3_bucket'],
-                                                          params['s3_endpoint_url'], region=params['s3_region']),
+        module.fail_json(msg='%s %s' % (describe_s3_error(exc, 'list the backups', params['s3_bucket'],
+                                                          params['s3_endpoint_url'], key=prefix or None,
+                                                          region=params['s3_region']),
                                         NOTHING_CHANGED))
     return files
 

@@ -170,6 +170,17 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
 NOTHING_CHANGED = 'nothing was changed.'
 
 
+class ChecksumModule(AnsibleModule):
+    def add_path_info(self, kwargs):
+        # AnsibleModule overwrites `size` with the size of whatever file is at `path`; in check mode
+        # that is the old file, not the backup that was hashed.
+        hashed_size = kwargs.get('size')
+        kwargs = super(ChecksumModule, self).add_path_info(kwargs)
+        if hashed_size is not None:
+            kwargs['size'] = hashed_size
+        return kwargs
+
+
 class SourceReadError(Exception):
     def __init__(self, cause):
         super(SourceReadError, self).__init__(str(cause))
@@ -353,8 +364,8 @@ class Checksum(object):
                     os.fsync(handle.fileno())
             seconds = time.time() - started
             self._check_complete(digest)
-            result = self.result(digest, seconds, changed=True, fetched=True)
             problem = self.mismatch(digest)
+            result = self.result(digest, seconds, changed=problem is None, fetched=problem is None)
             if problem:
                 result['msg'] = problem
                 self.module.fail_json(**result)
@@ -424,7 +435,7 @@ def main():
         chunk_size=dict(type='int', default=DEFAULT_CHUNK_SIZE),
     )
     argument_spec.update(s3_argument_spec())
-    module = AnsibleModule(
+    module = ChecksumModule(
         argument_spec=argument_spec,
         mutually_exclusive=[('src', 's3_key')],
         required_by={'s3_key': 's3_bucket'},

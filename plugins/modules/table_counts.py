@@ -365,10 +365,19 @@ def run_null_checks(conn, not_null):
             nulls = cur.fetchone()[0]
             entry.update(nulls=nulls, passed=(nulls == 0))
         except psycopg2.Error as exc:
-            entry['error'] = (exc.pgerror or to_native(exc)).strip().splitlines()[0]
+            entry['error'] = pg_error_text(exc)
         results.append(entry)
     cur.close()
     return results
+
+
+def pg_error_text(exc):
+    diag = getattr(exc, 'diag', None)
+    primary = getattr(diag, 'message_primary', None) if diag is not None else None
+    if primary:
+        return primary
+    text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_snapshot(module, path):
@@ -474,7 +483,7 @@ def main():
         null_checks = run_null_checks(conn, params['not_null'])
         version = server_version(conn)
     except psycopg2.Error as exc:
-        detail = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
+        detail = pg_error_text(exc)
         module.fail_json(msg='Counting rows in %s failed: %s. If a table is locked by a running restore or '
                              'migration, wait for it and retry. Nothing was changed.'
                          % (connection_target(params, database), detail))

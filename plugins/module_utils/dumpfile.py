@@ -1,0 +1,344 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL dump files: format detection, archive header, TOC listing (pure, unit tested).
+
+The header layout follows ReadHead() in PostgreSQL's
+src/bin/pg_dump/pg_backup_archiver.c.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import gzip
+import os
+import re
+import tarfile
+import time
+import zlib
+
+MAGIC = b'PGDMP'
+TOC_FILE = 'toc.dat'
+SNIFF_BYTES = 65536
+
+# pg_compress_algorithm in common/compression.h, stored from archive 1.15 on.
+COMPRESSION_ALGORITHMS = {0: 'none', 1: 'gzip', 2: 'lz4', 3: 'zstd'}
+
+# Newest archive version each pg_restore major reads (K_VERS_MAX keeps the
+# minor and allows any revision). From pg_backup_archiver.h: 1.14 "add
+# tableam" came with 12, 1.15 "compression_algorithm in header" with 16,
+# 1.16 "BLOB METADATA entries and multiple BLOBS, relkind" with 17.
+MAX_ARCHIVE_VERSION = {
+    11: (1, 13),
+    12: (1, 14),
+    13: (1, 14),
+    14: (1, 14),
+    15: (1, 14),
+    16: (1, 15),
+    17: (1, 16),
+}
+
+# Object types as pg_dump writes them into the TOC. Longest first so that
+# "TABLE DATA" is not read as "TABLE" followed by a schema named DATA.
+TOC_TYPES = sorted([
+    'ACCESS METHOD', 'ACL', 'AGGREGATE', 'BLOB', 'BLOB METADATA', 'BLOBS', 'CAST', 'CHECK CONSTRAINT',
+    'COLLATION', 'COMMENT', 'CONSTRAINT', 'CONVERSION', 'DATABASE', 'DATABASE PROPERTIES', 'DEFAULT',
+    'DEFAULT ACL', 'DOMAIN', 'ENCODING', 'EVENT TRIGGER', 'EXTENSION', 'FK CONSTRAINT',
+    'FOREIGN DATA WRAPPER', 'FOREIGN SERVER', 'FOREIGN TABLE', 'FUNCTION', 'INDEX', 'INDEX ATTACH',
+    'LARGE OBJECT', 'MATERIALIZED VIEW', 'MATERIALIZED VIEW DATA', 'OPERATOR', 'OPERATOR CLASS',
+    'OPERATOR FAMILY', 'POLICY', 'PROCEDURAL LANGUAGE', 'PROCEDURE', 'PUBLICATION', 'PUBLICATION TABLE',
+    'PUBLICATION TABLES IN SCHEMA', 'ROW SECURITY', 'RULE', 'SCHEMA', 'SEARCHPATH', 'SECURITY LABEL',
+    'SEQUENCE', 'SEQUENCE OWNED BY', 'SEQUENCE SET', 'SERVER', 'SHELL TYPE', 'STATISTICS',
+    'STATISTICS DATA', 'STDSTRINGS', 'SUBSCRIPTION', 'SUBSCRIPTION TABLE', 'TABLE', 'TABLE ATTACH',
+    'TABLE DATA', 'TEXT SEARCH CONFIGURATION', 'TEXT SEARCH DICTIONARY', 'TEXT SEARCH PARSER',
+    'TEXT SEARCH TEMPLATE', 'TRANSFORM', 'TRIGGER', 'TYPE', 'USER MAPPING', 'VIEW',
+], key=len, reverse=True)
+
+_TOC_LINE_RE = re.compile(r'^(\d+); (\d+) (\d+) (.*)$')
+_SQL_START_RE = re.compile(
+    r'^\s*(--|/\*|SET\s|SELECT\s|CREATE\s|ALTER\s|COPY\s|INSERT\s|BEGIN|COMMIT|DROP\s|GRANT\s|REVOKE\s|'
+    r'COMMENT\s|\\connect|\\restrict)', re.IGNORECASE)
+_VERSION_RE = re.compile(r'(\d+)(?:\.(\d+))?')
+
+
+class DumpHeaderError(ValueError):
+    """The archive header is truncated or not a pg_dump header."""
+
+
+def detect_format(path):
+    """custom, tar, directory, gzip, plain or unknown, from the content only."""
+    if os.path.isdir(path):
+        return 'directory' if os.path.isfile(os.path.join(path, TOC_FILE)) else 'unknown'
+    with open(path, 'rb') as handle:
+        head = handle.read(SNIFF_BYTES)
+    return detect_format_bytes(head, path=path)
+
+
+def detect_format_bytes(head, path=None):
+    if head.startswith(MAGIC):
+        return 'custom'
+    if len(head) >= 262 and head[257:262] == b'ustar':
+        # A tar that is not a pg_dump archive (no toc.dat) is not ours to restore.
+        if path is None:
+            return 'tar' if _tar_name(head) == TOC_FILE else 'unknown'
+        return 'tar' if tar_member(path, TOC_FILE) is not None else 'unknown'
+    if head[:2] == b'\x1f\x8b':
+        return 'gzip'
+    if looks_like_sql(head):
+        return 'plain'
+    return 'unknown'
+
+
+def _tar_name(block):
+    return block[:100].split(b'\0', 1)[0].decode('utf-8', 'replace')
+
+
+def looks_like_sql(data):
+    if not data or b'\0' in data:
+        return False
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        # The sniffed prefix may end inside a multibyte character.
+        if exc.start < len(data) - 4:
+            return False
+        text = data[:exc.start].decode('utf-8')
+    if 'PostgreSQL database dump' in text or 'PostgreSQL database cluster dump' in text:
+        return True
+    for line in text.splitlines():
+        if line.strip():
+            return bool(_SQL_START_RE.match(line))
+    return False
+
+
+def gzip_inner_format(path, limit=SNIFF_BYTES):
+    """Format of what a gzip file holds: plain, custom or unknown."""
+    try:
+        with gzip.open(path, 'rb') as handle:
+            head = handle.read(limit)
+    except (OSError, EOFError, zlib.error):
+        return 'unknown'
+    if head.startswith(MAGIC):
+        return 'custom'
+    return 'plain' if looks_like_sql(head) else 'unknown'
+
+
+def tar_member(path, name, max_members=16):
+    """Bytes of a (small, early) member of a tar file, or None.
+
+    pg_dump writes toc.dat first; we look only at the first few members so a
+    large archive is never read through.
+    """
+    try:
+        with tarfile.open(path, 'r:') as archive:
+            for index, member in enumerate(archive):
+                if index >= max_members:
+                    break
+                if member.name == name and member.isfile():
+                    handle = archive.extractfile(member)
+                    return handle.read(SNIFF_BYTES) if handle else None
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return None
+
+
+def header_bytes(path, fmt):
+    """The first bytes of the archive header for custom, tar or directory dumps."""
+    if fmt == 'custom':
+        with open(path, 'rb') as handle:
+            return handle.read(SNIFF_BYTES)
+    if fmt == 'tar':
+        return tar_member(path, TOC_FILE)
+    if fmt == 'directory':
+        with open(os.path.join(path, TOC_FILE), 'rb') as handle:
+            return handle.read(SNIFF_BYTES)
+    return None
+
+
+class _Reader(object):
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+        self.int_size = 4
+
+    def byte(self):
+        if self.pos >= len(self.data):
+            raise DumpHeaderError('archive header is truncated')
+        value = self.data[self.pos]
+        self.pos += 1
+        return value if isinstance(value, int) else ord(value)
+
+    def read_int(self):
+        # ReadInt: a sign byte, then int_size bytes, least significant first.
+        negative = self.byte()
+        value = 0
+        for shift in range(self.int_size):
+            value |= self.byte() << (8 * shift)
+        return -value if negative else value
+
+    def read_str(self):
+        length = self.read_int()
+        if length < 0:
+            return None
+        if self.pos + length > len(self.data):
+            raise DumpHeaderError('archive header is truncated')
+        raw = self.data[self.pos:self.pos + length]
+        self.pos += length
+        return raw.decode('utf-8', 'replace')
+
+
+def parse_header(data):
+    """Parse a pg_dump archive header (custom file, or toc.dat of tar/directory)."""
+    if not data or not data.startswith(MAGIC):
+        raise DumpHeaderError('no PGDMP magic: not a pg_dump archive header')
+    reader = _Reader(data)
+    reader.pos = len(MAGIC)
+    vmaj = reader.byte()
+    vmin = reader.byte()
+    vrev = reader.byte() if (vmaj > 1 or (vmaj == 1 and vmin > 0)) else 0
+    version = (vmaj, vmin, vrev)
+    int_size = reader.byte()
+    if int_size < 1 or int_size > 32:
+        raise DumpHeaderError('implausible integer size %d in archive header' % int_size)
+    reader.int_size = int_size
+    off_size = reader.byte() if version >= (1, 7, 0) else int_size
+    format_code = reader.byte()
+
+    compression = 'none'
+    compression_level = None
+    if version >= (1, 15, 0):
+        code = reader.byte()
+        compression = COMPRESSION_ALGORITHMS.get(code, 'unknown(%d)' % code)
+    elif version >= (1, 2, 0):
+        compression_level = reader.read_int() if version >= (1, 4, 0) else reader.byte()
+        # Before 1.15 only zlib existed; -1 is "default level".
+        compression = 'none' if compression_level == 0 else 'gzip'
+    else:
+        compression = 'gzip'
+
+    created = None
+    if version >= (1, 4, 0):
+        fields = [reader.read_int() for dummy in range(7)]
+        created = created_iso(*fields)
+    dbname = server_version = pg_dump_version = None
+    if version >= (1, 4, 0):
+        dbname = reader.read_str()
+    if version >= (1, 10, 0):
+        server_version = reader.read_str()
+        pg_dump_version = reader.read_str()
+
+    return dict(
+        archive_version='%d.%d' % (vmaj, vmin),
+        archive_revision=vrev,
+        # Raw byte only: pg_dump 15 writes 3 in the toc.dat of both tar and
+        # directory archives, so the format is taken from the layout instead.
+        format_code=format_code,
+        int_size=int_size,
+        off_size=off_size,
+        compression=compression,
+        compression_level=compression_level,
+        created=created,
+        dbname=dbname,
+        server_version=server_version,
+        pg_dump_version=pg_dump_version,
+    )
+
+
+def created_iso(sec, minute, hour, mday, mon, year, isdst):
+    """The struct tm pg_dump wrote, as ISO 8601 UTC.
+
+    pg_dump stores the dumping host's local wall-clock time without a zone.
+    Like pg_restore we interpret it with mktime() in this host's zone, which is
+    exact when both hosts share a zone (our servers run in UTC).
+    """
+    try:
+        stamp = time.mktime((year + 1900, mon + 1, mday, hour, minute, sec, 0, 0, isdst))
+    except (OverflowError, ValueError):
+        try:
+            stamp = time.mktime((year + 1900, mon + 1, mday, hour, minute, sec, 0, 0, -1))
+        except (OverflowError, ValueError):
+            return None
+    return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def version_tuple(text):
+    """'1.14' -> (1, 14); '15.18 (Debian ...)' -> (15, 18)."""
+    match = _VERSION_RE.search(text or '')
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def parse_pg_restore_version(output):
+    """'pg_restore (PostgreSQL) 15.18 (Debian 15.18-1)' -> ('15.18', 15)."""
+    match = re.search(r'\)\s*(\d+(?:\.\d+)*)', output or '') or re.search(r'(\d+(?:\.\d+)+)', output or '')
+    if not match:
+        return None, None
+    version = match.group(1)
+    return version, int(version.split('.')[0])
+
+
+def max_readable_archive(major):
+    """Newest (major, minor) archive version pg_restore <major> reads, or None when not known."""
+    return MAX_ARCHIVE_VERSION.get(major)
+
+
+def archive_readable(archive_version, restore_major):
+    """(readable, known) for an archive 'x.y' and a pg_restore major.
+
+    An unknown pg_restore major is assumed to read the archive; the TOC
+    listing then gives the real answer.
+    """
+    limit = max_readable_archive(restore_major)
+    wanted = version_tuple(archive_version)
+    if limit is None or wanted is None:
+        return True, False
+    return wanted <= limit, True
+
+
+def dump_size(path):
+    if os.path.isdir(path):
+        total = 0
+        for root, dummy, files in os.walk(path):
+            for name in files:
+                try:
+                    total += os.path.getsize(os.path.join(root, name))
+                except OSError:
+                    pass
+        return total
+    return os.path.getsize(path)
+
+
+def parse_toc_listing(text):
+    """pg_restore --list output -> (counts by type, [{type, schema, name}])."""
+    counts = {}
+    entries = []
+    for line in (text or '').splitlines():
+        match = _TOC_LINE_RE.match(line)
+        if not match:
+            continue
+        rest = match.group(4)
+        entry_type = None
+        for candidate in TOC_TYPES:
+            if rest.startswith(candidate + ' '):
+                entry_type = candidate
+                rest = rest[len(candidate) + 1:]
+                break
+        if entry_type is None:
+            # A type newer than this list: take the upper-case words before the schema.
+            words = rest.split(' ')
+            taken = []
+            while len(words) > 3 and words[0].isupper():
+                taken.append(words.pop(0))
+            entry_type = ' '.join(taken) or words.pop(0)
+            rest = ' '.join(words)
+        # "<schema> <name> <owner>": schema is "-" when the object has none, the
+        # name may hold spaces (functions, constraints), the owner may be empty.
+        parts = rest.split(' ')
+        schema = parts[0] if parts else ''
+        name = ' '.join(parts[1:-1]) if len(parts) > 2 else (parts[1] if len(parts) == 2 else '')
+        entries.append(dict(type=entry_type, schema=None if schema in ('-', '') else schema, name=name))
+        counts[entry_type] = counts.get(entry_type, 0) + 1
+    return counts, entries

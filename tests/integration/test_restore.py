@@ -1,0 +1,278 @@
+"""restore.yml end to end against real PostgreSQL 15 clusters and both stores.
+
+Each test asserts what an on-call engineer would check afterwards: which backup
+was chosen, that every table holds exactly the backup's rows (counts and a
+checksum of every row), what the report says, and that a refused run left the
+database exactly as it was.
+"""
+import datetime as dt
+import json
+import os
+import pathlib
+import stat
+import subprocess
+
+import pytest
+
+import make_backup
+import yieldvault_fixture
+from dbutil import exact_counts, table_checksums
+
+UTC = dt.timezone.utc
+PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
+    "public.rental": 16044, "public.film_actor": 5462, "public.inventory": 4581,
+    "public.film_category": 2367, "public.film": 1000, "public.address": 603, "public.city": 600,
+    "public.customer": 599, "public.actor": 200, "public.country": 109, "public.category": 16,
+    "public.language": 6, "public.payment": 16049,
+}
+
+
+def minutes_ago(n):
+    return dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=n)
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def yv(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars):
+    """A YieldVault database with three backups 20 minutes apart in a local
+    store, different data in each, and then an incident."""
+    name = "yv_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=1)
+    store = tmp_path / "store"
+    store.mkdir()
+    states = []
+    for i, age in enumerate((60, 40, 20)):
+        if i:
+            yieldvault_fixture.add_activity(pg_cluster, name, users=40, seed=10 + i)
+        b = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(age), local_dir=str(store))
+        states.append({"backup": b, "counts": exact_counts(pg_cluster, name),
+                       "sums": table_checksums(pg_cluster, name)})
+    yieldvault_fixture.add_activity(pg_cluster, name, users=5, seed=99)
+    yieldvault_fixture.incident(pg_cluster, name)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store))
+    return {"name": name, "store": store, "work": work, "inv": inv, "states": states}
+
+
+def assert_untouched(pg_cluster, name, sums_before):
+    assert table_checksums(pg_cluster, name) == sums_before, "the database changed"
+
+
+def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook, yv):
+    point = minutes_ago(30)  # after backup 2 (40 min ago), before backup 3 (20 min ago)
+    result = run_playbook("restore.yml", yv["inv"],
+                          {"point": iso(point), "confirm": yv["name"], "incident": "INC-42"})
+    result.assert_ok()
+    chosen = yv["states"][1]
+    assert exact_counts(pg_cluster, yv["name"]) == chosen["counts"]
+    assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"]
+
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "succeeded"
+    assert report["mode"] == "restore"
+    assert report["incident"] == "INC-42"
+    assert report["backup"]["name"] == chosen["backup"]["name"]
+    assert report["backup"]["md5"] == chosen["backup"]["md5"]
+    assert report["metrics"]["data_loss_minutes"] == pytest.approx(10, abs=1)
+    assert report["metrics"]["rpo_met"] is True
+    assert report["metrics"]["downtime_seconds"] > 0
+    names = [p["name"] for p in report["phases"]]
+    assert names == ["preflight", "assess", "select_backup", "fetch_backup", "stop_services", "safety_backup",
+                     "prepare_database", "restore_database", "verify_restore", "start_services", "smoke_test"]
+    assert all(p["status"] == "ok" for p in report["phases"])
+    counts = {c["table"]: c for c in report["counts"]}
+    assert counts['public.Transaction']["after"] == chosen["counts"]["public.Transaction"]
+    assert counts['public.Referral']["before"] is None  # dropped by the incident, back after the restore
+    assert all(v["passed"] for v in report["verification"])
+    assert any("User.address" in v["check"] for v in report["verification"])
+
+    run_dir = pathlib.Path(report["safety_backup"]["path"]).parents[1] / "reports" / report["run_id"]
+    md = (run_dir / "report.md").read_text()
+    assert chosen["backup"]["name"] in md and "succeeded" in md and "Total RTO" in md
+
+    safety = pathlib.Path(report["safety_backup"]["path"])
+    assert stat.S_IMODE(safety.stat().st_mode) == 0o600
+    assert not list((yv["work"] / "locks").iterdir()), "the lock was not released"
+    assert not (yv["work"] / ".pgpass").exists(), "the pgpass file was left behind"
+
+    # the objects belong to the application's owner role, as before
+    conn = pg_cluster_connect(pg_cluster, yv["name"])
+    with conn.cursor() as cur:
+        cur.execute("""SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'User'""")
+        assert cur.fetchone()[0] == yv["inv"]["db_restore_owner"]
+    conn.close()
+
+
+def pg_cluster_connect(info, db):
+    import pg_cluster
+    return pg_cluster.connect(info, db)
+
+
+def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook, yv):
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(30))}, check=True)
+    result.assert_ok()
+    assert "Would DROP %s" % yv["name"] in result.stdout
+    assert yv["states"][1]["backup"]["name"] in result.stdout
+    assert "needed" in result.stdout  # free disk against what is needed
+    assert_untouched(pg_cluster, yv["name"], sums)
+    assert not list((yv["work"]).rglob("*.dump")), "check mode downloaded or dumped something"
+    assert not list((yv["work"]).rglob("report.json"))
+    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+
+
+def test_pagila_from_s3_latest(tmp_path, pg_cluster, s3_server, pagila_db, run_playbook, db_inventory_vars):
+    name = "pagila_%s" % os.urandom(3).hex()
+    pagila_db(name)
+    original = table_checksums(pg_cluster, name)
+    bucket = "backups-%s" % os.urandom(3).hex()
+    make_backup.make_backup(pg_cluster, name, "s3", minutes_ago(5), s3=s3_server, bucket=bucket, prefix="database/")
+    # the incident: a partition emptied, a table dropped
+    conn = pg_cluster_connect(pg_cluster, name)
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM public.payment_p2022_02")
+        cur.execute("DROP TABLE public.film_category")
+    conn.close()
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "s3", s3=s3_server, bucket=bucket)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    counts = exact_counts(pg_cluster, name)
+    for table, n in PAGILA_COUNTS.items():
+        assert counts[table] == n, table
+    assert table_checksums(pg_cluster, name) == original
+    report = result.report(str(work))
+    assert report["outcome"] == "succeeded"
+    assert report["safety_backup"]["uploaded"] is True
+    assert report["safety_backup"]["s3_key"].startswith("safety/")
+
+
+def test_plain_sql_backup_is_detected_from_its_content(tmp_path, pg_cluster, yv, run_playbook):
+    # a plain SQL dump under the .dump name: the format comes from the content
+    for f in yv["store"].iterdir():
+        f.unlink()
+    b = make_backup.make_backup(pg_cluster, yv["name"], "local", minutes_ago(3), local_dir=str(yv["store"]), fmt="plain")
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], {"backup": b["name"], "confirm": yv["name"]})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+    report = result.report(str(yv["work"]))
+    assert report["backup"]["format"] == "plain"
+
+
+def test_failed_pg_restore_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv):
+    # valid for its checksum, broken for pg_restore: a truncated custom dump with a matching sidecar
+    newest = yv["states"][2]["backup"]
+    path = yv["store"] / newest["name"]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    md5 = subprocess.run(["md5sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
+    (yv["store"] / (newest["name"] + ".md5")).write_text("%s  %s\n" % (md5, newest["name"]))
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("ROLLED_BACK")
+    assert table_checksums(pg_cluster, yv["name"]) == sums, "the rollback did not bring the data back"
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "rolled_back"
+    assert report["failed_phase"] == "restore_database"
+    assert "pg_restore" in report["error"] or "Restoring" in report["error"]
+    assert not list((yv["work"] / "locks").iterdir())
+
+
+# ---- bad input: a clear error, and the database exactly as it was ----------
+
+def _corrupt_byte(yv):
+    newest = yv["states"][2]["backup"]
+    path = yv["store"] / newest["name"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return {"point": "latest", "confirm": yv["name"]}
+
+
+def _newer_dump(yv):
+    # a custom-format dump claiming archive version 1.16 (PostgreSQL 17), with a matching checksum
+    newest = yv["states"][2]["backup"]
+    path = yv["store"] / newest["name"]
+    data = bytearray(path.read_bytes())
+    assert data[:5] == b"PGDMP"
+    data[5:8] = bytes([1, 16, 0])
+    path.write_bytes(bytes(data))
+    md5 = subprocess.run(["md5sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
+    (yv["store"] / (newest["name"] + ".md5")).write_text("%s  %s\n" % (md5, newest["name"]))
+    return {"point": "latest", "confirm": yv["name"]}
+
+
+def _held_lock(yv):
+    locks = yv["work"] / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / ("%s.lock" % yv["name"])).write_text(json.dumps({
+        "run_id": "restore-%s-20260101T000000Z" % yv["name"], "owner": {"user": "alice"},
+        "pid": 1, "host": "other", "acquired_at": iso(minutes_ago(3))}))
+    return {"point": "latest", "confirm": yv["name"]}
+
+
+BAD_INPUTS = {
+    "unparsable point": (lambda yv: {"point": "yesterday-ish", "confirm": yv["name"]}, "ISO 8601"),
+    "point in the future": (lambda yv: {"point": iso(minutes_ago(-120)), "confirm": yv["name"]}, "future"),
+    "no backup at or before the point": (lambda yv: {"point": iso(minutes_ago(180)), "confirm": yv["name"]}, "No backup"),
+    "unknown explicit backup": (lambda yv: {"backup": "nope_20200101_0000.dump", "confirm": yv["name"]}, "nope_20200101_0000.dump"),
+    "checksum mismatch": (_corrupt_byte, "Checksum mismatch"),
+    "missing confirm without a terminal": (lambda yv: {"point": "latest"}, "confirm"),
+    "wrong confirm": (lambda yv: {"point": "latest", "confirm": "yieldvault_prod"}, "does not match"),
+    "lock held by another run": (_held_lock, "alice"),
+    "dump newer than pg_restore": (_newer_dump, "1.16"),
+    # backup 1 is 60 min old: a point 41 min ago means 19 min of data loss, over the 15 min RPO
+    "RPO breach": (lambda yv: {"point": iso(minutes_ago(41)), "confirm": yv["name"]}, "RPO"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_playbook, yv):
+    make_extra, message = BAD_INPUTS[case]
+    extra = make_extra(yv)
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], extra)
+    result.assert_failed(message)
+    assert "Nothing was changed" in result.stdout
+    assert_untouched(pg_cluster, yv["name"], sums)
+    assert not list(yv["work"].rglob("*_safety_*")), "a safety backup was taken: the run went too far"
+    report = result.report(str(yv["work"]))
+    if report is not None:
+        assert report["outcome"] == "failed"
+    if case != "lock held by another run":
+        assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+
+
+def test_unreachable_s3_endpoint_is_refused(tmp_path, pg_cluster, yieldvault_db, run_playbook, db_inventory_vars, free_port):
+    name = "yv_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=3)
+    sums = table_checksums(pg_cluster, name)
+    dead = {"endpoint_url": "http://127.0.0.1:%d" % free_port(), "region": "us-east-1",
+            "access_key": "testing", "secret_key": "testing"}
+    inv = db_inventory_vars(pg_cluster, name, str(tmp_path / "work"), "s3", s3=dead, bucket="nowhere")
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_failed("127.0.0.1")
+    assert "Nothing was changed" in result.stdout
+    assert table_checksums(pg_cluster, name) == sums
+
+
+def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here: %s" % mounted.stderr.strip())
+    try:
+        inv = dict(yv["inv"], db_restore_work_dir=str(small / "work"))
+        sums = table_checksums(pg_cluster, yv["name"])
+        result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+        result.assert_failed("Not enough free disk")
+        assert "Nothing was changed" in result.stdout
+        assert table_checksums(pg_cluster, yv["name"]) == sums
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
