@@ -343,7 +343,8 @@ class Checksum(object):
             if self.mismatch(digest) is None:
                 self.module.exit_json(**self.result(digest, time.time() - started, changed=False, fetched=False))
         directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
+        # In check mode nothing is written, and the task that would create the directory did not run either.
+        if not os.path.isdir(directory) and not self.module.check_mode:
             self.fail('The destination directory %s does not exist; create it first. Nothing was changed.' % directory)
 
         part = self.path + '.part'
