@@ -14,7 +14,6 @@ from ansible.module_utils.basic import missing_required_lib
 PSYCOPG2_IMPORT_ERROR = None
 try:
     import psycopg2
-    import psycopg2.extensions
     from psycopg2 import sql
     HAS_PSYCOPG2 = True
 except ImportError:

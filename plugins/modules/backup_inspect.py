@@ -198,11 +198,22 @@ def short_version(text):
     return (text or '').split(' ')[0] or 'unknown'
 
 
+def resolve_binary(module, binary):
+    """Full path of the pg_restore to use, or (None, why not)."""
+    if os.sep in binary:
+        if os.path.isfile(binary) and os.access(binary, os.X_OK):
+            return binary, None
+        return None, '%s does not exist or is not executable' % binary
+    found = module.get_bin_path(binary)
+    if found:
+        return found, None
+    return None, '%s was not found on PATH' % binary
+
+
 def pg_restore_version(module, binary):
-    try:
-        rc, out, err = module.run_command([binary, '--version'])
-    except (OSError, IOError) as exc:
-        return None, None, to_native(exc)
+    # run_command would fail the module itself on a missing binary; a resolved
+    # path lets us say which client tools to install instead.
+    rc, out, err = module.run_command([binary, '--version'])
     if rc != 0:
         return None, None, first_line(err) or first_line(out) or 'exit code %d' % rc
     version, major = parse_pg_restore_version(out)
@@ -253,7 +264,11 @@ def main():
                    'the formats pg_dump writes. Check that the right file was downloaded completely and is not '
                    'encrypted or compressed with another tool. Nothing was changed.' % path)
 
-    version, major, version_error = pg_restore_version(module, binary)
+    resolved, version_error = resolve_binary(module, binary)
+    version = major = None
+    if resolved:
+        binary = resolved
+        version, major, version_error = pg_restore_version(module, binary)
     result['pg_restore_version'] = version
 
     if fmt == 'gzip':

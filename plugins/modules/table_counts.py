@@ -16,7 +16,7 @@ description:
   - In C(exact) mode every count is taken in one C(REPEATABLE READ READ ONLY) transaction, so the snapshot is
     consistent even while the application writes.
   - A partitioned table is reported as the sum of its leaf partitions (also for multi-level partitioning);
-    leaves are counted with C(SELECT count(*) FROM ONLY ...) so no row is counted twice.
+    each leaf is counted with C(FROM ONLY), so no row is counted twice.
   - Optionally writes the snapshot as JSON, compares it with an earlier snapshot or a baseline, and checks
     that given columns hold no NULL.
   - The module never fails because counts differ; it returns the comparison and the caller decides.
@@ -33,7 +33,7 @@ options:
     required: true
   mode:
     description:
-      - V(exact) runs C(count(*)) on every table (reads every table once).
+      - V(exact) counts the rows of every table (reads every table once).
       - V(estimated) reads C(pg_class.reltuples) (instant; null for a table never analysed).
     type: str
     choices: [exact, estimated]
@@ -484,7 +484,8 @@ def main():
         version = server_version(conn)
     except psycopg2.Error as exc:
         detail = pg_error_text(exc)
-        module.fail_json(msg='Counting rows in %s failed: %s. If a table is locked by a running restore or '
+        module.fail_json(msg='Counting rows in %s failed: %s. Check that login_user may read every table in the '
+                             'counted schemas (or narrow schemas); if a table is locked by a running restore or '
                              'migration, wait for it and retry. Nothing was changed.'
                          % (connection_target(params, database), detail))
     finally:

@@ -1,0 +1,339 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: restore_lock
+short_description: Make sure only one restore of a database runs at a time
+description:
+  - Takes or releases a lock file on the database server that names the run holding it.
+  - The lock is created atomically (C(O_CREAT|O_EXCL)), so two runs started at the same moment cannot both get it.
+  - A lock held by another run makes O(state=present) fail with the holder, its age, and how to remove the lock
+    when no restore is running; a lock older than O(stale_minutes) is reported as stale (it is never broken
+    automatically).
+version_added: 0.1.0
+author:
+  - YieldVault platform team
+options:
+  path:
+    description:
+      - The lock file, for example C(/var/backups/postgresql/yieldvault_prod.restore.lock).
+      - A missing parent directory is created with mode 0700.
+    type: path
+    required: true
+  state:
+    description:
+      - V(present) takes the lock for O(run_id); V(absent) releases it.
+    type: str
+    choices: [present, absent]
+    default: present
+  run_id:
+    description:
+      - Identifier of this run; the lock is ours when the file holds the same id.
+    type: str
+    required: true
+  owner:
+    description:
+      - Free-form information stored in the lock and shown to whoever finds it, for example
+        C({user, controller, playbook, incident}).
+      - Do not put secrets here; the lock file is shown in error messages.
+    type: dict
+    default: {}
+  stale_minutes:
+    description:
+      - A lock older than this is reported as stale (in the message and with RV(stale=true)).
+    type: int
+    default: 240
+  force:
+    description:
+      - With O(state=absent), remove the lock even when another run (or an unreadable file) holds it.
+      - Has no effect with O(state=present); remove a stale lock with O(state=absent) first.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details:
+      - O(state=present) fails exactly as a real run would when another run holds the lock; otherwise it reports
+        C(changed) without writing.
+      - O(state=absent) reports what it would remove without removing it.
+'''
+
+EXAMPLES = r'''
+- name: Take the restore lock for yieldvault_prod
+  yieldvault.db_restore.restore_lock:
+    path: /var/backups/postgresql/yieldvault_prod.restore.lock
+    run_id: "{{ __db_restore_run_id }}"
+    owner:
+      user: "{{ lookup('env', 'USER') }}"
+      controller: "{{ inventory_hostname }}"
+      playbook: restore.yml
+      incident: "{{ incident | default('') }}"
+
+- name: Release the restore lock for yieldvault_prod
+  yieldvault.db_restore.restore_lock:
+    path: /var/backups/postgresql/yieldvault_prod.restore.lock
+    run_id: "{{ __db_restore_run_id }}"
+    state: absent
+
+- name: Break a lock left behind by a crashed run
+  yieldvault.db_restore.restore_lock:
+    path: /var/backups/postgresql/yieldvault_prod.restore.lock
+    run_id: "{{ __db_restore_run_id }}"
+    state: absent
+    force: true
+  when: db_restore_break_lock | bool
+'''
+
+RETURN = r'''
+path:
+  description: The lock file.
+  returned: always
+  type: str
+acquired:
+  description: This run holds the lock after the task (false in check mode when the lock was free).
+  returned: always
+  type: bool
+released:
+  description: The lock file was (in check mode - would be) removed.
+  returned: always
+  type: bool
+holder:
+  description:
+    - Content of the lock file - run_id, owner, pid, host, acquired_at. Null when there is no lock.
+    - For an unreadable lock file, keys C(corrupt) (true) and C(error) (what is wrong).
+  returned: always
+  type: dict
+  sample: {"run_id": "20260429T143000Z-a1b2", "owner": {"user": "alice", "incident": "INC-1234"}, "pid": 4242,
+           "host": "db1", "acquired_at": "2026-04-29T14:30:00Z"}
+age_minutes:
+  description: Age of the existing lock in minutes; null when there was none.
+  returned: always
+  type: float
+  sample: 12.5
+stale:
+  description: The existing lock is older than O(stale_minutes).
+  returned: always
+  type: bool
+'''
+
+import datetime
+import errno
+import json
+import os
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+TIMESTAMP_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
+UTC = datetime.timezone.utc
+
+
+def utc_now():
+    return datetime.datetime.now(UTC)
+
+
+def format_ts(value):
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_ts(text):
+    try:
+        return datetime.datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def lock_record(run_id, owner, now, pid=None, host=None):
+    return dict(
+        run_id=run_id,
+        owner=owner or {},
+        pid=os.getpid() if pid is None else pid,
+        host=socket.gethostname() if host is None else host,
+        acquired_at=format_ts(now),
+    )
+
+
+def read_lock(path):
+    """Return (holder, mtime). holder is None when there is no lock file.
+
+    A file that cannot be read or parsed yields {'corrupt': True, 'error': ...}:
+    it may be a lock being written right now, so it must count as held.
+    """
+    try:
+        mtime = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        return dict(corrupt=True, error='cannot stat: %s' % to_native(exc.strerror or exc)), None
+    try:
+        with open(path, 'r') as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        if getattr(exc, 'errno', None) == errno.ENOENT:
+            return None, None
+        return dict(corrupt=True, error='cannot read: %s' % to_native(exc.strerror or exc)), mtime
+    except ValueError:
+        return dict(corrupt=True, error='not valid JSON'), mtime
+    if not isinstance(data, dict) or not data.get('run_id'):
+        return dict(corrupt=True, error='no run_id in the lock file'), mtime
+    return data, mtime
+
+
+def lock_age_minutes(holder, mtime, now):
+    started = parse_ts(holder.get('acquired_at')) if holder and not holder.get('corrupt') else None
+    started = started or mtime
+    if started is None:
+        return None
+    return round(max((now - started).total_seconds(), 0) / 60.0, 1)
+
+
+def assess(holder, mtime, run_id, now, stale_minutes):
+    """Classify a lock: 'free', 'ours', 'other' or 'corrupt', with its age and staleness."""
+    if holder is None:
+        return dict(status='free', age_minutes=None, stale=False)
+    age = lock_age_minutes(holder, mtime, now)
+    stale = age is not None and age > stale_minutes
+    if holder.get('corrupt'):
+        status = 'corrupt'
+    elif holder.get('run_id') == run_id:
+        status = 'ours'
+    else:
+        status = 'other'
+    return dict(status=status, age_minutes=age, stale=stale)
+
+
+def describe_holder(holder):
+    parts = []
+    owner = holder.get('owner') if isinstance(holder.get('owner'), dict) else {}
+    for key in sorted(owner):
+        if owner[key] not in (None, ''):
+            parts.append('%s=%s' % (key, owner[key]))
+    for key in ('host', 'pid'):
+        if holder.get(key) not in (None, ''):
+            parts.append('%s=%s' % (key, holder[key]))
+    return ', '.join(parts)
+
+
+def held_message(path, holder, state, stale_minutes, tail='Nothing was changed.'):
+    age = state['age_minutes']
+    age_text = '%s min ago' % (age if age is not None else '?')
+    if holder.get('corrupt'):
+        head = ('Database restore lock %s exists but cannot be read (%s), so it is treated as held (modified %s).'
+                % (path, holder.get('error'), age_text))
+    else:
+        details = describe_holder(holder)
+        head = ('Database restore lock %s is held by run %s (%sacquired %s, %s).'
+                % (path, holder.get('run_id'), details + ', ' if details else '', holder.get('acquired_at'),
+                   age_text))
+    text = head + ' Another restore of this database may be running.'
+    if state['stale']:
+        text += (' The lock is older than %d minutes and looks stale: the run that took it probably ended '
+                 'without releasing it.' % stale_minutes)
+    text += (' If none is, remove the lock: rm %s (or run with -e db_restore_break_lock=true). %s'
+             % (path, tail))
+    return text
+
+
+def create_lock(path, record):
+    """Atomically create the lock file; raises OSError(EEXIST) when it already exists."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(record, handle, sort_keys=True)
+            handle.write('\n')
+            handle.flush()
+            os.fsync(handle.fileno())
+    except Exception:
+        # Never leave a half-written lock behind: it would block every later run.
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise
+    os.chmod(path, 0o600)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            run_id=dict(type='str', required=True),
+            owner=dict(type='dict', default={}),
+            stale_minutes=dict(type='int', default=240),
+            force=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params['path']
+    run_id = params['run_id']
+    if not run_id.strip():
+        module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.')
+    result = dict(changed=False, path=path, acquired=False, released=False, holder=None, age_minutes=None,
+                  stale=False)
+    now = utc_now()
+
+    holder, mtime = read_lock(path)
+    state = assess(holder, mtime, run_id, now, params['stale_minutes'])
+    result.update(holder=holder, age_minutes=state['age_minutes'], stale=state['stale'])
+
+    if params['state'] == 'present':
+        if state['status'] == 'free':
+            record = lock_record(run_id, params['owner'], now)
+            if module.check_mode:
+                result.update(changed=True)
+                module.exit_json(**result)
+            try:
+                create_lock(path, record)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    module.fail_json(msg='Could not create the restore lock %s: %s. Check that the directory is '
+                                         'writable. Nothing was changed.' % (path, to_native(exc.strerror or exc)),
+                                     **result)
+                # Another run created it between our read and our create.
+                holder, mtime = read_lock(path)
+                state = assess(holder, mtime, run_id, now, params['stale_minutes'])
+                result.update(holder=holder, age_minutes=state['age_minutes'], stale=state['stale'])
+                if state['status'] == 'free':
+                    module.fail_json(msg='The restore lock %s was created and removed by another run while this run '
+                                         'tried to take it. Run again. Nothing was changed.' % path, **result)
+            else:
+                result.update(changed=True, acquired=True, holder=record, age_minutes=0.0, stale=False)
+                module.exit_json(**result)
+        if state['status'] == 'ours':
+            result.update(acquired=True)
+            module.exit_json(**result)
+        module.fail_json(msg=held_message(path, holder, state, params['stale_minutes']), **result)
+
+    # state == absent
+    if state['status'] == 'free':
+        module.exit_json(**result)
+    if state['status'] in ('other', 'corrupt') and not params['force']:
+        module.warn(held_message(path, holder, state, params['stale_minutes'],
+                                 tail='It was left in place because run %s does not hold it.' % run_id))
+        module.exit_json(**result)
+    if not module.check_mode:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                module.fail_json(msg='Could not remove the restore lock %s: %s. Remove it by hand (rm %s).'
+                                     % (path, to_native(exc.strerror or exc), path), **result)
+    result.update(changed=True, released=True)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

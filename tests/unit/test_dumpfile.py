@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+import gzip
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+
+import pytest
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import dumpfile
+
+PG_BIN = os.environ.get('PG_BIN', '/usr/lib/postgresql/15/bin')
+HAVE_PG = all(os.access(os.path.join(PG_BIN, b), os.X_OK) for b in ('initdb', 'pg_ctl', 'pg_dump'))
+
+
+def _int(value, size=4):
+    return bytes([1 if value < 0 else 0]) + abs(value).to_bytes(size, 'little')
+
+
+def _str(text):
+    raw = text.encode('utf-8')
+    return _int(len(raw)) + raw
+
+
+def craft_header(vmin, dbname='yieldvault_prod', server='17.2', dump='17.2', compression=1):
+    """A custom-format header as pg_dump 1.<vmin> lays it out (see ReadHead)."""
+    data = b'PGDMP' + bytes([1, vmin, 0, 4, 8, 1])
+    data += bytes([compression]) if vmin >= 15 else _int(compression)
+    for value in (3, 0, 14, 29, 3, 126, 0):  # 2026-04-29 14:00:03, tm_year/tm_mon style
+        data += _int(value)
+    return data + _str(dbname) + _str(server) + _str(dump)
+
+
+def test_parse_crafted_116_header(monkeypatch):
+    monkeypatch.setenv('TZ', 'UTC')
+    header = dumpfile.parse_header(craft_header(16) + b'\0' * 32)
+    assert header['archive_version'] == '1.16'
+    assert header['compression'] == 'gzip' and header['compression_level'] is None
+    assert header['dbname'] == 'yieldvault_prod'
+    assert header['pg_dump_version'] == '17.2' and header['server_version'] == '17.2'
+
+
+def test_parse_crafted_114_header():
+    header = dumpfile.parse_header(craft_header(14, compression=0))
+    assert header['archive_version'] == '1.14'
+    assert header['compression'] == 'none' and header['compression_level'] == 0
+
+
+def test_truncated_and_foreign_headers_are_rejected():
+    with pytest.raises(dumpfile.DumpHeaderError):
+        dumpfile.parse_header(craft_header(14)[:30])
+    with pytest.raises(dumpfile.DumpHeaderError):
+        dumpfile.parse_header(b'not a dump')
+
+
+def test_negative_int_and_null_string():
+    data = b'PGDMP' + bytes([1, 14, 0, 4, 8, 1]) + _int(-1)
+    data += b''.join(_int(v) for v in (0, 0, 0, 1, 0, 126, 0)) + _int(-1) + _int(-1) + _int(-1)
+    header = dumpfile.parse_header(data)
+    assert header['compression_level'] == -1 and header['dbname'] is None
+
+
+@pytest.mark.parametrize('major,archive,readable,known', [
+    (15, '1.14', True, True),
+    (15, '1.16', False, True),
+    (16, '1.15', True, True),
+    (16, '1.16', False, True),
+    (17, '1.16', True, True),
+    (12, '1.14', True, True),
+    (99, '1.20', True, False),
+])
+def test_archive_readable(major, archive, readable, known):
+    assert dumpfile.archive_readable(archive, major) == (readable, known)
+
+
+def test_parse_pg_restore_version():
+    assert dumpfile.parse_pg_restore_version('pg_restore (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n') == ('15.18', 15)
+    assert dumpfile.parse_pg_restore_version('pg_restore (PostgreSQL) 17.2') == ('17.2', 17)
+    assert dumpfile.parse_pg_restore_version('garbage') == (None, None)
+
+
+def test_parse_toc_listing():
+    listing = '\n'.join([
+        ';',
+        '; Archive created at 2026-04-29 14:00:03 UTC',
+        ';     Format: CUSTOM',
+        ';',
+        '5; 2615 2200 SCHEMA - public postgres',
+        '3735; 0 0 ACL - SCHEMA public postgres',
+        '274; 1255 16405 FUNCTION public get_customer_balance(integer, timestamp with time zone) postgres',
+        '215; 1259 16411 TABLE public User postgres',
+        '3700; 0 16411 TABLE DATA public User postgres',
+        '3600; 2606 16500 CONSTRAINT public User User_pkey postgres',
+        '3601; 2606 16501 FK CONSTRAINT public address address_city_id_fkey postgres',
+        '3602; 0 16502 MATERIALIZED VIEW DATA public rental_by_category postgres',
+        '3603; 0 0 COMMENT - EXTENSION plpgsql ',
+        ';3604; 0 16411 TABLE DATA public skipped postgres',
+    ])
+    counts, entries = dumpfile.parse_toc_listing(listing)
+    assert counts == {'SCHEMA': 1, 'ACL': 1, 'FUNCTION': 1, 'TABLE': 1, 'TABLE DATA': 1, 'CONSTRAINT': 1,
+                      'FK CONSTRAINT': 1, 'MATERIALIZED VIEW DATA': 1, 'COMMENT': 1}
+    assert dict(type='TABLE DATA', schema='public', name='User') in entries
+    assert dict(type='FUNCTION', schema='public',
+                name='get_customer_balance(integer, timestamp with time zone)') in entries
+    assert dict(type='ACL', schema=None, name='SCHEMA public') in entries
+    assert dict(type='COMMENT', schema=None, name='EXTENSION plpgsql') in entries
+
+
+def test_detect_plain_gzip_garbage(tmp_path):
+    sql = b'--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n'
+    (tmp_path / 'a.backup').write_bytes(sql)
+    assert dumpfile.detect_format(str(tmp_path / 'a.backup')) == 'plain'
+    with gzip.open(str(tmp_path / 'b.dump'), 'wb') as handle:
+        handle.write(sql)
+    assert dumpfile.detect_format(str(tmp_path / 'b.dump')) == 'gzip'
+    assert dumpfile.gzip_inner_format(str(tmp_path / 'b.dump')) == 'plain'
+    (tmp_path / 'c.sql').write_bytes(os.urandom(512).replace(b'PGDMP', b'xxxxx'))
+    assert dumpfile.detect_format(str(tmp_path / 'c.sql')) == 'unknown'
+    (tmp_path / 'd.dump').write_bytes(b'hello world\n')
+    assert dumpfile.detect_format(str(tmp_path / 'd.dump')) == 'unknown'
+    (tmp_path / 'e').mkdir()
+    assert dumpfile.detect_format(str(tmp_path / 'e')) == 'unknown'
+
+
+def test_detect_crafted_custom_and_foreign_tar(tmp_path):
+    (tmp_path / 'x.sql').write_bytes(craft_header(16))
+    assert dumpfile.detect_format(str(tmp_path / 'x.sql')) == 'custom'
+    (tmp_path / 'notes.txt').write_text('x')
+    with tarfile.open(str(tmp_path / 'other.tar'), 'w') as archive:
+        archive.add(str(tmp_path / 'notes.txt'), arcname='notes.txt')
+    assert dumpfile.detect_format(str(tmp_path / 'other.tar')) == 'unknown'
+
+
+@pytest.fixture(scope='module')
+def real_dumps():
+    """Dumps of a tiny throwaway cluster in every pg_dump format."""
+    if not HAVE_PG:
+        pytest.skip('PostgreSQL server binaries not found in %s' % PG_BIN)
+    # Not pytest's tmp_path: it sits under a root-only directory that the
+    # postgres user (initdb refuses to run as root) cannot enter.
+    base = tempfile.mkdtemp(prefix='yv-dumpfile-')
+    run_as = []
+    if os.geteuid() == 0:
+        shutil.chown(base, 'postgres')
+        run_as = ['runuser', '-u', 'postgres', '--']
+    data = os.path.join(base, 'data')
+    port = str(18250 + os.getpid() % 40)
+    pg_ctl = [os.path.join(PG_BIN, 'pg_ctl'), '-D', data, '-w', '-l', os.path.join(base, 'log')]
+    subprocess.run(run_as + [os.path.join(PG_BIN, 'initdb'), '-D', data, '-A', 'trust', '-U', 'postgres'],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(run_as + pg_ctl + ['-o', '-p %s -k %s -c listen_addresses=' % (port, base), 'start'],
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        conn = ['-h', base, '-p', port, '-U', 'postgres']
+        subprocess.run([os.path.join(PG_BIN, 'psql')] + conn + [
+            '-v', 'ON_ERROR_STOP=1', '-q', '-d', 'postgres', '-c',
+            'CREATE TABLE "User"(id int primary key, address text); INSERT INTO "User" VALUES (1, $$x$$)'],
+            check=True)
+        paths = {}
+        # Names that say nothing about the format: detection must use the content.
+        for fmt, name in (('c', 'a.custom'), ('t', 'b.tarball'), ('p', 'c.text'), ('d', 'd.folder')):
+            paths[fmt] = os.path.join(base, name)
+            subprocess.run(run_as + [os.path.join(PG_BIN, 'pg_dump')] + conn + ['-F' + fmt, '-f', paths[fmt],
+                                                                               'postgres'], check=True)
+        yield paths
+    finally:
+        subprocess.run(run_as + pg_ctl + ['-m', 'fast', 'stop'], stdout=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_real_dump_formats(real_dumps):
+    assert dumpfile.detect_format(real_dumps['c']) == 'custom'
+    assert dumpfile.detect_format(real_dumps['t']) == 'tar'
+    assert dumpfile.detect_format(real_dumps['p']) == 'plain'
+    assert dumpfile.detect_format(real_dumps['d']) == 'directory'
+
+
+@pytest.mark.parametrize('fmt', ['c', 't', 'd'])
+def test_real_dump_headers(real_dumps, fmt):
+    kind = dumpfile.detect_format(real_dumps[fmt])
+    header = dumpfile.parse_header(dumpfile.header_bytes(real_dumps[fmt], kind))
+    assert header['archive_version'] == '1.14'
+    assert header['dbname'] == 'postgres'
+    assert header['pg_dump_version'].startswith('15.')
+    assert header['server_version'].startswith('15.')
+    assert header['created'].endswith('Z')
+    assert header['int_size'] == 4
+
+
+def test_real_dump_toc(real_dumps):
+    listing = subprocess.run([os.path.join(PG_BIN, 'pg_restore'), '--list', real_dumps['c']],
+                             check=True, capture_output=True, text=True).stdout
+    counts, entries = dumpfile.parse_toc_listing(listing)
+    assert counts['TABLE'] == 1 and counts['TABLE DATA'] == 1 and counts['CONSTRAINT'] == 1
+    assert dict(type='TABLE', schema='public', name='User') in entries

@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+import datetime
+import errno
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.yieldvault.db_restore.plugins.modules import restore_lock as lock
+
+NOW = datetime.datetime(2026, 4, 29, 14, 30, tzinfo=datetime.timezone.utc)
+
+
+def take(path, run_id, now=NOW, owner=None):
+    record = lock.lock_record(run_id, owner or {'user': 'alice', 'incident': 'INC-1234'}, now, pid=42, host='db1')
+    lock.create_lock(str(path), record)
+    return record
+
+
+def test_acquire_creates_private_file_with_record(tmp_path):
+    path = tmp_path / 'locks' / 'yieldvault_prod.lock'
+    record = take(path, 'run-1')
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(str(path.parent)).st_mode) == 0o700
+    assert json.loads(path.read_text()) == record
+    assert record['acquired_at'] == '2026-04-29T14:30:00Z'
+
+
+def test_acquire_twice_same_run_is_ours(tmp_path):
+    path = tmp_path / 'db.lock'
+    take(path, 'run-1')
+    with pytest.raises(OSError) as exc:
+        take(path, 'run-1')
+    assert exc.value.errno == errno.EEXIST
+    holder, mtime = lock.read_lock(str(path))
+    assert lock.assess(holder, mtime, 'run-1', NOW, 240)['status'] == 'ours'
+
+
+def test_other_run_holds_it(tmp_path):
+    path = tmp_path / 'db.lock'
+    take(path, 'run-1')
+    holder, mtime = lock.read_lock(str(path))
+    state = lock.assess(holder, mtime, 'run-2', NOW + datetime.timedelta(minutes=12), 240)
+    assert state == dict(status='other', age_minutes=12.0, stale=False)
+    message = lock.held_message(str(path), holder, state, 240)
+    assert 'is held by run run-1 (incident=INC-1234, user=alice, host=db1, pid=42, acquired 2026-04-29T14:30:00Z, ' \
+           '12.0 min ago)' in message
+    assert 'rm %s' % path in message and 'db_restore_break_lock=true' in message
+    assert message.endswith('Nothing was changed.')
+    assert 'stale' not in message
+
+
+def test_stale_lock_is_reported_not_broken(tmp_path):
+    path = tmp_path / 'db.lock'
+    take(path, 'run-1')
+    holder, mtime = lock.read_lock(str(path))
+    state = lock.assess(holder, mtime, 'run-2', NOW + datetime.timedelta(hours=5), 240)
+    assert state['status'] == 'other' and state['stale'] is True and state['age_minutes'] == 300.0
+    assert 'looks stale' in lock.held_message(str(path), holder, state, 240)
+    assert path.exists()
+
+
+def test_corrupt_lock_counts_as_held(tmp_path):
+    path = tmp_path / 'db.lock'
+    path.write_text('{"run_id": ')
+    holder, mtime = lock.read_lock(str(path))
+    assert holder['corrupt'] is True and 'JSON' in holder['error']
+    state = lock.assess(holder, mtime, 'run-1', NOW, 240)
+    assert state['status'] == 'corrupt'
+    assert 'treated as held' in lock.held_message(str(path), holder, state, 240)
+    path.write_text('[]')
+    holder, mtime = lock.read_lock(str(path))
+    assert holder['corrupt'] is True
+
+
+def test_missing_lock_is_free(tmp_path):
+    holder, mtime = lock.read_lock(str(tmp_path / 'none.lock'))
+    assert holder is None and mtime is None
+    assert lock.assess(holder, mtime, 'run-1', NOW, 240) == dict(status='free', age_minutes=None, stale=False)
+
+
+# The whole module, for the decisions that are not in a single helper.
+def run_module(capsys, **args):
+    testing = pytest.importorskip('ansible.module_utils.testing')
+    with testing.patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            lock.main()
+    result = json.loads(capsys.readouterr().out)
+    result['rc'] = exc.value.code
+    return result
+
+
+def test_module_release_by_other_run_leaves_lock(tmp_path, capsys):
+    path = tmp_path / 'db.lock'
+    take(path, 'run-1')
+    result = run_module(capsys, path=str(path), run_id='run-2', state='absent')
+    assert result['rc'] == 0 and result['changed'] is False and result['released'] is False
+    assert path.exists()
+    # ansible-core 2.19 returns warnings as structured events, older cores as strings.
+    assert 'does not hold it' in json.dumps(result.get('warnings', []))
+    forced = run_module(capsys, path=str(path), run_id='run-2', state='absent', force=True)
+    assert forced['changed'] is True and forced['released'] is True
+    assert not path.exists()
+
+
+def test_module_acquire_then_other_run_fails(tmp_path, capsys):
+    path = tmp_path / 'db.lock'
+    first = run_module(capsys, path=str(path), run_id='run-1', owner={'user': 'alice'})
+    assert first['changed'] is True and first['acquired'] is True
+    again = run_module(capsys, path=str(path), run_id='run-1')
+    assert again['changed'] is False and again['acquired'] is True
+    other = run_module(capsys, path=str(path), run_id='run-2')
+    assert other['rc'] == 1 and other['failed'] is True
+    assert other['holder']['run_id'] == 'run-1' and other['stale'] is False
+    assert 'held by run run-1 (user=alice' in other['msg']
+
+
+def test_module_check_mode_writes_nothing(tmp_path, capsys):
+    path = tmp_path / 'sub' / 'db.lock'
+    result = run_module(capsys, path=str(path), run_id='run-1', _ansible_check_mode=True)
+    assert result['changed'] is True and result['acquired'] is False
+    assert not path.parent.exists()
+    take(path, 'run-1')
+    other = run_module(capsys, path=str(path), run_id='run-2', _ansible_check_mode=True)
+    assert other['rc'] == 1
+    release = run_module(capsys, path=str(path), run_id='run-1', state='absent', _ansible_check_mode=True)
+    assert release['changed'] is True and release['released'] is True and path.exists()
