@@ -134,7 +134,7 @@ def test_pagila_from_s3_latest(tmp_path, pg_cluster, s3_server, pagila_db, run_p
     conn = pg_cluster_connect(pg_cluster, name)
     with conn.cursor() as cur:
         cur.execute("DELETE FROM public.payment_p2022_02")
-        cur.execute("DROP TABLE public.film_category")
+        cur.execute("DROP TABLE public.film_category CASCADE")
     conn.close()
     work = tmp_path / "work"
     inv = db_inventory_vars(pg_cluster, name, str(work), "s3", s3=s3_server, bucket=bucket)

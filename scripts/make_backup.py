@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Backups in the form DESIGN.md fixes, made with pg_dump (stand-in until playbooks/backup.yml).
+
+    make_backup.py DBNAME --store local --local-dir DIR [--when 2026-04-29T14:30:00Z] [--format custom]
+    make_backup.py DBNAME --store s3 --bucket B [--prefix database/] --s3-endpoint-url URL [--region ...]
+        [--access-key ...] [--secret-key ...]      (--cluster DIR | --host/--port/--user/--password-file)
+
+Name: <dbname>_YYYYMMDD_HHMM.dump, the timestamp being --when (UTC; default now).
+--format chooses the content (custom, plain or tar); the name stays .dump, as
+another tool's backups might. Local store: the file plus a sidecar <name>.md5
+in md5sum format. S3: the object under the prefix with metadata md5=<hex>
+(bucket created when missing). The password reaches pg_dump in PGPASSWORD,
+never on the command line. Prints {"name", "md5", "size", "location"} as JSON.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pg_cluster  # noqa: E402
+
+FORMATS = {"custom": "c", "plain": "p", "tar": "t"}
+
+
+class BackupError(RuntimeError):
+    """pg_dump or the upload failed; the message says why."""
+
+
+def backup_name(dbname, when):
+    return "%s_%s.dump" % (dbname, _utc(when).strftime("%Y%m%d_%H%M"))
+
+
+def _utc(when):
+    if when is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc)
+
+
+def parse_when(text):
+    """ISO 8601; a trailing Z or no zone at all means UTC."""
+    if text.endswith("Z") or text.endswith("z"):
+        text = text[:-1] + "+00:00"
+    return _utc(datetime.datetime.fromisoformat(text))
+
+
+def file_md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def s3_client(s3):
+    """s3 is a boto3 client, or a dict as s3_server.start returns it."""
+    if hasattr(s3, "put_object"):
+        return s3
+    import boto3
+    from botocore.config import Config
+    return boto3.client(
+        "s3", endpoint_url=s3.get("endpoint_url") or None, region_name=s3.get("region") or "us-east-1",
+        aws_access_key_id=s3.get("access_key"), aws_secret_access_key=s3.get("secret_key"),
+        config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2}))
+
+
+def _ensure_bucket(client, bucket):
+    from botocore.exceptions import ClientError
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError:
+        client.create_bucket(Bucket=bucket)
+
+
+def pg_dump(conn_info, dbname, path, fmt="custom"):
+    if fmt not in FORMATS:
+        raise BackupError("format %r is not one of %s" % (fmt, ", ".join(FORMATS)))
+    bin_dir = conn_info.get("bin_dir") or pg_cluster.bin_dir()
+    argv = [str(Path(bin_dir) / "pg_dump"), "-h", conn_info["host"], "-p", str(conn_info["port"]),
+            "-U", conn_info["user"], "-d", dbname, "-F", FORMATS[fmt], "-f", str(path), "--no-password"]
+    res = subprocess.run(argv, env=pg_cluster.libpq_env(conn_info), stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        Path(path).unlink(missing_ok=True)
+        raise BackupError("pg_dump of %s failed (exit %s): %s" % (dbname, res.returncode, res.stderr.strip()[-2000:]))
+
+
+def make_backup(conn_info, dbname, store, when=None, local_dir=None, s3=None, bucket=None, prefix="database/",
+                fmt="custom"):
+    """Dump dbname and store it; returns {name, md5, size, location}."""
+    if store not in ("local", "s3"):
+        raise BackupError("store must be 'local' or 's3', not %r" % store)
+    if store == "local" and not local_dir:
+        raise BackupError("store 'local' needs local_dir")
+    if store == "s3" and (s3 is None or not bucket):
+        raise BackupError("store 's3' needs s3 (client or endpoint dict) and bucket")
+    name = backup_name(dbname, when)
+    tmp_dir = None
+    if local_dir:
+        target_dir = Path(local_dir)
+        target_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp_dir = tempfile.mkdtemp(prefix="make_backup-")
+        target_dir = Path(tmp_dir)
+    try:
+        path = target_dir / name
+        pg_dump(conn_info, dbname, path, fmt)
+        # Backups hold every secret the database holds.
+        os.chmod(path, 0o600)
+        md5 = file_md5(path)
+        size = path.stat().st_size
+        if local_dir:
+            (target_dir / (name + ".md5")).write_text("%s  %s\n" % (md5, name))
+        location = str(path.resolve())
+        if store == "s3":
+            client = s3_client(s3)
+            _ensure_bucket(client, bucket)
+            key = (prefix or "") + name
+            with open(path, "rb") as body:
+                client.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"md5": md5})
+            location = "s3://%s/%s" % (bucket, key)
+    finally:
+        if tmp_dir:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return {"name": name, "md5": md5, "size": size, "location": location}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Prints JSON on stdout.")
+    parser.add_argument("dbname")
+    parser.add_argument("--store", choices=["local", "s3"], required=True)
+    parser.add_argument("--when", help="backup timestamp, ISO 8601 (no zone = UTC); default now")
+    parser.add_argument("--format", dest="fmt", choices=sorted(FORMATS), default="custom")
+    parser.add_argument("--local-dir", help="directory for the file and its .md5 sidecar (required for --store local)")
+    parser.add_argument("--bucket")
+    parser.add_argument("--prefix", default="database/")
+    parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. from s3_server.py start)")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
+    parser.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+    pg_cluster.add_connection_args(parser)
+    args = parser.parse_args(argv)
+    s3 = None
+    if args.store == "s3":
+        s3 = {"endpoint_url": args.s3_endpoint_url, "region": args.region,
+              "access_key": args.access_key, "secret_key": args.secret_key}
+    try:
+        when = parse_when(args.when) if args.when else None
+        out = make_backup(pg_cluster.conn_info_from_args(args), args.dbname, args.store, when=when,
+                          local_dir=args.local_dir, s3=s3, bucket=args.bucket, prefix=args.prefix, fmt=args.fmt)
+    except ValueError as exc:
+        print(json.dumps({"failed": True, "msg": "bad --when: %s" % exc}))
+        return 2
+    except (BackupError, pg_cluster.ClusterError) as exc:
+        print(json.dumps({"failed": True, "msg": str(exc)}))
+        return 1
+    except Exception as exc:  # boto errors: report them without a traceback
+        print(json.dumps({"failed": True, "msg": "upload failed: %s" % exc}))
+        return 1
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

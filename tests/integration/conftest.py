@@ -1,0 +1,201 @@
+"""Fixtures for the integration tests: a real PostgreSQL 15 cluster, a moto S3
+server, the pagila and YieldVault databases, and a playbook runner.
+
+The cluster and moto are started once per session on free loopback ports and
+stopped at the end. Set YV_KEEP_TEST_SERVERS=1 to leave them (and their
+directories) in place for debugging; the paths are printed at the end.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dbutil  # noqa: E402
+from dbutil import (  # noqa: E402,F401  (re-exported for tests importing from conftest)
+    REPO_ROOT, PlaybookResult, assert_failed, assert_ok, database_exists, db_inventory_vars as _db_inventory_vars,
+    drop_database, exact_counts as _exact_counts, run_playbook as _run_playbook, table_checksums as _table_checksums,
+)
+
+import pg_cluster as pg_cluster_script  # noqa: E402  (scripts/ is on sys.path via dbutil)
+import s3_server as s3_server_script  # noqa: E402
+import yieldvault_fixture  # noqa: E402
+
+PAGILA_DIR = REPO_ROOT.parent / "shared" / "data" / "pagila"
+PAGILA_TEMPLATE = "pagila_template"
+KEEP = os.environ.get("YV_KEEP_TEST_SERVERS") == "1"
+
+
+def _session_dir(prefix):
+    # Under /tmp, made 0755: pytest's own tmp dirs are 0700 and closed to the
+    # postgres OS user that runs the server.
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(path, 0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """Connection info of a throwaway PostgreSQL 15 cluster (dict from scripts/pg_cluster.py start)."""
+    base = _session_dir("yv-test-pg-")
+    info = pg_cluster_script.start(base / "cluster")
+    yield info
+    if KEEP:
+        print("\nkept PostgreSQL cluster in %s (port %s)" % (base, info["port"]))
+        return
+    pg_cluster_script.stop(base / "cluster", mode="immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """{"endpoint_url", "region", "access_key", "secret_key"} of a moto server on loopback."""
+    base = _session_dir("yv-test-s3-")
+    info = s3_server_script.start(base)
+    yield info
+    if KEEP:
+        print("\nkept moto at %s (state in %s)" % (info["endpoint_url"], base))
+        return
+    s3_server_script.stop(base)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_client(s3_server):
+    """A boto3 client for the moto server."""
+    import make_backup
+    return make_backup.s3_client(s3_server)
+
+
+@pytest.fixture
+def work_dir():
+    """A fresh directory that any OS user can traverse (the playbooks may run tools as postgres)."""
+    path = _session_dir("yv-test-work-")
+    yield path
+    if not KEEP:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def load_pagila(conn_info, dbname):
+    """Create dbname and load pagila into it with psql (ON_ERROR_STOP)."""
+    files = [PAGILA_DIR / "pagila-schema.sql", PAGILA_DIR / "pagila-data.sql"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        pytest.fail("pagila data not found: %s. It is expected beside the repository, in ../shared/data/pagila "
+                    "(resolved from %s)" % (", ".join(missing), REPO_ROOT), pytrace=False)
+    drop_database(conn_info, dbname)
+    conn = pg_cluster_script.connect(conn_info, "postgres")
+    try:
+        with conn.cursor() as cur:
+            from psycopg2 import sql
+            cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(dbname)))
+    finally:
+        conn.close()
+    psql = str(Path(dbutil.PG_BIN_DIR) / "psql")
+    for sql_file in files:
+        res = subprocess.run(
+            [psql, "-h", conn_info["host"], "-p", str(conn_info["port"]), "-U", conn_info["user"], "-d", dbname,
+             "-X", "--no-password", "-v", "ON_ERROR_STOP=1", "-q", "-f", str(sql_file)],
+            env=pg_cluster_script.libpq_env(conn_info), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if res.returncode != 0:
+            drop_database(conn_info, dbname)
+            pytest.fail("loading %s into %s failed (exit %s): %s" % (sql_file.name, dbname, res.returncode,
+                                                                     res.stderr.strip()[-2000:]), pytrace=False)
+    conn = pg_cluster_script.connect(conn_info, dbname)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ANALYZE")
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def pagila_template(pg_cluster):
+    """Name of a database holding pagila, loaded once per session; copy it, don't change it."""
+    load_pagila(pg_cluster, PAGILA_TEMPLATE)
+    return PAGILA_TEMPLATE
+
+
+@pytest.fixture
+def pagila_db(pg_cluster, pagila_template):
+    """Factory: pagila_db(name) -> name, a fresh copy of pagila (dropped after the test)."""
+    from psycopg2 import sql
+    created = []
+
+    def make(name="pagila"):
+        drop_database(pg_cluster, name)
+        conn = pg_cluster_script.connect(pg_cluster, "postgres")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(pagila_template)))
+        finally:
+            conn.close()
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        drop_database(pg_cluster, name)
+
+
+@pytest.fixture
+def yieldvault_db(pg_cluster):
+    """Factory: yieldvault_db(name, seed=1, users=1000, owner=None) -> name (dropped after the test).
+
+    The owner role is created when missing and owns the tables, as when Prisma
+    migrations run as the application user.
+    """
+    created = []
+
+    def make(name="yieldvault_test", seed=1, users=1000, owner=None):
+        yieldvault_fixture.create(pg_cluster, name, users=users, seed=seed, owner=owner)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        drop_database(pg_cluster, name)
+
+
+@pytest.fixture
+def exact_counts():
+    """exact_counts(conn_info, dbname) -> {"schema.table": n}."""
+    return _exact_counts
+
+
+@pytest.fixture
+def table_checksums():
+    """table_checksums(conn_info, dbname) -> {"schema.table": md5}."""
+    return _table_checksums
+
+
+@pytest.fixture
+def run_playbook(tmp_path):
+    """run_playbook(playbook, inventory_vars, extra_vars, check=False, env=None, timeout=600) -> PlaybookResult."""
+    counter = {"n": 0}
+
+    def run(playbook, inventory_vars=None, extra_vars=None, check=False, env=None, timeout=600, **kwargs):
+        counter["n"] += 1
+        kwargs.setdefault("tmp_dir", tmp_path / ("playbook-%d" % counter["n"]))
+        return _run_playbook(playbook, inventory_vars, extra_vars, check=check, env=env, timeout=timeout, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def free_port():
+    """free_port() -> a loopback port nothing listens on right now."""
+    return dbutil.free_port
+
+
+@pytest.fixture
+def db_inventory_vars():
+    """db_inventory_vars(pg_cluster, dbname, work_dir, store, s3=None, ...) -> db_restore_* variables."""
+    return _db_inventory_vars

@@ -1,0 +1,258 @@
+"""Helpers for the integration tests: exact counts, checksums, running playbooks.
+
+Importable from tests (`from dbutil import ...`; pytest puts this directory on
+sys.path) and also exposed as fixtures by conftest.py.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS_DIR = REPO_ROOT / "scripts"
+if str(SCRIPTS_DIR) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS_DIR))
+
+import pg_cluster  # noqa: E402
+from psycopg2 import sql  # noqa: E402
+
+PG_BIN_DIR = os.environ.get("PG_BIN_DIR") or pg_cluster.DEFAULT_BIN_DIR
+VENV_BIN = Path(sys.executable).parent
+
+# Leaf tables, partitioned parents and materialized views of user schemas.
+_TABLES_QUERY = """
+SELECT n.nspname, c.relname, c.relkind, c.relispopulated
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+ORDER BY n.nspname, c.relname
+"""
+
+
+def _tables(cur, relkinds):
+    cur.execute(_TABLES_QUERY)
+    return [(schema, name, kind, populated) for schema, name, kind, populated in cur.fetchall() if kind in relkinds]
+
+
+def exact_counts(conn_info, dbname, include_views=True):
+    """{"schema.table": count(*)} for every user table, partition and partitioned parent.
+
+    Materialized views are included too (None when not populated), as the
+    table_counts module reports them.
+    """
+    conn = pg_cluster.connect(conn_info, dbname)
+    try:
+        with conn.cursor() as cur:
+            out = {}
+            for schema, name, kind, populated in _tables(cur, "rpm" if include_views else "rp"):
+                if kind == "m" and not populated:
+                    out["%s.%s" % (schema, name)] = None
+                    continue
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name)))
+                out["%s.%s" % (schema, name)] = cur.fetchone()[0]
+            return out
+    finally:
+        conn.close()
+
+
+def table_checksums(conn_info, dbname):
+    """{"schema.table": md5 of all rows ordered by their text form} for every table holding rows.
+
+    Leaf tables and partitions only: a partitioned parent holds no rows of its
+    own, so including it would only repeat its partitions. Text forms depend
+    on TimeZone and DateStyle, hence fixed here.
+    """
+    conn = pg_cluster.connect(conn_info, dbname)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute("SET DateStyle = 'ISO, YMD'")
+            cur.execute("SET extra_float_digits = 3")
+            out = {}
+            for schema, name, _kind, _populated in _tables(cur, "r"):
+                cur.execute(sql.SQL(
+                    "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text COLLATE \"C\"), '')) "
+                    "FROM ONLY {} AS t").format(sql.Identifier(schema, name)))
+                out["%s.%s" % (schema, name)] = cur.fetchone()[0]
+            return out
+    finally:
+        conn.close()
+
+
+def free_port():
+    """A loopback port nothing listens on right now (e.g. for an unreachable endpoint)."""
+    return pg_cluster.free_port()
+
+
+def database_exists(conn_info, dbname):
+    conn = pg_cluster.connect(conn_info, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+def drop_database(conn_info, dbname):
+    conn = pg_cluster.connect(conn_info, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    finally:
+        conn.close()
+
+
+@dataclass
+class PlaybookResult:
+    rc: int
+    stdout: str
+    stderr: str
+    cmd: list = field(default_factory=list)
+    timed_out: bool = False
+
+    def report(self, work_dir):
+        """The newest <work_dir>/reports/*/report.json, parsed, or None."""
+        candidates = glob.glob(os.path.join(str(work_dir), "reports", "*", "report.json"))
+        if not candidates:
+            return None
+        newest = max(candidates, key=os.path.getmtime)
+        with open(newest) as handle:
+            return json.load(handle)
+
+    @property
+    def output(self):
+        return self.stdout + "\n" + self.stderr
+
+    def assert_ok(self):
+        assert_ok(self)
+        return self
+
+    def assert_failed(self, fragment=None):
+        assert_failed(self, fragment)
+        return self
+
+    def describe(self, limit=12000):
+        """rc and the tail of both streams, for assertion messages."""
+        def tail(text):
+            return text if len(text) <= limit else "...[%d chars cut]...\n%s" % (len(text) - limit, text[-limit:])
+        return "ansible-playbook rc=%s%s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            self.rc, " (timed out)" if self.timed_out else "", tail(self.stdout), tail(self.stderr))
+
+
+def _inventory(inventory_vars):
+    return {
+        "all": {
+            "hosts": {"localhost": dict(
+                {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                **(inventory_vars or {}))},
+            "children": {
+                "db_servers": {"hosts": {"localhost": None}},
+                "app_servers": {"hosts": {"localhost": None}},
+            },
+        }
+    }
+
+
+def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, env=None, timeout=600,
+                 tmp_dir=None, extra_args=None):
+    """Run <repo>/playbooks/<playbook> against localhost; returns a PlaybookResult.
+
+    Inventory and extra vars go through files (never the command line, where
+    passwords would show in `ps`). cwd is the repository root so ansible.cfg
+    applies. The playbook runs in its own process group so a timeout kills
+    every process it started.
+    """
+    import yaml
+
+    tmp = Path(tmp_dir) if tmp_dir else Path(tempfile.mkdtemp(prefix="run_playbook-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    inv = tmp / "inv.yml"
+    inv.write_text(yaml.safe_dump(_inventory(inventory_vars), default_flow_style=False, sort_keys=False))
+    extra = tmp / "extra.json"
+    extra.write_text(json.dumps(extra_vars or {}))
+    os.chmod(inv, 0o600)
+    os.chmod(extra, 0o600)
+    playbook_path = Path(playbook)
+    if not playbook_path.is_absolute():
+        playbook_path = REPO_ROOT / "playbooks" / playbook
+    cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook_path), "-i", str(inv), "-e", "@%s" % extra]
+    if check:
+        cmd.append("--check")
+    cmd += list(extra_args or [])
+    run_env = dict(os.environ)
+    run_env.update({
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "PATH": "%s:%s" % (VENV_BIN, run_env.get("PATH", "/usr/bin:/bin")),
+        # Loopback servers must never be reached through a proxy from the environment.
+        "NO_PROXY": ",".join(filter(None, [run_env.get("NO_PROXY", ""), "127.0.0.1", "localhost"])),
+        "no_proxy": ",".join(filter(None, [run_env.get("no_proxy", ""), "127.0.0.1", "localhost"])),
+    })
+    run_env.update(env or {})
+    proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    timed_out = False
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        stdout, stderr = proc.communicate()
+    return PlaybookResult(rc=proc.returncode if not timed_out else -9, stdout=stdout or "", stderr=stderr or "",
+                          cmd=cmd, timed_out=timed_out)
+
+
+def assert_ok(result):
+    assert result.rc == 0 and not result.timed_out, result.describe()
+
+
+def assert_failed(result, fragment=None):
+    """The play failed (non-zero rc), and when fragment is given, it appears in the output."""
+    assert result.rc != 0, "expected the playbook to fail, it succeeded\n" + result.describe()
+    if fragment is not None:
+        assert fragment in result.output, "expected %r in the output\n%s" % (fragment, result.describe())
+
+
+def db_inventory_vars(pg_cluster_info, dbname, work_dir, store="local", s3=None, bucket="yieldvault-backups",
+                      prefix="database/", local_backup_dir=None, owner="postgres", local_dir=None, **extra):
+    """The db_restore_* inventory variables for one test.
+
+    pg_cluster_info: the pg_cluster fixture's dict; s3: the s3_server fixture's
+    dict (S3 variables are left empty without it); local_backup_dir (alias
+    local_dir) defaults to <work_dir>/backups. Extra keyword arguments are added verbatim (use full
+    variable names, e.g. db_restore_rpo_minutes=60).
+    """
+    work_dir = str(work_dir)
+    local_backup_dir = local_backup_dir or local_dir
+    out = {
+        "db_restore_database": dbname,
+        "db_restore_owner": owner,
+        "db_restore_login_host": pg_cluster_info["host"],
+        "db_restore_login_port": int(pg_cluster_info["port"]),
+        "db_restore_login_user": pg_cluster_info["user"],
+        "db_restore_login_password": pg_cluster.password(pg_cluster_info),
+        "db_restore_pg_bin_dir": PG_BIN_DIR,
+        "db_restore_backup_store": store,
+        "db_restore_local_backup_dir": str(local_backup_dir or os.path.join(work_dir, "backups")),
+        "db_restore_s3_bucket": bucket if s3 else "",
+        "db_restore_s3_prefix": prefix,
+        "db_restore_s3_endpoint_url": s3["endpoint_url"] if s3 else "",
+        "db_restore_s3_region": s3["region"] if s3 else "us-east-1",
+        "db_restore_s3_access_key": s3["access_key"] if s3 else "",
+        "db_restore_s3_secret_key": s3["secret_key"] if s3 else "",
+        "db_restore_work_dir": work_dir,
+    }
+    out.update(extra)
+    return out
