@@ -16,13 +16,15 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg_cluster import free_port  # noqa: E402  (one loopback port finder for both servers)
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -45,12 +47,6 @@ def moto_server_path():
         raise S3ServerError("moto_server not found beside %s: install moto[server] in this virtual environment "
                             "(pip install 'moto[server]', scripts/setup.sh does)" % sys.executable)
     return str(path)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid):

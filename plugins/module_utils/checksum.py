@@ -11,6 +11,8 @@ import hashlib
 import os
 import re
 
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import detect_format_bytes
+
 DEFAULT_CHUNK_SIZE = 8 << 20
 HEAD_SIZE = 512
 # A sidecar is a few dozen bytes; reading more than this means it is the wrong file.
@@ -22,12 +24,6 @@ SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 _GNU_LINE_RE = re.compile(r'^\\?([0-9a-fA-F]{32})(?:\s+\*?(.*))?$')
 # BSD md5 / md5sum --tag: "MD5 (<name>) = <hex>"
 _BSD_LINE_RE = re.compile(r'^MD5 \((.*)\) = ([0-9a-fA-F]{32})$')
-
-_PLAIN_SQL_STARTS = (
-    b'--', b'/*', b'SET ', b'SET\n', b'CREATE', b'\\connect', b'SELECT', b'BEGIN', b'COPY', b'INSERT',
-    b'ALTER', b'DROP', b'COMMENT', b'GRANT', b'REVOKE', b'START', b'COMMIT', b'\\restrict',
-)
-
 
 def hash_stream(source, write=None, chunk_size=DEFAULT_CHUNK_SIZE):
     """Hash a stream with MD5 and SHA-256 in one pass and constant memory.
@@ -122,38 +118,6 @@ def read_md5_sidecar(path, name=None):
 
 
 def detect_format(head):
-    """Name the dump format from its first bytes: custom, tar, gzip, plain or unknown."""
-    head = bytes(head or b'')
-    if head.startswith(b'PGDMP'):
-        return 'custom'
-    if head[257:262] == b'ustar':
-        return 'tar'
-    if head.startswith(b'\x1f\x8b'):
-        return 'gzip'
-    if _looks_like_sql(head):
-        return 'plain'
-    return 'unknown'
-
-
-def _looks_like_sql(head):
-    text = head
-    if text.startswith(b'\xef\xbb\xbf'):
-        text = text[3:]
-    text = text.lstrip(b' \t\r\n')
-    if not text:
-        return False
-    if b'\x00' in text:
-        return False
-    try:
-        decoded = text.decode('utf-8')
-    except UnicodeDecodeError as exc:
-        # The head is cut at 512 bytes and may split a multi-byte character.
-        if exc.start < len(text) - 3:
-            return False
-        decoded = text[:exc.start].decode('utf-8')
-    if any(ord(ch) < 32 and ch not in '\t\r\n\f' for ch in decoded):
-        return False
-    if text.upper().startswith(tuple(s.upper() for s in _PLAIN_SQL_STARTS)):
-        return True
-    # Other SQL statements start with a keyword.
-    return bool(re.match(r'^[A-Za-z]+[ \t\r\n(;]', decoded))
+    """Name the dump format from its first bytes: custom, tar, gzip, plain or unknown.
+    The one format sniffer is dumpfile's; this name is kept for the hashing path."""
+    return detect_format_bytes(bytes(head or b''))

@@ -96,6 +96,9 @@ def _tar_name(block):
 
 
 def looks_like_sql(data):
+    # An editor may have saved a plain dump with a UTF-8 byte-order mark.
+    if data and data.startswith(b'\xef\xbb\xbf'):
+        data = data[3:]
     if not data or b'\0' in data:
         return False
     try:

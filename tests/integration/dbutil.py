@@ -196,6 +196,8 @@ def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, en
         # Loopback servers must never be reached through a proxy from the environment.
         "NO_PROXY": ",".join(filter(None, [run_env.get("NO_PROXY", ""), "127.0.0.1", "localhost"])),
         "no_proxy": ",".join(filter(None, [run_env.get("no_proxy", ""), "127.0.0.1", "localhost"])),
+        # Without credentials boto3 would ask the cloud metadata address, which is not loopback.
+        "AWS_EC2_METADATA_DISABLED": "true",
     })
     run_env.update(env or {})
     proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
