@@ -16,6 +16,7 @@ import pytest
 
 import make_backup
 import yieldvault_fixture
+from pg_cluster import connect
 from dbutil import exact_counts, table_checksums
 
 UTC = dt.timezone.utc
@@ -100,16 +101,11 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
     assert not (yv["work"] / ".pgpass").exists(), "the pgpass file was left behind"
 
     # the objects belong to the application's owner role, as before
-    conn = pg_cluster_connect(pg_cluster, yv["name"])
+    conn = connect(pg_cluster, yv["name"])
     with conn.cursor() as cur:
         cur.execute("""SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'User'""")
         assert cur.fetchone()[0] == yv["inv"]["db_restore_owner"]
     conn.close()
-
-
-def pg_cluster_connect(info, db):
-    import pg_cluster
-    return pg_cluster.connect(info, db)
 
 
 def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook, yv):
@@ -132,7 +128,7 @@ def test_pagila_from_s3_latest(tmp_path, pg_cluster, s3_server, pagila_db, run_p
     bucket = "backups-%s" % os.urandom(3).hex()
     make_backup.make_backup(pg_cluster, name, "s3", minutes_ago(5), s3=s3_server, bucket=bucket, prefix="database/")
     # the incident: a partition emptied, a table dropped
-    conn = pg_cluster_connect(pg_cluster, name)
+    conn = connect(pg_cluster, name)
     with conn.cursor() as cur:
         cur.execute("DELETE FROM public.payment_p2022_02")
         cur.execute("DROP TABLE public.film_category CASCADE")
