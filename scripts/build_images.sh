@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the container images the molecule scenarios use, locally: no registry
+# is reachable, so the base is a Debian bookworm root made by debootstrap from
+# the mirror this machine's apt already uses, then `docker import`ed. Images are
+# tagged with a hash of what goes into them and reused while it is unchanged.
+#
+#   yieldvault-db-restore/base:<hash>  systemd, PostgreSQL 15, Node.js, Python 3
+#   yieldvault-db-restore/pm2:<hash>   the base plus the host's PM2
+#
+# Prints the two tags as shell assignments (BASE_IMAGE=..., PM2_IMAGE=...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=systemd,systemd-sysv,dbus,procps,ca-certificates,curl,postgresql-15,nodejs,python3,python3-psycopg2
+images=molecule/shared/images
+base_hash=$( { echo "$packages"; cat "$images/base-setup.sh"; } | sha256sum | cut -c1-12)
+base=yieldvault-db-restore/base:$base_hash
+
+mirror() {
+  # The first Debian mirror apt is configured with (deb822 or one-line form).
+  local m=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    m=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+    m=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^(http|https|file):/) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  [ -n "$m" ] || { echo "build_images: no Debian mirror found in the apt sources" >&2; exit 1; }
+  echo "$m"
+}
+
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+  root=$(mktemp -d /var/tmp/db-restore-rootfs.XXXXXX)
+  trap 'rm -rf "$root"' EXIT
+  echo "build_images: debootstrap bookworm into $root (a few minutes)" >&2
+  debootstrap --variant=minbase --include="$packages" bookworm "$root" "$(mirror)" >"$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; exit 1; }
+  cp "$images/base-setup.sh" "$root/tmp/base-setup.sh"
+  chroot "$root" /bin/sh /tmp/base-setup.sh
+  rm -f "$root/tmp/base-setup.sh" "$root.log"
+  tar -C "$root" -c . | docker import \
+    -c 'ENV container=docker' -c 'CMD ["/lib/systemd/systemd"]' \
+    - "$base" >/dev/null
+  rm -rf "$root"
+  trap - EXIT
+fi
+
+# PM2 is pure JavaScript: the image gets the copy npm installed on this host
+# (scripts/setup_apps.sh), so the container needs neither npm nor a registry.
+pm2_dir=$(npm root -g 2>/dev/null)/pm2
+[ -f "$pm2_dir/package.json" ] || { echo "build_images: PM2 is not installed on this host; run scripts/setup_apps.sh" >&2; exit 1; }
+pm2_version=$(node -p "require('$pm2_dir/package.json').version")
+pm2_hash=$(echo "$base $pm2_version" | sha256sum | cut -c1-12)
+pm2=yieldvault-db-restore/pm2:$pm2_hash
+if ! docker image inspect "$pm2" >/dev/null 2>&1; then
+  ctx=$(mktemp -d)
+  cp -a "$pm2_dir" "$ctx/pm2"
+  cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $base
+COPY pm2 /usr/local/lib/node_modules/pm2
+RUN ln -sf /usr/local/lib/node_modules/pm2/bin/pm2 /usr/local/bin/pm2
+DOCKERFILE
+  docker build -q --network host -t "$pm2" "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
+
+echo "BASE_IMAGE=$base"
+echo "PM2_IMAGE=$pm2"
