@@ -36,4 +36,6 @@ fi
 mkdir -p .collections/ansible_collections/yieldvault
 ln -sfn ../../.. .collections/ansible_collections/yieldvault/db_restore
 [ -f .collections/ansible_collections/yieldvault/db_restore/galaxy.yml ] || { echo "setup: collection link broken" >&2; exit 1; }
+# The fixture backend's node_modules and PM2, for the service tests and the demo.
+bash scripts/setup_apps.sh
 echo "setup: ready ($root)"
