@@ -5,12 +5,12 @@ VENV := .venv/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup demo demo-clean test lint unit integration vars docs-check clean
+.PHONY: help setup demo demo-clean test lint unit integration molecule vars docs-check clean
 
 help:
 	@echo "make demo   - restore a throwaway YieldVault database on this machine and print the report"
 	@echo "make test   - lint, unit tests and integration tests against real PostgreSQL 15 and S3 (moto)"
-	@echo "make lint | unit | integration | vars | clean"
+	@echo "make lint | unit | integration | molecule [SCENARIOS=pm2] | vars | clean"
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 demo-clean:
+	-@[ -d demo/pm2 ] && PM2_HOME=$(CURDIR)/demo/pm2 pm2 kill >/dev/null 2>&1
 	-@$(VENV)/python scripts/pg_cluster.py stop demo/pg >/dev/null 2>&1
 	rm -rf demo
 
@@ -39,8 +40,14 @@ unit: setup
 integration: setup
 	$(VENV)/pytest -q tests/integration
 
+# The molecule scenarios (systemd, docker, pm2) need dockerd and locally built
+# images; scripts/molecule.sh installs and starts what is missing.
+molecule: setup
+	bash scripts/molecule.sh $(SCENARIOS)
+
 test: lint
 	$(VENV)/pytest -q -p no:cacheprovider tests/unit tests/integration
+	bash scripts/molecule.sh
 
 clean: demo-clean
 	rm -rf .venv .collections .ansible .pytest_cache

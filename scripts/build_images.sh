@@ -31,6 +31,9 @@ mirror() {
 
 if ! docker image inspect "$base" >/dev/null 2>&1; then
   root=$(mktemp -d /var/tmp/db-restore-rootfs.XXXXXX)
+  # mktemp makes it 0700: inside the chroot that is /, and the postgres user
+  # (initdb, in the package scripts) could not reach anything.
+  chmod 0755 "$root"
   trap 'rm -rf "$root"' EXIT
   echo "build_images: debootstrap bookworm into $root (a few minutes)" >&2
   debootstrap --variant=minbase --include="$packages" bookworm "$root" "$(mirror)" >"$root.log" 2>&1 \

@@ -3,9 +3,11 @@
 
 Starts (or reuses) a throwaway PostgreSQL 15 cluster under ./demo/pg, builds a
 YieldVault-shaped database, takes two backups into the local store ./demo/backups,
-simulates an incident, shows the plan (--check), restores to a point between
-the two backups with playbooks/restore.yml, checks the data is the first
-backup's, and prints the report.
+simulates an incident, runs the fixture backend under PM2 (its own PM2_HOME
+under ./demo/pm2), shows the plan (--check), restores to a point between the
+two backups with playbooks/restore.yml - which stops the backend, restores,
+verifies, starts it and waits for it to be healthy - checks the data is the
+first backup's, and prints the report.
 """
 import datetime as dt
 import json
@@ -14,7 +16,9 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import secrets
 import time
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -28,6 +32,50 @@ from dbutil import exact_counts, table_checksums  # noqa: E402
 DEMO = ROOT / "demo"
 DB = "yieldvault_demo"
 OWNER = "yieldvault_user"
+BACKEND = "yieldvault-demo-backend"
+PM2_HOME = DEMO / "pm2"
+
+
+def pm2(*args, env=None):
+    return subprocess.run(["pm2", *args], env=dict(env or os.environ, PM2_HOME=str(PM2_HOME)),
+                          capture_output=True, text=True)
+
+
+def start_backend(info):
+    """The fixture backend under PM2, connected as the owner role, healthy."""
+    password = secrets.token_urlsafe(16)
+    conn = pg_cluster.connect(info, "postgres")
+    with conn.cursor() as cur:
+        cur.execute("ALTER ROLE %s LOGIN PASSWORD %%s" % OWNER, (password,))
+    conn.close()
+    port = pg_cluster.free_port()
+    pm2("delete", BACKEND)
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), PGHOST="127.0.0.1", PGPORT=str(info["port"]),
+               PGUSER=OWNER, PGPASSWORD=password, PGDATABASE=DB)
+    res = pm2("start", str(ROOT / "tests" / "fixtures" / "backend" / "server.js"), "--name", BACKEND, env=env)
+    if res.returncode != 0:
+        sys.exit("demo: PM2 could not start the backend: %s" % res.stderr)
+    url = "http://127.0.0.1:%d" % port
+    for _ in range(30):
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                if json.loads(resp.read()).get("status") == "healthy":
+                    return url
+        except OSError:
+            pass
+        time.sleep(1)
+    sys.exit("demo: the backend did not become healthy; `PM2_HOME=demo/pm2 pm2 logs %s`" % BACKEND)
+
+
+def pm2_status():
+    res = pm2("jlist")
+    try:
+        procs = json.loads(res.stdout[res.stdout.index("["):])
+    except ValueError:
+        return "unknown"
+    return ", ".join("%s %s (pid %s, restarts %s)" % (p["name"], p["pm2_env"]["status"], p.get("pid"),
+                                                      p["pm2_env"].get("restart_time"))
+                     for p in procs) or "no process"
 
 
 def say(text):
@@ -76,13 +124,26 @@ def main():
     say("The incident: a third of the transactions deleted, table Referral dropped")
     print(json.dumps(yieldvault_fixture.incident(info, DB)))
 
+    say("The application: the fixture backend under PM2 (PM2_HOME=demo/pm2)")
+    url = start_backend(info)
+    print("%s answers healthy at %s/health; PM2: %s" % (BACKEND, url, pm2_status()))
+    services = {
+        "db_restore_services": [{"name": BACKEND, "manager": "pm2", "health_url": url + "/health"}],
+        "db_restore_pm2_home": str(PM2_HOME),
+        "db_restore_smoke_urls": [url + "/health", url + "/api/v1/vault/state", url + "/api/v1/transactions?limit=1"],
+        "db_restore_smoke_write": {"url": url + "/api/v1/audit", "body": {"action": "restore smoke test"},
+                                   "read_url": url + "/api/v1/audit/{id}"},
+    }
+    (DEMO / "services.json").write_text(json.dumps(services, indent=1))
+
     iso_point = point.strftime("%Y-%m-%dT%H:%M:%SZ")
     say("The plan for a restore to %s (--check: nothing changes)" % iso_point)
-    if playbook("--check", "-e", "point=" + iso_point) != 0:
+    if playbook("--check", "-e", "point=" + iso_point, "-e", "@" + str(DEMO / "services.json")) != 0:
         sys.exit("demo: the check run failed")
 
     say("The restore to %s, between the two backups" % iso_point)
-    if playbook("-e", "point=" + iso_point, "-e", "confirm=" + DB, "-e", "incident=DEMO-1") != 0:
+    if playbook("-e", "point=" + iso_point, "-e", "confirm=" + DB, "-e", "incident=DEMO-1",
+                "-e", "@" + str(DEMO / "services.json")) != 0:
         sys.exit("demo: the restore failed; see the output above")
 
     say("Checking the restored data is exactly backup 1's")
@@ -94,12 +155,14 @@ def main():
         sys.exit("demo: the restored data differs from backup 1")
     print("Every table's rows match backup 1 (counts and checksums).")
 
+    print("PM2 after the restore: %s" % pm2_status())
+
     reports = sorted((DEMO / "work" / "reports").glob("restore-*/report.md"))
     say("The report")
     print(reports[-1].read_text())
     print("Report: %s (and report.json beside it)" % reports[-1])
-    print("Demo finished in %.0f s. The cluster keeps running on port %s; `make demo-clean` removes it."
-          % (time.monotonic() - started, info["port"]))
+    print("Demo finished in %.0f s. The cluster (port %s) and the backend under PM2 (%s) keep running;"
+          " `make demo-clean` removes both." % (time.monotonic() - started, info["port"], url))
 
 
 if __name__ == "__main__":

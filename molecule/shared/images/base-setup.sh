@@ -9,6 +9,9 @@ for unit in getty.target console-getty.service systemd-udevd.service systemd-mod
   ln -sf /dev/null "/etc/systemd/system/$unit"
 done
 # PostgreSQL is started by each scenario's prepare, on the port it chooses.
+# Whether the package's postinst made the 15/main cluster inside debootstrap
+# varies, so make sure it exists.
+pg_lsclusters -h | grep -q '^15 main ' || pg_createcluster 15 main >/dev/null
 systemctl disable postgresql.service >/dev/null 2>&1 || true
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
