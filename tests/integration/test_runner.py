@@ -144,7 +144,7 @@ def test_restore_through_ansible_runner(tmp_path, pg_cluster, yv, awx_admin):
     assert (artifact_dir / "rc").read_text().strip() == "0"
     job_events = sorted((artifact_dir / "job_events").glob("*.json"))
     assert len(job_events) == len(events) and len(job_events) > 20
-    reports = _artifact_data(runner)["db_restore_reports"]
+    reports = _artifact_data(runner)["yieldvault_restore_reports"]
     entry = reports["localhost"]
     assert entry["outcome"] == "succeeded" and entry["mode"] == "restore"
     report_md = Path(entry["report"])
@@ -169,7 +169,7 @@ def test_bad_point_through_ansible_runner_fails_and_changes_nothing(tmp_path, pg
     assert table_checksums(pg_cluster, yv["name"]) == sums
     _assert_no_secret(runner, ADMIN_PASSWORD)
     # the report of a refused run reaches the job's artifacts too
-    entry = _artifact_data(runner)["db_restore_reports"]["localhost"]
+    entry = _artifact_data(runner)["yieldvault_restore_reports"]["localhost"]
     assert entry["outcome"] == "failed"
     assert "ISO 8601" in json.loads(Path(entry["report_json"]).read_text())["error"]
 
@@ -186,6 +186,6 @@ def test_drill_through_ansible_runner(tmp_path, pg_cluster, yv, awx_admin):
     assert table_checksums(pg_cluster, yv["name"]) == sums, "a drill changed production"
     _assert_no_secret(runner, ADMIN_PASSWORD)
     assert "Write report.json" in _task_events(_events(runner), "runner_on_ok")
-    entry = _artifact_data(runner)["db_restore_reports"]["localhost"]
+    entry = _artifact_data(runner)["yieldvault_restore_reports"]["localhost"]
     assert entry["mode"] == "drill" and entry["outcome"] == "succeeded"
     assert Path(entry["report"]).is_file()

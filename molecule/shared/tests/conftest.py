@@ -27,7 +27,7 @@ def scenario():
         "pg_port": int(os.environ["MOLECULE_PG_PORT"]),
         "pg_password": os.environ["MOLECULE_PG_PASSWORD"],
         "app_port": int(os.environ["MOLECULE_APP_PORT"]),
-        "expected": json.loads(open(os.path.join(os.environ["MOLECULE_STORE_DIR"], "expected_counts.json")).read()),
+        "expected": json.loads(open(os.path.join(os.environ["MOLECULE_STORE_DIR"], "expected_counts.json")).read())["counts"],
     }
 
 

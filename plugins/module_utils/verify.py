@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Judging a restored database (pure, unit tested): TOC objects against the
+catalog, SQL check results against their expected values, Prisma's migration
+table."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import decimal
+
+# pg_restore --list type -> the catalog kind that proves the object exists.
+# CONSTRAINT, FK CONSTRAINT and CHECK CONSTRAINT all live in pg_constraint
+# (tagged "<table> <constraint>"); FUNCTION and PROCEDURE in pg_proc (tagged
+# "<name>(<argument types>)").
+TOC_KINDS = {
+    'TABLE': 'TABLE',
+    'VIEW': 'VIEW',
+    'MATERIALIZED VIEW': 'MATERIALIZED VIEW',
+    'SEQUENCE': 'SEQUENCE',
+    'INDEX': 'INDEX',
+    'CONSTRAINT': 'CONSTRAINT',
+    'FK CONSTRAINT': 'CONSTRAINT',
+    'CHECK CONSTRAINT': 'CONSTRAINT',
+    'TRIGGER': 'TRIGGER',
+    'FUNCTION': 'FUNCTION',
+    'PROCEDURE': 'FUNCTION',
+}
+
+
+def normalize_name(name):
+    """Collapse whitespace: pg_restore --list and format_type() agree on words, not on spacing."""
+    return ' '.join(str(name or '').split())
+
+
+def expected_objects(toc_entries):
+    """TOC entries (from dumpfile.parse_toc_listing) that must exist after a restore.
+
+    Returns a list of dict(type, kind, schema, name), without duplicates, in TOC order.
+    """
+    seen = set()
+    out = []
+    for entry in toc_entries or []:
+        kind = TOC_KINDS.get(entry.get('type'))
+        if kind is None:
+            continue
+        key = (kind, entry.get('schema') or '', normalize_name(entry.get('name')))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(dict(type=entry.get('type'), kind=kind, schema=key[1], name=key[2]))
+    return out
+
+
+def missing_objects(expected, present):
+    """``present`` maps kind -> set of (schema, normalized name); return the expected entries not present."""
+    missing = []
+    for item in expected:
+        if (item['schema'], item['name']) not in present.get(item['kind'], set()):
+            missing.append(item)
+    return missing
+
+
+def summarize_by_type(items):
+    counts = {}
+    for item in items:
+        counts[item['type']] = counts.get(item['type'], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# ---- SQL checks -----------------------------------------------------------
+
+def _norm(value):
+    """Comparable form of a value from psycopg2 or from YAML: numbers by value, the rest as text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return decimal.Decimal(str(value)).normalize()
+    text = str(value)
+    try:
+        return decimal.Decimal(text.strip()).normalize()
+    except (decimal.InvalidOperation, ValueError):
+        pass
+    if text.lower() in ('true', 'false', 't', 'f'):
+        return text.lower() in ('true', 't')
+    return text
+
+
+def _show(value):
+    if isinstance(value, decimal.Decimal):
+        return format(value, 'f')
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def compare_result(columns, rows, expected):
+    """Compare a query result with ``expected``; return (passed, detail).
+
+    ``expected`` may be:
+      - a scalar: the result must be one row of one column with that value;
+      - a dict: the result must be one row; the named columns must have those values;
+      - a list: one entry per row, in order; each entry a scalar (one-column rows),
+        a list (values by position) or a dict (values by column name).
+    Numbers compare by value (100 == 100.00), so Decimal sums match YAML integers.
+    """
+    columns = list(columns or [])
+    rows = [list(r) for r in (rows or [])]
+
+    def row_matches(row, want, index):
+        if isinstance(want, dict):
+            for col, value in want.items():
+                if col not in columns:
+                    return 'row %d has no column %r (columns: %s)' % (index + 1, col, ', '.join(columns))
+                got = row[columns.index(col)]
+                if _norm(got) != _norm(value):
+                    return 'row %d column %s is %s, expected %s' % (index + 1, col, _show(_norm(got)),
+                                                                  _show(_norm(value)))
+            return None
+        if isinstance(want, (list, tuple)):
+            if len(want) != len(row):
+                return 'row %d has %d columns, expected %d' % (index + 1, len(row), len(want))
+            for pos, (got, value) in enumerate(zip(row, want)):
+                if _norm(got) != _norm(value):
+                    return 'row %d column %d is %s, expected %s' % (index + 1, pos + 1, _show(_norm(got)),
+                                                                  _show(_norm(value)))
+            return None
+        if len(row) != 1:
+            return 'row %d has %d columns, expected one value' % (index + 1, len(row))
+        if _norm(row[0]) != _norm(want):
+            return 'got %s, expected %s' % (_show(_norm(row[0])), _show(_norm(want)))
+        return None
+
+    if isinstance(expected, list):
+        if len(rows) != len(expected):
+            return False, 'got %d rows, expected %d' % (len(rows), len(expected))
+        for index, (row, want) in enumerate(zip(rows, expected)):
+            problem = row_matches(row, want, index)
+            if problem:
+                return False, problem
+        return True, '%d rows as expected' % len(rows)
+    if len(rows) != 1:
+        return False, 'got %d rows, expected one' % len(rows)
+    problem = row_matches(rows[0], expected, 0)
+    if problem:
+        return False, problem
+    if isinstance(expected, dict):
+        return True, ', '.join('%s=%s' % (k, _show(_norm(v))) for k, v in expected.items())
+    return True, 'got %s' % _show(_norm(rows[0][0]))
+
+
+# ---- Prisma --------------------------------------------------------------
+
+def judge_prisma_migrations(rows):
+    """Rows of _prisma_migrations as dicts (migration_name, finished_at, rolled_back_at, started_at).
+
+    A row that started but neither finished nor was rolled back is a failed
+    migration. A rolled-back row is a problem only while no later row applied
+    the same migration: `prisma migrate resolve --rolled-back` followed by a
+    successful deploy leaves exactly that history, and it is healthy.
+    Returns dict(failed=[names], rolled_back=[names], resolved=[names], applied=n).
+    """
+    applied = set()
+    for row in rows:
+        if row.get('finished_at') is not None and row.get('rolled_back_at') is None:
+            applied.add(row.get('migration_name'))
+    failed = sorted(set(r.get('migration_name') for r in rows
+                        if r.get('finished_at') is None and r.get('rolled_back_at') is None))
+    rolled = set(r.get('migration_name') for r in rows if r.get('rolled_back_at') is not None)
+    return dict(
+        failed=failed,
+        rolled_back=sorted(rolled - applied),
+        resolved=sorted(rolled & applied),
+        applied=len(applied),
+    )

@@ -1,0 +1,302 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: restore_checks
+short_description: Run SQL checks, the Prisma migration check and amcheck on a restored database
+description:
+  - Runs each of O(checks) (a query and its expected result) in a read-only transaction of its own and compares
+    the result with the expected value, for example the runbook's transaction totals per type.
+  - When a table named C(_prisma_migrations) exists (in any schema), checks that it records no failed migration
+    and no rolled-back migration that was not applied again.
+  - With O(amcheck=true), verifies every valid B-tree index of the user schemas with C(bt_index_check) (and
+    C(heapallindexed), so an index that lacks rows of its table is found too). The C(amcheck) extension is
+    created for that when missing and dropped again afterwards.
+  - Every result is one entry of RV(results), shaped C({check, passed, detail}) like the rows of the restore
+    report's verification table. The module never fails because a check failed; the caller decides.
+version_added: 0.2.0
+author:
+  - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.postgres
+options:
+  database:
+    description:
+      - The restored database.
+    type: str
+    required: true
+  checks:
+    description:
+      - SQL checks, run read-only. A query that writes fails with an error in its result row.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the check, shown in the report.
+        type: str
+        required: true
+      sql:
+        description: The query.
+        type: str
+        required: true
+      expected:
+        description:
+          - The expected result - a single value (one row, one column), a dict (one row; the named columns),
+            or a list with one entry per row in order (each a value, a list of values or a dict of columns).
+          - Numbers compare by value, so C(100) matches C(100.00).
+        type: raw
+        required: true
+  prisma_migrations:
+    description:
+      - Check C(_prisma_migrations) tables when they exist.
+    type: bool
+    default: true
+  amcheck:
+    description:
+      - Verify the B-tree indexes with the C(amcheck) extension (reads every index and table; slow on big
+        databases, meant for drills).
+    type: bool
+    default: false
+  heapallindexed:
+    description:
+      - Also check that every row of the table is in the index (C(bt_index_check(index, true))).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details:
+      - SQL and Prisma checks run for real in check mode. amcheck runs only when the extension is already
+        installed, since creating it is a change.
+notes:
+  - C(changed) is true when the C(amcheck) extension was created (it is dropped again before the module ends).
+seealso:
+  - module: yieldvault.db_restore.restore_objects
+  - module: yieldvault.db_restore.table_counts
+'''
+
+EXAMPLES = r'''
+- name: Check the transaction totals per type and the B-tree indexes of the restored database
+  yieldvault.db_restore.restore_checks:
+    database: yieldvault_prod
+    checks:
+      - name: transactions per type
+        sql: SELECT type, count(*) FROM "Transaction" GROUP BY type ORDER BY type
+        expected:
+          - {type: deposit, count: 2500}
+          - {type: withdrawal, count: 2500}
+      - name: no negative vault balance
+        sql: SELECT count(*) FROM "VaultState" WHERE "totalAssets" < 0
+        expected: 0
+    amcheck: true
+  register: checks
+'''
+
+RETURN = r'''
+results:
+  description: One entry per check, in the shape of the report's verification rows.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"check": "SQL check: transactions per type", "passed": true, "detail": "2 rows as expected"}]
+passed:
+  description: Every check passed.
+  returned: always
+  type: bool
+amcheck:
+  description: amcheck details; null when O(amcheck=false).
+  returned: always
+  type: dict
+  sample: {"indexes": 34, "failed": [], "created_extension": true}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    connect,
+    postgres_argument_spec,
+    psycopg2,
+    sql,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import (
+    compare_result,
+    judge_prisma_migrations,
+)
+
+USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'")
+
+BTREE_INDEXES = """
+SELECT c.oid, n.nspname, c.relname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am am ON am.oid = c.relam
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE am.amname = 'btree' AND c.relkind = 'i' AND i.indisvalid AND i.indisready AND """ + USER_SCHEMAS + """
+ORDER BY n.nspname, c.relname
+"""
+
+PRISMA_TABLES = """
+SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p') AND """ + USER_SCHEMAS + """
+ORDER BY n.nspname
+"""
+
+
+def pg_error_text(exc):
+    diag = getattr(exc, 'diag', None)
+    primary = getattr(diag, 'message_primary', None) if diag is not None else None
+    if primary:
+        return primary
+    text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_sql_checks(conn, checks):
+    results = []
+    for check in checks:
+        row = dict(check='SQL check: %s' % check['name'], passed=False, detail='')
+        try:
+            cur = conn.cursor()
+            cur.execute(check['sql'])
+            columns = [d[0] for d in cur.description or []]
+            rows = cur.fetchall() if cur.description else []
+            cur.close()
+            row['passed'], row['detail'] = compare_result(columns, rows, check['expected'])
+        except psycopg2.Error as exc:
+            row['detail'] = 'the query failed: %s' % pg_error_text(exc)
+        finally:
+            conn.rollback()
+        results.append(row)
+    return results
+
+
+def run_prisma_check(conn):
+    results = []
+    cur = conn.cursor()
+    cur.execute(PRISMA_TABLES)
+    schemas = [r[0] for r in cur.fetchall()]
+    for schema in schemas:
+        table = '%s._prisma_migrations' % schema
+        row = dict(check='no failed or rolled-back Prisma migration in %s' % table, passed=False, detail='')
+        try:
+            cur.execute(sql.SQL('SELECT migration_name, started_at, finished_at, rolled_back_at FROM {}').format(
+                sql.Identifier(schema, '_prisma_migrations')))
+            names = [d[0] for d in cur.description]
+            verdict = judge_prisma_migrations([dict(zip(names, r)) for r in cur.fetchall()])
+            problems = []
+            if verdict['failed']:
+                problems.append('failed: %s' % ', '.join(verdict['failed']))
+            if verdict['rolled_back']:
+                problems.append('rolled back and not applied again: %s' % ', '.join(verdict['rolled_back']))
+            row['passed'] = not problems
+            row['detail'] = '; '.join(problems) if problems else (
+                '%d migrations applied%s' % (verdict['applied'], (
+                    ' (%s rolled back, then applied again)' % ', '.join(verdict['resolved']))
+                    if verdict['resolved'] else ''))
+        except psycopg2.Error as exc:
+            row['detail'] = 'reading %s failed: %s' % (table, pg_error_text(exc))
+            conn.rollback()
+            cur = conn.cursor()
+        results.append(row)
+    cur.close()
+    conn.rollback()
+    return results
+
+
+def run_amcheck(module, conn, heapallindexed):
+    """Return (result row, details, changed)."""
+    cur = conn.cursor()
+    cur.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                "WHERE e.extname = 'amcheck'")
+    found = cur.fetchone()
+    created = False
+    if not found:
+        if module.check_mode:
+            return (dict(check='amcheck: B-tree indexes are consistent', passed=True,
+                         detail='skipped in check mode: the amcheck extension is not installed and would be created'),
+                    dict(indexes=0, failed=[], created_extension=False), False)
+        try:
+            cur.execute('CREATE EXTENSION IF NOT EXISTS amcheck')
+            created = True
+            cur.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                        "WHERE e.extname = 'amcheck'")
+            found = cur.fetchone()
+        except psycopg2.Error as exc:
+            return (dict(check='amcheck: B-tree indexes are consistent', passed=False,
+                         detail='could not create the amcheck extension: %s (install the PostgreSQL contrib '
+                                'package, or set db_restore_amcheck to false)' % pg_error_text(exc)),
+                    dict(indexes=0, failed=[], created_extension=False), False)
+    function = sql.Identifier(found[0], 'bt_index_check')
+    cur.execute(BTREE_INDEXES)
+    indexes = cur.fetchall()
+    failed = []
+    for oid, schema, name in indexes:
+        try:
+            cur.execute(sql.SQL('SELECT {}(%s::oid::regclass, %s)').format(function), (oid, heapallindexed))
+        except psycopg2.Error as exc:
+            failed.append('%s.%s: %s' % (schema, name, pg_error_text(exc)))
+    if created:
+        cur.execute('DROP EXTENSION IF EXISTS amcheck')
+    cur.close()
+    row = dict(
+        check='amcheck: B-tree indexes are consistent%s' % (' with every table row (heapallindexed)'
+                                                           if heapallindexed else ''),
+        passed=not failed,
+        detail=('; '.join(failed[:10]) + (' and %d more' % (len(failed) - 10) if len(failed) > 10 else ''))
+        if failed else '%d indexes checked' % len(indexes),
+    )
+    return row, dict(indexes=len(indexes), failed=failed, created_extension=created), created
+
+
+def main():
+    argument_spec = postgres_argument_spec()
+    argument_spec.update(
+        database=dict(type='str', required=True),
+        checks=dict(type='list', elements='dict', default=[], options=dict(
+            name=dict(type='str', required=True),
+            sql=dict(type='str', required=True),
+            expected=dict(type='raw', required=True),
+        )),
+        prisma_migrations=dict(type='bool', default=True),
+        amcheck=dict(type='bool', default=False),
+        heapallindexed=dict(type='bool', default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    results = []
+    amcheck = None
+    changed = False
+
+    conn = connect(module, params['database'], autocommit=False)
+    try:
+        conn.set_session(readonly=True)
+        results += run_sql_checks(conn, params['checks'])
+        if params['prisma_migrations']:
+            results += run_prisma_check(conn)
+        conn.rollback()
+        if params['amcheck']:
+            conn.set_session(readonly=False, autocommit=True)
+            row, amcheck, changed = run_amcheck(module, conn, params['heapallindexed'])
+            results.append(row)
+    except psycopg2.Error as exc:
+        module.fail_json(msg='Checking %s failed: %s. Nothing was changed.' % (params['database'], pg_error_text(exc)),
+                         results=results)
+    finally:
+        conn.close()
+
+    module.exit_json(changed=changed, results=results,
+                     passed=all(r['passed'] for r in results), amcheck=amcheck)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,136 @@
+"""Exact verification (verify_restore): a manifest that disagrees with the
+restore, an object of the backup's table of contents missing from the
+restored database, and SQL checks with expected results.
+
+Each fault is caught, named in the output and in the report's verification
+rows, and a restore that fails verification is rolled back.
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dbutil import PG_BIN_DIR, table_checksums
+from pg_cluster import connect, libpq_env
+
+
+def _pg(conn_info, tool, *args):
+    res = subprocess.run([str(Path(PG_BIN_DIR) / tool), "-h", conn_info["host"], "-p", str(conn_info["port"]),
+                          "-U", conn_info["user"], "--no-password", *args],
+                         env=libpq_env(conn_info), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+@pytest.fixture
+def backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
+    """A YieldVault database and one backup of it made by backup.yml (local store)."""
+    name = "yvv_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=3, users=300)
+    store = tmp_path / "store"
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store))
+    run_playbook("backup.yml", inv).assert_ok()
+    dumps = sorted(store.glob("*.dump"))
+    assert len(dumps) == 1
+    return {"name": name, "store": store, "work": work, "inv": inv, "dump": dumps[0],
+            "manifest": Path(str(dumps[0]) + ".manifest.json")}
+
+
+def test_tampered_manifest_fails_verification_and_rolls_back(pg_cluster, run_playbook, backed_up):
+    manifest = json.loads(backed_up["manifest"].read_text())
+    manifest["tables"]["public.Transaction"] += 1
+    backed_up["manifest"].write_text(json.dumps(manifest))
+    sums = table_checksums(pg_cluster, backed_up["name"])
+
+    result = run_playbook("restore.yml", backed_up["inv"], {"point": "latest", "confirm": backed_up["name"]})
+    result.assert_failed("ROLLED_BACK")
+    assert "row counts equal the backup's manifest exactly" in flat(result.output)
+    assert "public.Transaction" in result.output
+    report = result.report(str(backed_up["work"]))
+    assert report["outcome"] == "rolled_back"
+    assert report["failed_phase"] == "verify_restore"
+    rows = {v["check"]: v for v in report["verification"]}
+    assert rows["row counts equal the backup's manifest exactly"]["passed"] is False
+    assert "public.Transaction" in rows["row counts equal the backup's manifest exactly"]["detail"]
+    assert table_checksums(pg_cluster, backed_up["name"]) == sums, "the rollback did not bring the data back"
+
+
+def test_manifest_of_another_backup_is_refused_before_anything_changes(pg_cluster, run_playbook, backed_up):
+    manifest = json.loads(backed_up["manifest"].read_text())
+    manifest["md5"] = "0" * 32
+    backed_up["manifest"].write_text(json.dumps(manifest))
+    sums = table_checksums(pg_cluster, backed_up["name"])
+    result = run_playbook("restore.yml", backed_up["inv"], {"point": "latest", "confirm": backed_up["name"]})
+    result.assert_failed("does not describe the backup")
+    assert "Nothing was changed" in result.output
+    assert table_checksums(pg_cluster, backed_up["name"]) == sums
+    report = result.report(str(backed_up["work"]))
+    assert report["outcome"] == "failed" and report["failed_phase"] == "fetch_backup"
+
+
+def flat(text):
+    """Play output with the YAML callback's line wrapping and quote doubling undone."""
+    return " ".join(text.split()).replace("''", "'")
+
+
+def _restore_copy(pg_cluster, backed_up, target):
+    _pg(pg_cluster, "createdb", target)
+    _pg(pg_cluster, "pg_restore", "--no-owner", "--no-acl", "-d", target, str(backed_up["dump"]))
+
+
+def _verify(run_playbook, backed_up, database, **extra):
+    inv = dict(backed_up["inv"], db_restore_database=database, **extra)
+    return run_playbook(str(Path(__file__).parent / "verify_only.yml"), inv,
+                        {"verify_dump_path": str(backed_up["dump"]),
+                         "verify_manifest_path": str(backed_up["manifest"])})
+
+
+def test_missing_index_and_failing_sql_check_are_reported(pg_cluster, run_playbook, backed_up):
+    target = backed_up["name"] + "_copy"
+    _restore_copy(pg_cluster, backed_up, target)
+    try:
+        conn = connect(pg_cluster, target)
+        with conn.cursor() as cur:
+            cur.execute('DROP INDEX "Transaction_createdAt_idx"')
+            cur.execute('SELECT count(*) FROM "User"')
+            users = cur.fetchone()[0]
+        conn.close()
+        checks = [
+            {"name": "users", "sql": 'SELECT count(*) FROM "User"', "expected": users},
+            {"name": "deposits per type", "sql": 'SELECT "type", count(*) FROM "Transaction" GROUP BY 1 ORDER BY 1',
+             "expected": [{"type": "NOPE", "count": 1}]},
+        ]
+        result = _verify(run_playbook, backed_up, target, db_restore_checks=checks)
+        result.assert_failed("failed verification")
+        out = flat(result.output)
+        assert "FAIL: every object in the backup's table of contents exists" in out
+        assert 'INDEX public.Transaction_createdAt_idx' in out
+        assert "FAIL: SQL check: deposits per type" in out
+        assert "PASS: SQL check: users" in out
+        # the counts still match the manifest exactly: only the object check and the SQL check fail
+        assert "PASS: row counts equal the backup's manifest exactly" in out
+    finally:
+        _pg(pg_cluster, "dropdb", "--if-exists", target)
+
+
+def test_intact_restore_passes_every_check(pg_cluster, run_playbook, backed_up):
+    target = backed_up["name"] + "_ok"
+    _restore_copy(pg_cluster, backed_up, target)
+    try:
+        result = _verify(run_playbook, backed_up, target, db_restore_amcheck=True,
+                         db_restore_checks=[{"name": "no unknown type", "expected": 0,
+                                             "sql": 'SELECT count(*) FROM "Transaction" WHERE "type" = \'NOPE\''}])
+        result.assert_ok()
+        out = flat(result.output)
+        assert "FAIL:" not in out
+        for check in ("row counts equal the backup's manifest exactly",
+                      "every object in the backup's table of contents exists",
+                      "SQL check: no unknown type",
+                      "no failed or rolled-back Prisma migration in public._prisma_migrations",
+                      "amcheck: B-tree indexes are consistent"):
+            assert "PASS: " + check in out, check
+    finally:
+        _pg(pg_cluster, "dropdb", "--if-exists", target)

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+import datetime
+import decimal
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_toc_listing
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import (
+    compare_result,
+    expected_objects,
+    judge_prisma_migrations,
+    missing_objects,
+    summarize_by_type,
+)
+
+TOC = """;
+; Archive created at 2026-04-29 14:00:00 UTC
+;
+215; 1259 16420 TABLE public actor postgres
+4200; 0 16420 TABLE DATA public actor postgres
+230; 1259 16500 INDEX public idx_actor_last_name postgres
+3900; 2606 16600 CONSTRAINT public actor actor_pkey postgres
+3950; 2606 16700 FK CONSTRAINT public film_actor film_actor_actor_id_fkey postgres
+3980; 2620 16800 TRIGGER public actor last_updated postgres
+240; 1255 16900 FUNCTION public last_day(timestamp with time zone) postgres
+250; 1259 17000 MATERIALIZED VIEW public rental_by_category postgres
+251; 1259 17001 SEQUENCE public actor_actor_id_seq postgres
+4300; 0 0 SEQUENCE SET public actor_actor_id_seq postgres
+5000; 0 0 ACL - SCHEMA public pg_database_owner
+"""
+
+
+def test_expected_objects_keep_the_checkable_types():
+    dummy, entries = parse_toc_listing(TOC)
+    expected = expected_objects(entries)
+    kinds = [(e['type'], e['kind']) for e in expected]
+    assert ('FK CONSTRAINT', 'CONSTRAINT') in kinds and ('TABLE', 'TABLE') in kinds
+    assert not any(t in ('TABLE DATA', 'SEQUENCE SET', 'ACL') for t, k in kinds)
+    assert summarize_by_type(expected)['FUNCTION'] == 1
+    names = dict(((e['kind'], e['name']) for e in expected))
+    assert ('FUNCTION', 'last_day(timestamp with time zone)') in names.items()
+    assert ('CONSTRAINT', 'film_actor film_actor_actor_id_fkey') in [(e['kind'], e['name']) for e in expected]
+
+
+def test_missing_objects_by_kind_schema_and_name():
+    dummy, entries = parse_toc_listing(TOC)
+    expected = expected_objects(entries)
+    present = {
+        'TABLE': {('public', 'actor')},
+        'INDEX': set(),
+        'CONSTRAINT': {('public', 'actor actor_pkey'), ('public', 'film_actor film_actor_actor_id_fkey')},
+        'TRIGGER': {('public', 'actor last_updated')},
+        'FUNCTION': {('public', 'last_day(timestamp  with time zone)'.replace('  ', ' '))},
+        'MATERIALIZED VIEW': {('public', 'rental_by_category')},
+        'SEQUENCE': {('public', 'actor_actor_id_seq')},
+    }
+    missing = missing_objects(expected, present)
+    assert [(m['type'], m['name']) for m in missing] == [('INDEX', 'idx_actor_last_name')]
+
+
+def test_duplicate_toc_entries_count_once():
+    entries = [dict(type='TABLE', schema='public', name='a'), dict(type='TABLE', schema='public', name='a')]
+    assert len(expected_objects(entries)) == 1
+
+
+def test_scalar_expected_and_numbers_by_value():
+    assert compare_result(['count'], [(100,)], 100) == (True, 'got 100')
+    assert compare_result(['sum'], [(decimal.Decimal('100.00'),)], '100')[0]
+    passed, detail = compare_result(['count'], [(99,)], 100)
+    assert not passed and detail == 'got 99, expected 100'
+    assert compare_result(['count'], [], 0) == (False, 'got 0 rows, expected one')
+
+
+def test_list_of_dicts_per_row_in_order():
+    columns = ['type', 'count']
+    rows = [('deposit', 10), ('withdrawal', 5)]
+    assert compare_result(columns, rows, [{'type': 'deposit', 'count': 10}, {'type': 'withdrawal', 'count': 5}])[0]
+    passed, detail = compare_result(columns, rows, [{'type': 'deposit', 'count': 10}, {'type': 'withdrawal', 'count': 6}])
+    assert not passed and 'row 2 column count is 5, expected 6' == detail
+    passed, detail = compare_result(columns, rows, [{'kind': 'deposit'}, {}])
+    assert not passed and "no column 'kind'" in detail
+
+
+def test_list_of_lists_and_row_count():
+    assert compare_result(['a', 'b'], [(1, 'x')], [[1, 'x']])[0]
+    assert compare_result(['a', 'b'], [(1, 'x')], [[1, 'y']]) == (False, "row 1 column 2 is 'x', expected 'y'")
+    assert compare_result(['a'], [(1,), (2,)], [1]) == (False, 'got 2 rows, expected 1')
+
+
+def test_dict_expected_means_one_row_and_booleans():
+    assert compare_result(['ok', 'n'], [(True, 3)], {'ok': True, 'n': 3})[0]
+    assert compare_result(['ok'], [(True,)], 'true')[0]
+    assert not compare_result(['ok'], [(False,)], True)[0]
+    assert compare_result(['v'], [(None,)], None)[0]
+
+
+def test_prisma_failed_and_rolled_back_rows():
+    t = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    rows = [
+        dict(migration_name='1_init', started_at=t, finished_at=t, rolled_back_at=None),
+        dict(migration_name='2_fail', started_at=t, finished_at=None, rolled_back_at=None),
+        dict(migration_name='3_resolved', started_at=t, finished_at=None, rolled_back_at=t),
+        dict(migration_name='3_resolved', started_at=t, finished_at=t, rolled_back_at=None),
+        dict(migration_name='4_rolled', started_at=t, finished_at=None, rolled_back_at=t),
+    ]
+    verdict = judge_prisma_migrations(rows)
+    assert verdict == dict(failed=['2_fail'], rolled_back=['4_rolled'], resolved=['3_resolved'], applied=2)
+    assert judge_prisma_migrations(rows[:1]) == dict(failed=[], rolled_back=[], resolved=[], applied=1)
