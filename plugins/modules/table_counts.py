@@ -52,7 +52,8 @@ options:
     type: path
   compare_to:
     description:
-      - Path of a snapshot JSON written earlier by this module (or a backup manifest); only its C(counts) key is
+      - Path of a snapshot JSON written earlier by this module, or a backup manifest; only its C(counts) key (a
+        manifest's C(tables)) is
         used.
       - Mutually exclusive with O(baseline).
     type: path
@@ -296,9 +297,13 @@ def read_snapshot(module, path):
     except ValueError as exc:
         module.fail_json(msg='The snapshot %s (compare_to) is not valid JSON: %s. Use a file written by table_counts '
                              'dest or a backup manifest. Nothing was changed.' % (path, to_native(exc)))
-    counts = data.get('counts') if isinstance(data, dict) else None
+    # A table_counts snapshot keeps them under "counts", a backup manifest
+    # (pg_backup) under "tables".
+    counts = None
+    if isinstance(data, dict):
+        counts = data.get('counts') if isinstance(data.get('counts'), dict) else data.get('tables')
     if not isinstance(counts, dict):
-        module.fail_json(msg='The snapshot %s (compare_to) has no "counts" object. Use a file written by table_counts '
+        module.fail_json(msg='The snapshot %s (compare_to) has no "counts" (or manifest "tables") object. Use a file written by table_counts '
                              'dest or a backup manifest. Nothing was changed.' % path)
     return counts
 
