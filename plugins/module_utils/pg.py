@@ -10,6 +10,7 @@ __metaclass__ = type
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.common.text.converters import to_native
 
 PSYCOPG2_IMPORT_ERROR = None
 try:
@@ -95,3 +96,13 @@ def server_version(conn):
     if major >= 10:
         return '%d.%d' % (major, num % 10000)
     return '%d.%d.%d' % (major, (num // 100) % 100, num % 100)
+
+
+def pg_error_text(exc):
+    """The first line of a PostgreSQL error, without psycopg2's context and hints."""
+    diag = getattr(exc, 'diag', None)
+    primary = getattr(diag, 'message_primary', None) if diag is not None else None
+    if primary:
+        return primary
+    text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -185,6 +185,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.manifest imp
     manifest_name,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    pg_error_text,
     APPLICATION_NAME,
     CONNECT_TIMEOUT,
     connect,
@@ -210,13 +211,6 @@ def normalize_prefix(prefix):
     return prefix
 
 
-def pg_error_text(exc):
-    diag = getattr(exc, 'diag', None)
-    primary = getattr(diag, 'message_primary', None) if diag is not None else None
-    if primary:
-        return primary
-    text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def first_line(text):

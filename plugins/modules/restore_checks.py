@@ -119,9 +119,9 @@ amcheck:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    pg_error_text,
     connect,
     postgres_argument_spec,
     psycopg2,
@@ -152,13 +152,6 @@ ORDER BY n.nspname
 """
 
 
-def pg_error_text(exc):
-    diag = getattr(exc, 'diag', None)
-    primary = getattr(diag, 'message_primary', None) if diag is not None else None
-    if primary:
-        return primary
-    text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_sql_checks(conn, checks):

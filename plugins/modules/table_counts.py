@@ -234,6 +234,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts impor
 # verification of its restore count in exactly the same way.
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import take_counts
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    pg_error_text,
     connect,
     connection_target,
     ensure_psycopg2,
@@ -278,13 +279,6 @@ def run_null_checks(conn, not_null):
     return results
 
 
-def pg_error_text(exc):
-    diag = getattr(exc, 'diag', None)
-    primary = getattr(diag, 'message_primary', None) if diag is not None else None
-    if primary:
-        return primary
-    text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_snapshot(module, path):
