@@ -7,20 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-need_apt=()
-for pkg in postgresql-15 postgresql-client-15 postgresql-contrib; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # policy-rc.d keeps the package from starting its own cluster on 5432: tests
-  # and the demo run throwaway clusters on free ports.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
+# shellcheck source=scripts/apt_install.sh
+. scripts/apt_install.sh
+apt_install postgresql-15 postgresql-client-15 postgresql-contrib
 
 python=${PYTHON:-python3}
 stamp=.venv/.requirements.sha256

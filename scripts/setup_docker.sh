@@ -5,19 +5,10 @@
 # --network host, so no private-range address is ever assigned.
 set -euo pipefail
 
-need=()
-command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup_docker: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # policy-rc.d: the package must not try to start dockerd through an init
-  # system this machine does not run; we start it below.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/apt_install.sh
+. scripts/apt_install.sh
+apt_install docker.io debootstrap
 
 if ! docker info >/dev/null 2>&1; then
   echo "setup_docker: starting dockerd (log: /var/log/dockerd-db-restore.log)"
