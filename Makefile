@@ -5,12 +5,13 @@ VENV := .venv/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup demo demo-clean test lint unit integration molecule vars docs-check clean
+.PHONY: help setup demo demo-clean test lint unit integration molecule vars docs-check clean bench
 
 help:
 	@echo "make demo   - restore a throwaway YieldVault database on this machine and print the report"
 	@echo "make test   - lint, unit tests and integration tests against real PostgreSQL 15 and S3 (moto)"
 	@echo "make lint | unit | integration | molecule [SCENARIOS=pm2] | vars | clean"
+	@echo "make bench  - restore speed against the runbook by hand (BENCH_ARGS=--full for the big set)"
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +40,11 @@ unit: setup
 
 integration: setup
 	$(VENV)/pytest -q tests/integration
+
+# Restore speed against the runbook done by hand; BENCH_ARGS="--full" for the
+# big set, "--sizes 0,50 --reps 2" etc. (benchmarks/run.py --help).
+bench: setup
+	$(VENV)/python benchmarks/run.py $(BENCH_ARGS)
 
 # The molecule scenarios (systemd, docker, pm2) need dockerd and locally built
 # images; scripts/molecule.sh installs and starts what is missing.

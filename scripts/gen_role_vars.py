@@ -72,8 +72,7 @@ def readme_table(spec):
     rows = ["| variable | type | default | roles | meaning |", "| --- | --- | --- | --- | --- |"]
     for n, v in spec["variables"].items():
         default = "*(required)*" if "default" not in v else "`%s`" % (v["default"] if v["default"] != "" else '""')
-        meaning = " ".join(v["description"].split()).replace("C(", "`").replace(")", "`", 0)
-        meaning = _code(meaning)
+        meaning = _code(" ".join(v["description"].split()))
         rows.append("| `%s` | %s | %s | %s | %s |" % (n, v["type"], default.replace("|", "\\|"), ", ".join(v["roles"]), meaning))
     return "\n".join(rows)
 

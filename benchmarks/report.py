@@ -1,0 +1,214 @@
+"""Markdown tables and an SVG chart (pure Python) from the benchmark's results JSON."""
+
+import statistics
+from xml.sax.saxutils import escape
+
+from contenders import CONTENDERS, LABELS, PHASES
+
+COLORS = {"runbook": "#444444", "postgresql_db": "#1f77b4", "restore_yml": "#d62728", "drill_yml": "#2ca02c"}
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _spread(values):
+    values = [v for v in values if v is not None]
+    return (min(values), max(values)) if values else (None, None)
+
+
+def _fmt(value, digits=1):
+    return "-" if value is None else "%.*f" % (digits, value)
+
+
+def summarize(results):
+    """{size label: {contender: {total, downtime, downtime_drop, phases, n, ok}}} from the individual runs."""
+    out = {}
+    for size in results["sizes"]:
+        per = {}
+        for name in CONTENDERS:
+            runs = [r for r in size["runs"] if r["contender"] == name]
+            if not runs:
+                continue
+            good = [r for r in runs if r["ok"]]
+            per[name] = {
+                "n": len(good), "failed": len(runs) - len(good),
+                "total": _median([r["total"] for r in good]), "total_spread": _spread([r["total"] for r in good]),
+                "downtime": _median([r["downtime"] for r in good]),
+                "downtime_spread": _spread([r["downtime"] for r in good]),
+                "downtime_drop": _median([r["downtime_drop"] for r in good]),
+                "phases": {p: _median([r["phases"].get(p) for r in good]) for p in PHASES + ("other",)},
+            }
+        out[size["label"]] = per
+    return out
+
+
+def _ratio(value, base):
+    if value is None or not base:
+        return None
+    return value / base
+
+
+def markdown(results):
+    summary = summarize(results)
+    m = results["machine"]
+    lines = [
+        "# Restore benchmark, %s" % results["date"],
+        "",
+        "Machine: %s, %s vCPU, %.1f GiB RAM, PostgreSQL %s, Python %s, ansible-core %s. Command: `%s`."
+        % (m["hostname_kind"], m["nproc"], m["ram_gib"], m["pg_version"], m["python"], m["ansible_core"],
+           results["command"]),
+        "Collection under test: %s. Load average at start %s, at end %s." % (
+            results.get("code", "-"), m.get("load_start", "-"), m.get("load_end", "-")),
+        "",
+        "> %s" % results["noise_note"],
+        "",
+        "Every contender restores the same custom-format backup from the same local S3 endpoint (moto) into the "
+        "same database, repetitions interleaved (the order rotates each repetition). Medians of %d repetitions, "
+        "spread as min-max. **Downtime**: services stopped until the data is verified and services are back "
+        "(runbook order: stop, safety backup, download, md5sum, drop/create, pg_restore, counts, start). "
+        "**Drop..counts**: the narrowest window, from the drop to the end of the counts. Ratios are to the "
+        "hand-run script in the same run." % results["reps"],
+        "",
+        "## Total time and downtime by size",
+        "",
+        "| size (on disk, backup) | contender | runs | total s (min-max) | x runbook | downtime s (min-max) "
+        "| x runbook | drop..counts s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size in results["sizes"]:
+        per = summary[size["label"]]
+        base = per.get("runbook", {})
+        for name, row in per.items():
+            lines.append("| %s (%s MB, %s MB) | %s | %d%s | %s (%s-%s) | %s | %s (%s-%s) | %s | %s |" % (
+                size["label"], _fmt(size["size_bytes"] / 1e6, 0), _fmt(size["backup_bytes"] / 1e6, 1),
+                LABELS[name], row["n"], (" (%d failed)" % row["failed"]) if row["failed"] else "",
+                _fmt(row["total"]), _fmt(row["total_spread"][0]), _fmt(row["total_spread"][1]),
+                _fmt(_ratio(row["total"], base.get("total")), 2),
+                _fmt(row["downtime"]), _fmt(row["downtime_spread"][0]), _fmt(row["downtime_spread"][1]),
+                _fmt(_ratio(row["downtime"], base.get("downtime")), 2), _fmt(row["downtime_drop"])))
+    lines += ["", "## Phases (median seconds)", "",
+              "| size | contender | fetch (download + checksum) | safety backup | drop/create | restore | verify "
+              "| other (Ansible start, preflight, assess, stop/start, report) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for size in results["sizes"]:
+        for name, row in summary[size["label"]].items():
+            ph = row["phases"]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                size["label"], LABELS[name], *[_fmt(ph.get(p)) for p in PHASES + ("other",)]))
+    ours = [r for s in results["sizes"] for r in s["runs"] if r["contender"] == "restore_yml" and r["ok"]]
+    if ours and ours[-1].get("report_phases"):
+        lines += ["", "### restore.yml, every phase of its report (median seconds, largest size)", ""]
+        largest = [r for r in results["sizes"][-1]["runs"] if r["contender"] == "restore_yml" and r["ok"]]
+        names = list((largest or ours)[-1]["report_phases"])
+        lines.append("| " + " | ".join(names) + " |")
+        lines.append("|" + " --- |" * len(names))
+        lines.append("| " + " | ".join(_fmt(_median([r["report_phases"].get(n) for r in (largest or ours)]))
+                                       for n in names) + " |")
+    if results.get("fixed_overhead"):
+        fo = results["fixed_overhead"]
+        lines += ["", "## Fixed overhead", "",
+                  "restore.yml on the smallest database (%s MB): median total %s s (min-max %s-%s) over %d runs; "
+                  "the hand-run script on the same database: %s s. Target: under 15 s."
+                  % (fo["size_mb"], _fmt(fo["restore_total"]), _fmt(fo["restore_spread"][0]),
+                     _fmt(fo["restore_spread"][1]), fo["n"], _fmt(fo["runbook_total"]))]
+    if results.get("multi"):
+        lines += ["", "## Databases per run (restore.yml, one host per database, forks = databases)", "",
+                  "| databases | size each | total s | per database s | max downtime s | x (N x runbook) | ok |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for row in results["multi"]:
+            lines.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+                row["databases"], row["size_label"], _fmt(row["total"]), _fmt(row["total"] / row["databases"]),
+                _fmt(row.get("downtime_max")), _fmt(_ratio(row["total"], row["databases"] * row["runbook_total"])
+                                                    if row.get("runbook_total") else None, 2),
+                "yes" if row["ok"] else "NO: %s" % row.get("error", "")[:200].replace("\n", " ")))
+    if results.get("checksum"):
+        c = results["checksum"]
+        lines += ["", "## Checksum throughput (same file, page cache warm)", "",
+                  "| tool | median MB/s | min-max |", "| --- | --- | --- |",
+                  "| md5sum | %s | %s-%s |" % (_fmt(c["md5sum"]["median_mb_s"]), _fmt(c["md5sum"]["min_mb_s"]),
+                                                _fmt(c["md5sum"]["max_mb_s"])),
+                  "| module_utils.checksum.hash_stream (MD5 + SHA-256, one pass) | %s | %s-%s |" % (
+                      _fmt(c["hash_stream"]["median_mb_s"]), _fmt(c["hash_stream"]["min_mb_s"]),
+                      _fmt(c["hash_stream"]["max_mb_s"])),
+                  ] + ["| %s | %s | %s-%s |" % (label, _fmt(c[key]["median_mb_s"]), _fmt(c[key]["min_mb_s"]),
+                                                _fmt(c[key]["max_mb_s"]))
+                       for key, label in (("md5_sha256_threads", "candidate: MD5 and SHA-256 on two threads"),
+                                          ("hashlib_md5_only", "candidate: MD5 only (no SHA-256 asked)"))
+                       if key in c] + [
+                  "", "File %s MB; hash_stream / md5sum = %s (target at least 0.80)." % (c["file_mb"], c["ratio"])]
+    if results.get("memory"):
+        lines += ["", "## Peak memory of backup_checksum (its own process, RSS)", "",
+                  "| file MiB | local copy: peak RSS MiB | s | S3 download: peak RSS MiB | s | MB/s |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for row in results["memory"]:
+            s3 = row.get("s3_download") or {}
+            lines.append("| %d | %s | %s | %s | %s | %s |" % (
+                row["file_mb"], row["local_copy"]["peak_rss_mb"], row["local_copy"]["seconds"],
+                s3.get("peak_rss_mb", "-"), s3.get("seconds", "-"), s3.get("mb_s", "-")))
+    failures = [(s["label"], r) for s in results["sizes"] for r in s["runs"] if not r["ok"]]
+    if failures:
+        lines += ["", "## Failed runs", ""]
+        for label, r in failures:
+            lines.append("- %s, %s: rc %s: `%s`" % (label, r["contender"], r["rc"],
+                                                    (r.get("error") or "")[-300:].replace("\n", " ").replace("`", "'")))
+    lines += ["", "Chart: [%s](%s)" % (results["chart"], results["chart"]), ""]
+    return "\n".join(lines)
+
+
+def svg(results, width=720, height=420):
+    """Total time (median, with min-max bars) against database size, one line per contender."""
+    summary = summarize(results)
+    pad_l, pad_r, pad_t, pad_b = 60, 230, 40, 50
+    sizes = [(s["size_bytes"] / 1e6, s["label"]) for s in results["sizes"]]
+    xs = [x for x, _ in sizes] or [1]
+    ys = [v for per in summary.values() for row in per.values() for v in [row["total_spread"][1]] if v is not None]
+    x_max = max(xs) * 1.05 or 1
+    y_max = (max(ys) if ys else 1) * 1.1
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
+
+    def px(x):
+        return pad_l + plot_w * x / x_max
+
+    def py(y):
+        return pad_t + plot_h * (1 - y / y_max)
+
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'
+           % (width, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="20" font-size="14">Restore total time vs database size (%s, median of %d, bars min-max)'
+           '</text>' % (pad_l, escape(results["date"]), results["reps"]),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (pad_l, py(0), pad_l + plot_w, py(0)),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (pad_l, py(0), pad_l, pad_t)]
+    for i in range(6):
+        y = y_max * i / 5
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (pad_l, py(y), pad_l + plot_w, py(y)))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%.0f</text>' % (pad_l - 6, py(y) + 4, y))
+    for x, label in sizes:
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%.0f MB</text>' % (px(x), py(0) + 18, x))
+    out.append('<text x="%d" y="%d" text-anchor="middle">database size on disk</text>'
+               % (pad_l + plot_w / 2, height - 8))
+    out.append('<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">seconds</text>'
+               % (pad_t + plot_h / 2, pad_t + plot_h / 2))
+    for n, name in enumerate(CONTENDERS):
+        points = []
+        for (x, label), size in zip(sizes, results["sizes"]):
+            row = summary[size["label"]].get(name)
+            if row and row["total"] is not None:
+                points.append((x, row["total"], row["total_spread"]))
+        if not points:
+            continue
+        color = COLORS[name]
+        out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+            color, " ".join("%.1f,%.1f" % (px(x), py(y)) for x, y, _ in points)))
+        for x, y, (lo, hi) in points:
+            out.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>' % (px(x), py(y), color))
+            out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>' % (px(x), py(lo), px(x), py(hi),
+                                                                                         color))
+        ly = pad_t + 10 + 20 * n
+        out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>'
+                   % (pad_l + plot_w + 15, ly, pad_l + plot_w + 35, ly, color))
+        out.append('<text x="%d" y="%d">%s</text>' % (pad_l + plot_w + 40, ly + 4, escape(LABELS[name])))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
