@@ -48,12 +48,15 @@ def _float(value):
         return None
 
 
-def downtime_window(phases):
+def downtime_window(phases, method=None):
     """(start_epoch, end_epoch) of the downtime, or None when no service-affecting phase ran.
 
     phases: dicts with name, started_epoch, ended_epoch (the report role's and the callback's shape).
+    method: the restore method; with C(swap) the staging database is prepared and restored while the
+    services run, so only stop_services starts the downtime.
     """
-    start = next((_phase(phases, n) for n in DOWNTIME_FIRST if _phase(phases, n)), None)
+    first = ("stop_services",) if method == "swap" else DOWNTIME_FIRST
+    start = next((_phase(phases, n) for n in first if _phase(phases, n)), None)
     if start is None or _float(start.get("started_epoch")) is None:
         return None
     end = next((_phase(phases, n) for n in DOWNTIME_LAST if _phase(phases, n)), None)
@@ -144,6 +147,19 @@ def _service(s):
     }
 
 
+def _in_downtime(phase, window, method):
+    """Whether a phase ran while the services were down.
+
+    In place, every service-affecting phase is downtime. With the swap method the
+    staging restore runs before the stop and the previous database's safety dump
+    after the start, so only phases inside the measured window count.
+    """
+    if method != "swap":
+        return phase.get("name") in DOWNTIME_PHASES
+    started = _float(phase.get("started_epoch"))
+    return bool(window) and started is not None and window[0] <= started < window[1]
+
+
 # ---- the report ----------------------------------------------------------
 
 def restore_report(facts):
@@ -157,7 +173,8 @@ def restore_report(facts):
         backup["format"] = source.get("format")
     rto = facts.get("rto_minutes")
     rpo = facts.get("rpo_minutes")
-    window = downtime_window(phases)
+    method = facts.get("method") or None
+    window = downtime_window(phases, method)
     downtime = round(window[1] - window[0], 1) if window else None
     gap = selected.get("gap_minutes")
     warnings = []
@@ -221,7 +238,7 @@ def restore_report(facts):
                         offset_seconds=(round(float(p["started_epoch"]) - started_epoch, 1)
                                         if started_epoch is not None and _float(p.get("started_epoch")) is not None
                                         else None),
-                        downtime=p.get("name") in DOWNTIME_PHASES)
+                        downtime=_in_downtime(p, window, method))
                    for p in phases],
         "downtime_window": {"started_at": iso_z(_dt.datetime.fromtimestamp(window[0], _UTC)),
                             "ended_at": iso_z(recovered)} if window else None,
@@ -234,9 +251,14 @@ def restore_report(facts):
         "smoke": facts.get("smoke") or [],
         "log_errors": facts.get("log_errors") or [],
         "restore": facts.get("restore") or None,
+        "download_attempts": list(facts.get("download_attempts") or []),
         "server_version": facts.get("server_version"),
         "disk": facts.get("disk") or None,
         "drill": facts.get("drill") or None,
+        "method": method,
+        "staging_database": facts.get("staging_database") or None,
+        "previous_database": facts.get("previous_database") or None,
+        "leftovers": facts.get("leftovers") or None,
         "timeline_svg": facts.get("timeline_svg") or None,
         "warnings": warnings + list(facts.get("warnings") or []),
     }
@@ -373,9 +395,18 @@ def report_markdown(r):
             lines.append("| Safety backup | `%s` (%s, %s, md5 `%s`)%s |" % (
                 sb.get("path"), sb.get("format"), _size(sb.get("size")), sb.get("md5"),
                 (", uploaded to `%s`" % sb["s3_key"]) if sb.get("uploaded") else ""))
+    if r.get("method"):
+        lines.append("| Method | %s |" % _cell(
+            "swap (restored into `%s`, verified, then renamed in)" % r.get("staging_database")
+            if r["method"] == "swap" else "in place (drop and restore production)"))
+    prev = r.get("previous_database") or {}
+    if prev:
+        lines.append("| Previous database | `%s`: %s |" % (prev.get("name"), _cell(prev.get("detail") or "-")))
     rb = r.get("rollback") or {}
     if rb:
         lines.append("| Rollback | %s |" % _cell(rb.get("detail") or rb))
+    for item in (r.get("leftovers") or {}).get("messages") or []:
+        lines += ["", "> **Left by an earlier run:** %s" % _cell(item)]
     for w in r.get("warnings") or []:
         lines += ["", "> **Warning:** %s" % _cell(w)]
     lines += ["", "## Metrics", ""] + _metrics_rows(r)
@@ -449,10 +480,33 @@ def report_markdown(r):
                       "", "```"] + [str(line).replace("```", "'''") for line in (e.get("lines") or [])[:20]] + ["```"]
     if r.get("drill"):
         lines += _drill_lines(r["drill"])
+    lines += _attempt_lines(r)
     if r.get("restore"):
         lines += ["", "Restore log: `%s`" % r["restore"].get("log")]
     lines += ["", "Outcome: **%s**%s" % (_cell(r["outcome"]), (" - " + _cell(r["error"])) if r.get("error") else ""), ""]
     return "\n".join(lines)
+
+
+def _attempt_lines(r):
+    """Download and pg_restore attempts, shown only when something was retried or failed."""
+    lines = []
+    downloads = r.get("download_attempts") or []
+    if len(downloads) > 1 or any(a.get("error") for a in downloads):
+        lines += ["", "## Download attempts", "", "| Backup | Try | Seconds | Result |", "| --- | ---: | ---: | --- |"]
+        for a in downloads:
+            lines.append("| %s | %s | %s | %s |" % (_cell(a.get("backup") or "-"), _fmt(a.get("attempt")),
+                                                   _fmt(a.get("seconds")),
+                                                   "**failed**: %s" % _cell(a["error"]) if a.get("error") else "ok"))
+    restores = (r.get("restore") or {}).get("attempts") or []
+    if len(restores) > 1 or any(a.get("rc") for a in restores):
+        lines += ["", "## pg_restore attempts", "", "| Try | Jobs | Exit code | Seconds | Result |",
+                  "| ---: | ---: | ---: | ---: | --- |"]
+        for a in restores:
+            result = "ok" if not a.get("rc") else "**%s**: %s" % (
+                "out of memory" if a.get("out_of_memory") else "failed", _cell(a.get("error") or "-"))
+            lines.append("| %s | %s | %s | %s | %s |" % (_fmt(a.get("attempt")), _fmt(a.get("jobs")), _fmt(a.get("rc")),
+                                                        _fmt(a.get("seconds")), result))
+    return lines
 
 
 # ---- the timeline picture ------------------------------------------------

@@ -78,20 +78,24 @@ def parse_point(text, now):
     return point
 
 
-def _stamp_to_datetime(day, hhmm):
+def _stamp_to_datetime(day, hhmm, ss=None):
     try:
         return datetime.datetime(int(day[:4]), int(day[4:6]), int(day[6:8]),
-                                 int(hhmm[:2]), int(hhmm[2:4]), tzinfo=UTC)
+                                 int(hhmm[:2]), int(hhmm[2:4]), int(ss or 0), tzinfo=UTC)
     except ValueError:
         return None
 
 
 def parse_backup_name(name, database):
-    """Timestamp (aware UTC) of ``<database>_YYYYMMDD_HHMM.dump``, or None when ``name`` is not one."""
-    match = re.match(r'^%s_(\d{8})_(\d{4})\.dump$' % re.escape(database), name or '')
+    """Timestamp (aware UTC) of ``<database>_YYYYMMDD_HHMM.dump``, or None when ``name`` is not one.
+
+    Seconds (``_YYYYMMDD_HHMMSS``) are accepted too: safety backups carry them,
+    so that two runs in the same minute never overwrite each other's.
+    """
+    match = re.match(r'^%s_(\d{8})_(\d{4})(\d{2})?\.dump$' % re.escape(database), name or '')
     if not match:
         return None
-    return _stamp_to_datetime(match.group(1), match.group(2))
+    return _stamp_to_datetime(match.group(1), match.group(2), match.group(3))
 
 
 def normalize_backup_name(backup):

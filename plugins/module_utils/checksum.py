@@ -24,6 +24,22 @@ SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 _GNU_LINE_RE = re.compile(r'^\\?([0-9a-fA-F]{32})(?:\s+\*?(.*))?$')
 # BSD md5 / md5sum --tag: "MD5 (<name>) = <hex>"
 _BSD_LINE_RE = re.compile(r'^MD5 \((.*)\) = ([0-9a-fA-F]{32})$')
+# A backoff beyond this only delays the fallback to another backup.
+MAX_RETRY_DELAY = 60.0
+
+
+def retry_delays(retries, first_delay):
+    """Seconds to wait before each of ``retries`` retries: ``first_delay``, doubled each time, capped.
+
+    A dropped connection or a store under load usually recovers within seconds,
+    so the delay grows rather than hammering the store at a fixed rate.
+    """
+    if retries is None or retries < 0:
+        raise ValueError('retries must be 0 or more, got %r' % (retries,))
+    if first_delay is None or first_delay < 0:
+        raise ValueError('the retry delay must be 0 or more seconds, got %r' % (first_delay,))
+    return [min(float(first_delay) * (2 ** i), MAX_RETRY_DELAY) for i in range(retries)]
+
 
 def hash_stream(source, write=None, chunk_size=DEFAULT_CHUNK_SIZE):
     """Hash a stream with MD5 and SHA-256 in one pass and constant memory.

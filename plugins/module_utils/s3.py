@@ -111,6 +111,32 @@ def _error_code(exc):
     return code, status, error.get('Message') or ''
 
 
+# Codes S3 (and compatible stores) use for "try again"; any 5xx counts too.
+TRANSIENT_S3_CODES = frozenset(['SlowDown', 'RequestTimeout', 'InternalError', 'ServiceUnavailable', 'Throttling',
+                                'ThrottlingException', 'RequestLimitExceeded', 'OperationAborted'])
+
+
+def is_transient_s3_error(exc):
+    """Whether another try of the same request can succeed.
+
+    Connection drops, timeouts, truncated bodies and server-side errors are
+    transient; a missing object, rejected credentials or a bad parameter fail
+    the same way every time, so retrying them only delays the real message.
+    """
+    if botocore_exceptions is None:
+        return False
+    exc_types = botocore_exceptions
+    if isinstance(exc, exc_types.ClientError):
+        code, status, _message = _error_code(exc)
+        return code in TRANSIENT_S3_CODES or (status is not None and (status >= 500 or status in (408, 429)))
+    if isinstance(exc, (exc_types.NoCredentialsError, exc_types.PartialCredentialsError,
+                        exc_types.ParamValidationError)):
+        return False
+    # EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, IncompleteReadError,
+    # ResponseStreamingError and the raw urllib3/socket errors a streaming body can raise.
+    return True
+
+
 def describe_s3_error(exc, action, bucket, endpoint, key=None, region=None):
     """A readable, secret-free message for an S3 failure: what failed and what to do.
 

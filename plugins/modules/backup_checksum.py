@@ -17,6 +17,9 @@ description:
     compared with the expected checksum and only then renamed to O(path), so O(path) never holds a partial or
     corrupt backup. On a mismatch or any error the C(.part) file is removed.
   - If O(path) already holds a file with the expected checksum, nothing is fetched (re-runs are cheap).
+  - A fetch that fails in a way another try can cure (checksum mismatch, incomplete download, connection dropped
+    or S3 server error) is tried again up to O(retries) times, waiting O(retry_delay) seconds, doubled after every
+    try. RV(attempts) lists every try with its error and duration, also when the module fails.
   - Without O(src) and O(s3_key), verifies the file already at O(path).
   - The expected MD5 is taken from, in order, O(expected_md5), the S3 object's metadata C(md5) (with O(s3_key)),
     the O(sidecar) file, a C(<src>.md5) sidecar beside O(src) (or C(<path>.md5) when only verifying).
@@ -66,6 +69,18 @@ options:
       - Bytes read per chunk while streaming.
     type: int
     default: 8388608
+  retries:
+    description:
+      - How many times a failed fetch is tried again (so at most O(retries) + 1 tries). V(0) tries once.
+      - Errors no retry can cure (object or source missing, access denied, no checksum known, destination not
+        writable) are not retried.
+    type: int
+    default: 0
+  retry_delay:
+    description:
+      - Seconds to wait before the first retry; doubled before each further one.
+    type: float
+    default: 2.0
 extends_documentation_fragment:
   - yieldvault.db_restore.s3
 attributes:
@@ -90,6 +105,15 @@ EXAMPLES = r'''
   yieldvault.db_restore.backup_checksum:
     src: /var/backups/postgresql/yieldvault_prod_20260429_1400.dump
     path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+
+- name: Download with up to two retries after a dropped connection or a checksum mismatch
+  yieldvault.db_restore.backup_checksum:
+    path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+    s3_bucket: yieldvault-backups
+    s3_key: database/yieldvault_prod_20260429_1400.dump
+    retries: 2
+    retry_delay: 5
+  register: fetched
 
 - name: Verify a file already on disk against a known checksum
   yieldvault.db_restore.backup_checksum:
@@ -153,6 +177,31 @@ throughput_mib_s:
   returned: success
   type: float
   sample: 312.5
+attempts:
+  description:
+    - Every try of the fetch, in order; the last one has RV(attempts[].error) null when the fetch succeeded.
+    - Empty when nothing had to be fetched (verify only, or O(path) already held the expected file).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    attempt:
+      description: Number of the try, from 1.
+      type: int
+      sample: 1
+    error:
+      description: Why the try failed, or null.
+      type: str
+      sample: "The download of yieldvault_prod_20260429_1400.dump is incomplete: got 4096 of 7340032 bytes."
+    seconds:
+      description: Seconds the try took.
+      type: float
+      sample: 2.4
+    retryable:
+      description: Whether the error is one another try can cure.
+      type: bool
+      sample: true
+  sample: [{"attempt": 1, "error": null, "seconds": 2.4, "retryable": false}]
 '''
 
 import os
@@ -161,10 +210,10 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
-    DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar,
+    DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar, retry_delays,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
-    describe_s3_error, s3_argument_spec, s3_client,
+    describe_s3_error, is_transient_s3_error, s3_argument_spec, s3_client,
 )
 
 NOTHING_CHANGED = 'nothing was changed.'
@@ -187,6 +236,16 @@ class SourceReadError(Exception):
         self.cause = cause
 
 
+class AttemptFailed(Exception):
+    """One try of a fetch failed; ``retryable`` says whether another try can cure it."""
+
+    def __init__(self, msg, retryable, result=None):
+        super(AttemptFailed, self).__init__(msg)
+        self.msg = msg
+        self.retryable = retryable
+        self.result = result or {}
+
+
 class Checksum(object):
     def __init__(self, module):
         self.module = module
@@ -202,6 +261,7 @@ class Checksum(object):
         self.expected_sha256 = None
 
     def fail(self, msg, **extra):
+        extra.setdefault('attempts', [])
         self.module.fail_json(msg=msg, path=self.path, **extra)
 
     # Sources -----------------------------------------------------------------------------------
@@ -229,14 +289,18 @@ class Checksum(object):
                           'Nothing was changed.' % self.path)
 
     def open_source(self):
-        """Return (read function, closer) for the data to fetch."""
+        """Return (read function, closer) for the data to fetch; raise AttemptFailed."""
         if self.s3_key:
             try:
                 body = self.client.get_object(Bucket=self.params['s3_bucket'], Key=self.s3_key)['Body']
             except Exception as exc:
-                self.fail(self.s3_error(exc, 'download the backup'))
+                raise AttemptFailed(self.s3_error(exc, 'download the backup'), is_transient_s3_error(exc))
             return body.read, body.close
-        handle = open(self.src, 'rb')
+        try:
+            handle = open(self.src, 'rb')
+        except (IOError, OSError) as exc:
+            raise AttemptFailed('Could not open the source backup %s: %s. Nothing was changed.'
+                                % (self.src, to_native(exc)), retryable=True)
         return handle.read, handle.close
 
     # Expected checksums ------------------------------------------------------------------------
@@ -319,6 +383,7 @@ class Checksum(object):
             format=detect_format(digest['head']),
             seconds=round(seconds, 3),
             throughput_mib_s=round(mib / seconds, 1) if seconds > 0 else 0.0,
+            attempts=[],
         )
 
     def verify_only(self):
@@ -347,11 +412,36 @@ class Checksum(object):
         if not os.path.isdir(directory) and not self.module.check_mode:
             self.fail('The destination directory %s does not exist; create it first. Nothing was changed.' % directory)
 
+        retries = self.params['retries']
+        delays = retry_delays(retries, self.params['retry_delay'])
+        attempts = []
+        for number in range(1, retries + 2):
+            started = time.time()
+            try:
+                result = self._fetch_once(directory)
+            except AttemptFailed as exc:
+                attempts.append(dict(attempt=number, error=exc.msg, seconds=round(time.time() - started, 3),
+                                     retryable=exc.retryable))
+                if exc.retryable and number <= retries:
+                    time.sleep(delays[number - 1])
+                    continue
+                result = dict(exc.result, path=self.path, attempts=attempts)
+                result['msg'] = exc.msg
+                if len(attempts) > 1:
+                    result['msg'] = '%s All %d tries failed.' % (exc.msg, len(attempts))
+                self.module.fail_json(**result)
+            attempts.append(dict(attempt=number, error=None, seconds=round(time.time() - started, 3), retryable=False))
+            result['attempts'] = attempts
+            self.module.exit_json(**result)
+
+    def _fetch_once(self, directory):
+        """Fetch to <path>.part, verify, rename; the result dict, or raise AttemptFailed."""
         part = self.path + '.part'
         committed = False
         started = time.time()
-        read, close = self.open_source()
+        close = None
         try:
+            read, close = self.open_source()
             if self.module.check_mode:
                 digest = self._stream(read, None)
             else:
@@ -368,26 +458,28 @@ class Checksum(object):
             problem = self.mismatch(digest)
             result = self.result(digest, seconds, changed=problem is None, fetched=problem is None)
             if problem:
-                result['msg'] = problem
-                self.module.fail_json(**result)
+                # Another download can cure a corruption in transit; a corrupt object fails every try.
+                raise AttemptFailed(problem, retryable=True, result=result)
             if not self.module.check_mode:
                 os.replace(part, self.path)
                 committed = True
                 self._fsync_dir(directory)
                 self.module.set_mode_if_different(self.path, self.params['mode'], False)
-            self.module.exit_json(**result)
+            return result
         except SourceReadError as exc:
             if self.s3_key:
-                self.fail(self.s3_error(exc.cause, 'download the backup'))
-            self.fail('Could not read the source backup %s: %s. Nothing was changed.' % (self.src, to_native(exc.cause)))
+                raise AttemptFailed(self.s3_error(exc.cause, 'download the backup'), retryable=True)
+            raise AttemptFailed('Could not read the source backup %s: %s. Nothing was changed.'
+                                % (self.src, to_native(exc.cause)), retryable=True)
         except (IOError, OSError) as exc:
-            self.fail('Could not write %s: %s. Check free space and permissions of %s; nothing was changed.'
-                      % (self.path, to_native(exc), directory))
+            raise AttemptFailed('Could not write %s: %s. Check free space and permissions of %s; nothing was changed.'
+                                % (self.path, to_native(exc), directory), retryable=False)
         finally:
-            try:
-                close()
-            except Exception:
-                pass
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
             if not committed and not self.module.check_mode and os.path.lexists(part):
                 os.unlink(part)
 
@@ -405,8 +497,8 @@ class Checksum(object):
             return
         expected_size = self.s3_head.get('ContentLength')
         if expected_size is not None and digest['size'] != expected_size:
-            self.fail('The download of %s is incomplete: got %d of %d bytes. Retry the download; nothing was changed.'
-                      % (self.name, digest['size'], expected_size))
+            raise AttemptFailed('The download of %s is incomplete: got %d of %d bytes. Retry the download; nothing '
+                                'was changed.' % (self.name, digest['size'], expected_size), retryable=True)
 
     @staticmethod
     def _fsync_dir(directory):
@@ -434,6 +526,8 @@ def main():
         require_expected=dict(type='bool', default=True),
         mode=dict(type='raw', default='0600'),
         chunk_size=dict(type='int', default=DEFAULT_CHUNK_SIZE),
+        retries=dict(type='int', default=0),
+        retry_delay=dict(type='float', default=2.0),
     )
     argument_spec.update(s3_argument_spec())
     module = ChecksumModule(
@@ -444,6 +538,8 @@ def main():
     )
     if module.params['chunk_size'] <= 0:
         module.fail_json(msg='chunk_size must be a positive number of bytes. Nothing was changed.')
+    if module.params['retries'] < 0 or module.params['retry_delay'] < 0:
+        module.fail_json(msg='retries and retry_delay must be 0 or more. Nothing was changed.')
 
     job = Checksum(module)
     job.prepare_source()

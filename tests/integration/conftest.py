@@ -199,3 +199,146 @@ def free_port():
 def db_inventory_vars():
     """db_inventory_vars(pg_cluster, dbname, work_dir, store, s3=None, ...) -> db_restore_* variables."""
     return _db_inventory_vars
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 in front of an S3 endpoint that breaks object downloads on purpose.
+
+    Requests pass through unchanged. A GET whose request line contains `match`
+    gets `cut_after` bytes of its response body, then both connections are
+    closed (the client sees a truncated download); only the first `cuts` such
+    GETs are cut (None: all of them). With go_down, the proxy stops listening
+    after the first cut, so the endpoint is down for every retry. moto itself
+    cannot drop a connection, hence this proxy.
+
+    url: the endpoint to give the client; cut_count: downloads cut so far;
+    requests: request lines seen; down: the proxy stopped listening.
+    """
+
+    def __init__(self, upstream_url, match, cut_after, cuts=None, go_down=False):
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+        parts = urlsplit(upstream_url)
+        self.upstream = (parts.hostname, parts.port or 80)
+        self.match, self.cut_after, self.cuts, self.go_down = match.encode(), int(cut_after), cuts, go_down
+        self.cut_count = 0
+        self.requests = []
+        self.down = False
+        self._lock = threading.Lock()
+        self._sockets = set()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._listener.settimeout(0.2)
+        self.url = "http://127.0.0.1:%d" % self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.down:
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            conn = {"client": client, "upstream": upstream, "armed": False, "header": b"", "body": 0}
+            with self._lock:
+                self._sockets.update((client, upstream))
+            threading.Thread(target=self._requests, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._responses, args=(conn,), daemon=True).start()
+
+    def _requests(self, conn):
+        import re
+        try:
+            while True:
+                data = conn["client"].recv(65536)
+                if not data:
+                    break
+                for line in re.findall(rb"(?m)^(?:GET|HEAD|PUT|POST|DELETE) \S+ HTTP/1\.[01]", data):
+                    self.requests.append(line.decode("latin-1"))
+                    if line.startswith(b"GET ") and self.match in line:
+                        with self._lock:
+                            if self.cuts is None or self.cut_count < self.cuts:
+                                # Armed before the request goes out, so no response byte slips through uncounted.
+                                conn.update(armed=True, header=b"", body=0)
+                conn["upstream"].sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(conn["upstream"])
+
+    def _responses(self, conn):
+        try:
+            while True:
+                data = conn["upstream"].recv(65536)
+                if not data:
+                    break
+                if conn["armed"]:
+                    if conn["header"] is not None:
+                        conn["header"] += data
+                        end = conn["header"].find(b"\r\n\r\n")
+                        if end < 0:
+                            continue
+                        data, body = conn["header"], conn["header"][end + 4:]
+                        conn["header"] = None
+                        passed = len(data) - len(body)
+                    else:
+                        body, passed = data, 0
+                    allowed = max(0, self.cut_after - conn["body"])
+                    if len(body) >= allowed:
+                        conn["client"].sendall(data[:passed + allowed])
+                        with self._lock:
+                            self.cut_count += 1
+                        self._close(conn["client"])
+                        self._close(conn["upstream"])
+                        if self.go_down:
+                            self.stop()
+                        return
+                    conn["body"] += len(body)
+                conn["client"].sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(conn["client"])
+
+    def _close(self, sock):
+        import socket
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def stop(self):
+        """Stop listening and drop every open connection: the endpoint is down."""
+        self.down = True
+        self._close(self._listener)
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._close(sock)
+
+
+@pytest.fixture
+def cutting_proxy(s3_server):
+    """cutting_proxy(match, cut_after, cuts=None, go_down=False) -> CuttingProxy in front of the moto server."""
+    proxies = []
+
+    def make(match, cut_after, cuts=None, go_down=False):
+        proxy = CuttingProxy(s3_server["endpoint_url"], match, cut_after, cuts=cuts, go_down=go_down)
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

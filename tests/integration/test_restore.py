@@ -64,8 +64,9 @@ def assert_untouched(pg_cluster, name, sums_before):
 
 
 def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook, yv):
+    # in place: the drop-and-restore method (the default swap method: test_swap.py)
     point = minutes_ago(20)  # after backup 2 (30 min ago), before backup 3 (8 min ago)
-    result = run_playbook("restore.yml", yv["inv"],
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method="in_place"),
                           {"point": iso(point), "confirm": yv["name"], "incident": "INC-42"})
     result.assert_ok()
     chosen = yv["states"][1]
@@ -112,7 +113,7 @@ def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook,
     sums = table_checksums(pg_cluster, yv["name"])
     result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20))}, check=True)
     result.assert_ok()
-    assert "Would DROP %s" % yv["name"] in result.stdout
+    assert "DROP %s" % yv["name"] in result.stdout  # production in place, production__pre_<run> with the swap
     assert yv["states"][1]["backup"]["name"] in result.stdout
     assert "needed" in result.stdout  # free disk against what is needed
     assert_untouched(pg_cluster, yv["name"], sums)
@@ -170,22 +171,31 @@ def test_plain_sql_backup_is_detected_from_its_content(tmp_path, pg_cluster, yv,
     assert report["backup"]["format"] == "plain"
 
 
-def test_failed_pg_restore_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv):
-    # valid for its checksum, broken for pg_restore: a truncated custom dump with a matching sidecar
+def _truncate_newest(yv):
+    """Valid for its checksum, broken for pg_restore: a truncated custom dump with a matching sidecar."""
     newest = yv["states"][2]["backup"]
     path = yv["store"] / newest["name"]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
     md5 = subprocess.run(["md5sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
     (yv["store"] / (newest["name"] + ".md5")).write_text("%s  %s\n" % (md5, newest["name"]))
+
+
+def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv):
+    # In place the failure comes after the drop, so the safety backup is restored
+    # and checked against the snapshot before the restore. (With the swap method
+    # the same backup fails in the staging database: test_swap.py.)
+    _truncate_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
+    inv = dict(yv["inv"], db_restore_method="in_place")
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
     result.assert_failed("ROLLED_BACK")
     assert table_checksums(pg_cluster, yv["name"]) == sums, "the rollback did not bring the data back"
     report = result.report(str(yv["work"]))
     assert report["outcome"] == "rolled_back"
     assert report["failed_phase"] == "restore_database"
     assert "pg_restore" in report["error"] or "Restoring" in report["error"]
+    assert report["rollback"]["verified"] is True, report["rollback"]
     assert not list((yv["work"] / "locks").iterdir())
 
 

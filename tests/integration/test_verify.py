@@ -39,18 +39,22 @@ def backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbo
             "manifest": Path(str(dumps[0]) + ".manifest.json")}
 
 
-def test_tampered_manifest_fails_verification_and_rolls_back(pg_cluster, run_playbook, backed_up):
+@pytest.mark.parametrize("method", ["swap", "in_place"])
+def test_tampered_manifest_fails_verification(pg_cluster, run_playbook, backed_up, method):
+    # swap: verification fails in the staging database, before production is
+    # touched; in_place: after the drop, so the safety backup is restored.
     manifest = json.loads(backed_up["manifest"].read_text())
     manifest["tables"]["public.Transaction"] += 1
     backed_up["manifest"].write_text(json.dumps(manifest))
     sums = table_checksums(pg_cluster, backed_up["name"])
 
-    result = run_playbook("restore.yml", backed_up["inv"], {"point": "latest", "confirm": backed_up["name"]})
-    result.assert_failed("ROLLED_BACK")
+    inv = dict(backed_up["inv"], db_restore_method=method)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": backed_up["name"]})
+    result.assert_failed("ROLLED_BACK" if method == "in_place" else "FAILED")
     assert "row counts equal the backup's manifest exactly" in flat(result.output)
     assert "public.Transaction" in result.output
     report = result.report(str(backed_up["work"]))
-    assert report["outcome"] == "rolled_back"
+    assert report["outcome"] == ("rolled_back" if method == "in_place" else "failed")
     assert report["failed_phase"] == "verify_restore"
     rows = {v["check"]: v for v in report["verification"]}
     assert rows["row counts equal the backup's manifest exactly"]["passed"] is False

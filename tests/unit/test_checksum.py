@@ -139,3 +139,18 @@ def test_detect_format(head, expected):
 def test_detect_format_plain_cut_inside_multibyte_char():
     head = (b'-- ' + ('\u00e9' * 300).encode('utf-8'))[:512]
     assert detect_format(head) == 'plain'
+
+
+def test_retry_delays_double_and_are_capped():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import MAX_RETRY_DELAY, retry_delays
+    assert retry_delays(0, 5) == []
+    assert retry_delays(3, 2) == [2.0, 4.0, 8.0]
+    assert retry_delays(2, 0) == [0.0, 0.0]
+    assert retry_delays(10, 30)[-1] == MAX_RETRY_DELAY
+
+
+@pytest.mark.parametrize("retries,delay", [(-1, 1), (1, -0.5), (None, 1)])
+def test_retry_delays_refuse_negative_values(retries, delay):
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import retry_delays
+    with pytest.raises(ValueError):
+        retry_delays(retries, delay)

@@ -1,0 +1,181 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: database_rename
+short_description: Rename PostgreSQL databases in one transaction (the swap of a staging restore)
+description:
+  - Runs a list of C(ALTER DATABASE ... RENAME TO ...) in B(one) transaction, for example production to
+    C(<db>__pre_<run>) and the verified staging database to production. Either every rename happens or none does;
+    a failure or an interrupt before the commit leaves every database as it was.
+  - The whole plan is checked against the existing databases before the transaction starts (every source exists
+    when its rename runs, no target is taken, no name is longer than 63 bytes, no system database).
+  - A database can only be renamed when nobody is connected to it, so the sessions of every database in the plan
+    are terminated first (O(terminate)); a session that slips in between is caught by the next attempt.
+version_added: 0.2.0
+author:
+  - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.postgres
+options:
+  renames:
+    description:
+      - The renames, in order, each a dict with C(from) and C(to).
+    type: list
+    elements: dict
+    required: true
+  terminate:
+    description:
+      - Terminate the sessions connected to the databases being renamed before each attempt.
+    type: bool
+    default: true
+  attempts:
+    description:
+      - How many times to try when a database is still in use (a session reconnected between the terminate and
+        the rename); one second apart.
+    type: int
+    default: 5
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the existing databases and checks the plan for real; renames nothing and terminates no session.
+'''
+
+EXAMPLES = r'''
+- name: Swap the verified staging database in
+  yieldvault.db_restore.database_rename:
+    login_host: localhost
+    renames:
+      - {from: yieldvault_prod, to: yieldvault_prod__pre_20260429_143000}
+      - {from: yieldvault_prod__restore, to: yieldvault_prod}
+'''
+
+RETURN = r'''
+renames:
+  description: The renames that were run (or would run in check mode), in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"from": "yieldvault_prod", "to": "yieldvault_prod__pre_20260429_143000"}]
+sql:
+  description: The same renames as SQL to paste into psql, for a person who has to undo or redo them by hand.
+  returned: always
+  type: str
+  sample: BEGIN; ALTER DATABASE "a" RENAME TO "a__pre"; ALTER DATABASE "a__restore" RENAME TO "a"; COMMIT;
+undo_sql:
+  description: SQL that reverses the renames.
+  returned: always
+  type: str
+terminated:
+  description: Sessions terminated before the renames, each C({pid, database, user}).
+  returned: always
+  type: list
+  elements: dict
+attempts:
+  description: Transactions started until the renames committed.
+  returned: always
+  type: int
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    connect, postgres_argument_spec, psycopg2, sql,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.rename import (
+    RenamePlanError, check_plan, involved, manual_sql, undo,
+)
+
+# SQLSTATE object_in_use: "database ... is being accessed by other users".
+OBJECT_IN_USE = '55006'
+
+
+def _existing(cur):
+    cur.execute('SELECT datname FROM pg_database')
+    return {row[0] for row in cur.fetchall()}
+
+
+def _terminate(cur, names):
+    cur.execute(
+        'SELECT pid, datname, usename, pg_terminate_backend(pid) FROM pg_stat_activity '
+        'WHERE datname = ANY(%s) AND pid <> pg_backend_pid()', (list(names),))
+    return [{'pid': r[0], 'database': r[1], 'user': r[2]} for r in cur.fetchall()]
+
+
+def _wait_gone(cur, names, seconds=5.0):
+    # pg_terminate_backend only signals; the backend needs a moment to exit.
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        cur.execute('SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()',
+                    (list(names),))
+        if cur.fetchone()[0] == 0:
+            return
+        time.sleep(0.2)
+
+
+def main():
+    argument_spec = postgres_argument_spec()
+    argument_spec.update(
+        renames=dict(type='list', elements='dict', required=True),
+        terminate=dict(type='bool', default=True),
+        attempts=dict(type='int', default=5),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    conn = connect(module, 'postgres', autocommit=True)
+    result = dict(changed=False, renames=[], sql='', undo_sql='', terminated=[], attempts=0)
+    try:
+        cur = conn.cursor()
+        try:
+            pairs = check_plan(module.params['renames'], _existing(cur))
+        except RenamePlanError as exc:
+            module.fail_json(msg=str(exc), **result)
+        result.update(renames=[{'from': s, 'to': t} for s, t in pairs], sql=manual_sql(pairs),
+                      undo_sql=manual_sql(undo(pairs)))
+        if module.check_mode:
+            result['changed'] = True
+            module.exit_json(**result)
+
+        names = involved(pairs)
+        attempts = max(1, module.params['attempts'])
+        last_error = ''
+        for attempt in range(1, attempts + 1):
+            result['attempts'] = attempt
+            if module.params['terminate']:
+                result['terminated'] += _terminate(cur, names)
+                _wait_gone(cur, names)
+            conn.autocommit = False
+            try:
+                for source, target in pairs:
+                    cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(
+                        sql.Identifier(source), sql.Identifier(target)))
+                conn.commit()
+                result['changed'] = True
+                module.exit_json(**result)
+            except psycopg2.Error as exc:
+                conn.rollback()
+                last_error = ' '.join(str(exc).split())
+                if exc.pgcode != OBJECT_IN_USE:
+                    break
+            finally:
+                conn.autocommit = True
+            time.sleep(1)
+        module.fail_json(
+            msg='Renaming %s failed after %d attempt(s): %s. The transaction was rolled back: every database keeps '
+                'its name and nothing was changed. A session that keeps reconnecting (a superuser client) must be '
+                'stopped by hand.' % (', '.join('%s -> %s' % p for p in pairs), result['attempts'], last_error),
+            **result)
+    finally:
+        conn.close()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,291 @@
+"""Download faults and pg_restore out of memory, against real PostgreSQL 15 and a real S3 endpoint (moto).
+
+moto cannot drop a connection, so a small TCP proxy on 127.0.0.1 sits in front
+of it and cuts the response to the GET of one object after a few bytes, the
+first N times or every time. Everything else passes through untouched.
+
+pg_restore running out of memory is made reliable with a wrapper in a private
+bin directory (db_restore_pg_bin_dir): with --jobs > 1 it leaves a table
+behind in the target database, as a half-finished attempt would, and fails
+with the server's "out of memory"; with one job it runs the real pg_restore.
+"""
+import datetime as dt
+import os
+import re
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+import make_backup
+import yieldvault_fixture
+from dbutil import PG_BIN_DIR, exact_counts, table_checksums
+
+UTC = dt.timezone.utc
+
+
+def minutes_ago(n):
+    return dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=n)
+
+
+class CuttingProxy:
+    """TCP proxy on 127.0.0.1 that cuts the response to ``GET .../<key>`` after ``cut_after`` bytes.
+
+    ``times`` responses are cut (None: every one); every other request passes
+    through. ``cuts`` counts the responses that were cut.
+    """
+
+    def __init__(self, upstream_url, key, cut_after=2048, times=1):
+        host, port = re.match(r"https?://([^:/]+):(\d+)", upstream_url).groups()
+        self.upstream = (host, int(port))
+        self.request_re = re.compile(rb"^GET /[^ ]*" + re.escape(key.encode()) + rb"(\?[^ ]*)? HTTP/")
+        self.cut_after = cut_after
+        self.times = times
+        self.cuts = 0
+        self.lock = threading.Lock()
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(32)
+        self.url = "http://127.0.0.1:%d" % self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        try:
+            self.server.close()
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=30)
+        except OSError:
+            client.close()
+            return
+        # Requests on one keep-alive connection are sequential: a request is
+        # sent only after the previous response was read, so arming the cut
+        # when a request goes up applies it to that request's response.
+        state = {"armed": False, "sent": 0}
+
+        def kill():
+            for sock in (client, upstream):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+        def up():
+            try:
+                while True:
+                    data = client.recv(65536)
+                    if not data:
+                        break
+                    if self.request_re.match(data):
+                        with self.lock:
+                            arm = self.times is None or self.cuts < self.times
+                            if arm:
+                                self.cuts += 1
+                        state.update(armed=arm, sent=0)
+                    elif data[:4] in (b"GET ", b"HEAD", b"PUT ", b"POST"):
+                        state.update(armed=False, sent=0)
+                    upstream.sendall(data)
+            except OSError:
+                pass
+            kill()
+
+        def down():
+            try:
+                while True:
+                    data = upstream.recv(65536)
+                    if not data:
+                        break
+                    if state["armed"]:
+                        left = self.cut_after - state["sent"]
+                        if len(data) >= left:
+                            client.sendall(data[:left])
+                            break
+                        state["sent"] += len(data)
+                    client.sendall(data)
+            except OSError:
+                pass
+            kill()
+
+        threading.Thread(target=up, daemon=True).start()
+        threading.Thread(target=down, daemon=True).start()
+
+
+@pytest.fixture
+def yv_s3(tmp_path, pg_cluster, s3_server, yieldvault_db, db_inventory_vars):
+    """A YieldVault database with two S3 backups (20 and 5 minutes old, different data), then an incident."""
+    name = "yv_dl_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=3, users=300, owner="yieldvault_user")
+    bucket = "dl-%s" % os.urandom(3).hex()
+    states = []
+    for i, age in enumerate((20, 5)):
+        if i:
+            yieldvault_fixture.add_activity(pg_cluster, name, users=30, seed=30 + i)
+        b = make_backup.make_backup(pg_cluster, name, "s3", minutes_ago(age), s3=s3_server, bucket=bucket,
+                                    prefix="database/")
+        states.append({"backup": b, "key": "database/" + b["name"], "sums": table_checksums(pg_cluster, name)})
+    yieldvault_fixture.incident(pg_cluster, name)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "s3", s3=s3_server, bucket=bucket,
+                            owner="yieldvault_user", db_restore_rpo_minutes=60, db_restore_download_retry_delay=0)
+    return {"name": name, "work": work, "inv": inv, "states": states}
+
+
+@pytest.fixture
+def proxy_for(s3_server):
+    proxies = []
+
+    def make(key, times):
+        proxy = CuttingProxy(s3_server["endpoint_url"], key, times=times)
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
+
+
+def assert_no_partial_files(work):
+    leftovers = [p for p in Path(work).rglob("*") if p.name.endswith(".part")]
+    assert not leftovers, "partial downloads left behind: %s" % leftovers
+
+
+def test_a_dropped_download_is_retried_and_the_retry_restores(pg_cluster, run_playbook, yv_s3, proxy_for):
+    newest = yv_s3["states"][1]
+    proxy = proxy_for(newest["key"], times=1)
+    inv = dict(yv_s3["inv"], db_restore_s3_endpoint_url=proxy.url)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv_s3["name"]})
+    result.assert_ok()
+    assert proxy.cuts == 1
+    assert table_checksums(pg_cluster, yv_s3["name"]) == newest["sums"]
+
+    report = result.report(yv_s3["work"])
+    assert report["outcome"] == "succeeded"
+    assert report["backup"]["name"] == newest["backup"]["name"]
+    attempts = report["download_attempts"]
+    assert [(a["backup"], a["attempt"]) for a in attempts] == [(newest["backup"]["name"], 1),
+                                                               (newest["backup"]["name"], 2)]
+    assert attempts[0]["error"] and "download" in attempts[0]["error"]
+    assert attempts[1]["error"] is None
+    assert all(a["seconds"] is not None for a in attempts)
+    md = (Path(yv_s3["work"]) / "reports" / report["run_id"] / "report.md").read_text()
+    assert "## Download attempts" in md
+    assert_no_partial_files(yv_s3["work"])
+
+
+def test_a_backup_that_never_downloads_fails_then_falls_back_to_an_older_one(pg_cluster, run_playbook, yv_s3,
+                                                                           proxy_for):
+    older, newest = yv_s3["states"]
+    proxy = proxy_for(newest["key"], times=None)
+    inv = dict(yv_s3["inv"], db_restore_s3_endpoint_url=proxy.url, db_restore_download_retries=1)
+    sums_before = table_checksums(pg_cluster, yv_s3["name"])
+
+    # Without older backups allowed: retried, then the run fails and nothing changed.
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv_s3["name"]})
+    result.assert_failed("No intact backup could be downloaded")
+    assert proxy.cuts == 2
+    assert table_checksums(pg_cluster, yv_s3["name"]) == sums_before
+    report = result.report(yv_s3["work"])
+    assert report["outcome"] == "failed"
+    assert report["failed_phase"] == "fetch_backup"
+    assert [a["attempt"] for a in report["download_attempts"]] == [1, 2]
+    assert all(a["error"] for a in report["download_attempts"])
+    assert not list((Path(yv_s3["work"]) / "restore").glob("*.dump")), "a broken download reached its final name"
+    assert_no_partial_files(yv_s3["work"])
+
+    # With older backups allowed: the older one (15 minutes of data loss, within the RPO of 60) is restored.
+    result = run_playbook("restore.yml", dict(inv, db_restore_try_older_backups=True),
+                          {"point": "latest", "confirm": yv_s3["name"]})
+    result.assert_ok()
+    assert proxy.cuts == 4
+    assert table_checksums(pg_cluster, yv_s3["name"]) == older["sums"]
+    report = result.report(yv_s3["work"])
+    assert report["outcome"] == "succeeded"
+    assert report["backup"]["name"] == older["backup"]["name"]
+    assert report["backup"]["md5"] == older["backup"]["md5"]
+    assert [(a["backup"], bool(a["error"])) for a in report["download_attempts"]] == [
+        (newest["backup"]["name"], True), (newest["backup"]["name"], True), (older["backup"]["name"], False)]
+    assert 15 <= report["metrics"]["data_loss_minutes"] <= 60
+    assert_no_partial_files(yv_s3["work"])
+
+
+OOM_WRAPPER = r"""#!/bin/bash
+# Test double: pg_restore runs out of memory whenever it has more than one job.
+real=%(real)s
+jobs=1
+db=
+for arg in "$@"; do
+  case "$arg" in
+    --jobs=*) jobs="${arg#--jobs=}" ;;
+    --dbname=*) db="${arg#--dbname=}" ;;
+  esac
+done
+if [ "$jobs" -gt 1 ]; then
+  # What a half-finished attempt leaves: the retry must start from an empty database.
+  %(psql)s -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE TABLE oom_leftover_$jobs (i int); INSERT INTO oom_leftover_$jobs VALUES (1)" >&2
+  echo "pg_restore: error: could not execute query: ERROR:  out of memory" >&2
+  echo "DETAIL:  Failed on request of size 8388608 in memory context \"TupleSort main\"." >&2
+  exit 1
+fi
+exec "$real" "$@"
+"""
+
+
+@pytest.fixture
+def oom_bin_dir(tmp_path):
+    """A pg bin directory whose pg_restore runs out of memory with --jobs > 1."""
+    bin_dir = tmp_path / "pgbin"
+    bin_dir.mkdir()
+    for tool in Path(PG_BIN_DIR).iterdir():
+        if tool.name != "pg_restore":
+            (bin_dir / tool.name).symlink_to(tool)
+    wrapper = bin_dir / "pg_restore"
+    wrapper.write_text(OOM_WRAPPER % {"real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql"})
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.chmod(tmp_path, 0o755)
+    return bin_dir
+
+
+def test_out_of_memory_is_retried_with_half_the_jobs_down_to_one(tmp_path, pg_cluster, yieldvault_db,
+                                                                  db_inventory_vars, run_playbook, oom_bin_dir):
+    name = "yv_oom_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=5, users=300, owner="yieldvault_user")
+    store = tmp_path / "store"
+    backup = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    sums, counts = table_checksums(pg_cluster, name), exact_counts(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner="yieldvault_user",
+                            db_restore_jobs=4, db_restore_pg_bin_dir=str(oom_bin_dir))
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
+    assert exact_counts(pg_cluster, name) == counts
+
+    report = result.report(work)
+    assert report["outcome"] == "succeeded"
+    assert report["backup"]["name"] == backup["name"]
+    attempts = report["restore"]["attempts"]
+    assert [(a["jobs"], a["rc"], a["out_of_memory"]) for a in attempts] == [(4, 1, True), (2, 1, True), (1, 0, False)]
+    assert "out of memory" in attempts[0]["error"]
+    assert report["restore"]["jobs"] == 1
+    log = Path(report["restore"]["log"]).read_text()
+    assert "attempt 1: pg_restore --jobs=4" in log and "attempt 3: pg_restore --jobs=1, exit code 0" in log
+    md = (work / "reports" / report["run_id"] / "report.md").read_text()
+    assert "## pg_restore attempts" in md

@@ -1,0 +1,69 @@
+"""playbooks/rollback.yml: back to the newest safety backup, to an alternate
+backup from the store, or to a previous database kept by a swap.
+
+Each rollback follows a restore that went wrong in the eyes of the on-call
+engineer (restored to the wrong point); afterwards the database must hold
+exactly the data it held before that restore, or the alternate backup's.
+"""
+from dbutil import exact_counts, table_checksums
+from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
+from test_swap import databases
+
+
+def test_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv):  # noqa: F811
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    counts_before = exact_counts(pg_cluster, yv["name"])
+    run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20)), "confirm": yv["name"]}).assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
+
+    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before
+    assert exact_counts(pg_cluster, yv["name"]) == counts_before
+    assert databases(pg_cluster, yv["name"] + "__") == []
+    report = result.report(str(yv["work"]))
+    assert report["mode"] == "rollback" and report["outcome"] == "succeeded"
+    assert report["run_id"].startswith("rollback-")
+    assert report["backup"]["name"].startswith(yv["name"] + "_safety_")
+    assert report["incident"] == "INC-7"
+    # the rollback kept the database it replaced as its own safety backup
+    assert report["safety_backup"]["path"] and report["safety_backup"]["path"] != report["backup"]["name"]
+    assert not list((yv["work"] / "locks").iterdir())
+
+
+def test_rollback_to_an_alternate_backup(pg_cluster, run_playbook, yv):  # noqa: F811
+    oldest = yv["states"][0]
+    result = run_playbook("rollback.yml", yv["inv"], {"backup": oldest["backup"]["name"], "confirm": yv["name"]})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == oldest["sums"]
+    report = result.report(str(yv["work"]))
+    assert report["mode"] == "rollback" and report["backup"]["name"] == oldest["backup"]["name"]
+
+
+def test_rollback_to_a_kept_previous_database(pg_cluster, run_playbook, yv):  # noqa: F811
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    inv = dict(yv["inv"], db_restore_keep_previous=True)
+    restore = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+    restore.assert_ok()
+    previous = restore.report(str(yv["work"]))["previous_database"]["name"]
+
+    result = run_playbook("rollback.yml", yv["inv"], {"previous": previous, "confirm": yv["name"]})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before
+    report = result.report(str(yv["work"]))
+    assert report["mode"] == "rollback" and report["outcome"] == "succeeded"
+    # the restored data it replaced was dumped and dropped; the kept one is production again
+    assert databases(pg_cluster, yv["name"] + "__") == []
+    assert report["previous_database"]["dropped"] is True
+
+
+def test_rollback_check_mode_and_a_wrong_previous_change_nothing(pg_cluster, run_playbook, yv):  # noqa: F811
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("rollback.yml", yv["inv"], {"previous": yv["name"] + "__pre_nope", "confirm": yv["name"]})
+    result.assert_failed()
+    assert "Nothing was changed" in result.output
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+    result = run_playbook("rollback.yml", yv["inv"], {"backup": yv["states"][0]["backup"]["name"]}, check=True)
+    result.assert_ok()
+    assert "Mode: rollback" in result.stdout
+    assert table_checksums(pg_cluster, yv["name"]) == sums

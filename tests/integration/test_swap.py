@@ -1,0 +1,181 @@
+"""restore.yml with the swap method (the default): the backup is restored and
+verified in the staging database while production serves, then the two change
+names in one transaction between the stop and the start of the services.
+
+Each test checks the data (exact counts and a checksum of every table), which
+databases exist afterwards, and what the report says.
+"""
+import os
+
+import pytest
+
+from dbutil import database_exists, exact_counts, table_checksums
+from pg_cluster import connect
+from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
+
+
+def databases(pg_cluster, prefix):
+    conn = connect(pg_cluster, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1", (prefix,))
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def phase(report, name):
+    return next(p for p in report["phases"] if p["name"] == name)
+
+
+def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_playbook, yv):  # noqa: F811
+    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+    result.assert_ok()
+    chosen = yv["states"][1]
+    assert exact_counts(pg_cluster, yv["name"]) == chosen["counts"]
+    assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"]
+    # no staging or previous database is left behind
+    assert databases(pg_cluster, yv["name"] + "__") == []
+
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "succeeded" and report["method"] == "swap"
+    assert report["staging_database"] == yv["name"] + "__restore"
+    names = [p["name"] for p in report["phases"]]
+    assert names == ["preflight", "assess", "select_backup", "fetch_backup", "prepare_database", "restore_database",
+                     "verify_restore", "stop_services", "swap_database", "start_services", "smoke_test",
+                     "safety_backup"]
+    assert [p["name"] for p in report["phases"] if p["downtime"]] == [
+        "stop_services", "swap_database", "start_services", "smoke_test"]
+    # the downtime starts after the staging restore was verified and ends before the previous database is dumped
+    window = report["downtime_window"]
+    assert window["started_at"] >= phase(report, "verify_restore")["ended"]
+    assert window["ended_at"] <= phase(report, "safety_backup")["started"]
+    assert report["metrics"]["downtime_seconds"] < (
+        report["metrics"]["restore_seconds"] + report["metrics"]["verification_seconds"]
+        + phase(report, "stop_services")["seconds"] + phase(report, "swap_database")["seconds"]
+        + phase(report, "start_services")["seconds"] + phase(report, "smoke_test")["seconds"])
+
+    previous = report["previous_database"]
+    assert previous["name"].startswith(yv["name"] + "__pre_")
+    assert previous["dropped"] is True and previous["kept"] is False
+    # the previous database was dumped as production's safety backup before it was dropped
+    safety = report["safety_backup"]
+    assert os.path.basename(safety["path"]).startswith(yv["name"] + "_safety_")
+    assert os.path.getsize(safety["path"]) > 0
+    assert not list((yv["work"] / "locks").iterdir()), "the lock was not released"
+
+    md = (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()
+    assert "Method | swap" in md and previous["name"] in md
+
+
+def test_keep_previous_keeps_the_old_database_intact(pg_cluster, run_playbook, yv):  # noqa: F811
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    inv = dict(yv["inv"], db_restore_keep_previous=True)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result.assert_ok()
+    report = result.report(str(yv["work"]))
+    previous = report["previous_database"]["name"]
+    assert report["previous_database"]["kept"] is True
+    assert databases(pg_cluster, yv["name"] + "__pre_") == [previous]
+    assert table_checksums(pg_cluster, previous) == sums_before
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
+    assert "rollback.yml -e previous=" + previous in report["previous_database"]["detail"]
+
+    # the next run reports the kept database and never drops it
+    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]}, check=True)
+    result.assert_ok()
+    assert "never dropped automatically" in result.stdout and previous in result.stdout
+    assert database_exists(pg_cluster, previous)
+
+
+def test_smoke_failure_after_the_swap_swaps_back(pg_cluster, run_playbook, yv, free_port):  # noqa: F811
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    counts_before = exact_counts(pg_cluster, yv["name"])
+    inv = dict(yv["inv"], db_restore_smoke_urls=["http://127.0.0.1:%d/api/v1/health" % free_port()])
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("ROLLED_BACK")
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before, "the swap back did not bring the data back"
+    assert exact_counts(pg_cluster, yv["name"]) == counts_before
+    assert databases(pg_cluster, yv["name"] + "__") == [], "the swap left databases behind"
+
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "rolled_back"
+    assert report["failed_phase"] == "smoke_test"
+    assert "smoke-test endpoint" in report["error"] and "Connection refused" in report["error"]
+    assert report["rollback"]["method"] == "swap" and report["rollback"]["succeeded"] is True
+    assert report["rollback"]["verified"] is True, report["rollback"]
+    assert not list((yv["work"] / "locks").iterdir())
+
+
+def test_smoke_failure_keeps_the_restore_when_asked(pg_cluster, run_playbook, yv, free_port):  # noqa: F811
+    inv = dict(yv["inv"], db_restore_rollback_on_smoke_failure=False,
+               db_restore_smoke_urls=["http://127.0.0.1:%d/" % free_port()])
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("FAILED")
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "failed" and not report["rollback"]
+    # the previous database stays: the run failed before its safety dump
+    assert databases(pg_cluster, yv["name"] + "__pre_") == [report["previous_database"]["name"]]
+
+
+def test_failed_restore_into_staging_changes_nothing(pg_cluster, run_playbook, yv):  # noqa: F811
+    from test_restore import _truncate_newest
+    _truncate_newest(yv)
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("FAILED")
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+    assert databases(pg_cluster, yv["name"] + "__") == [], "the failed staging database was left"
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "failed" and report["failed_phase"] == "restore_database"
+    assert report["metrics"]["downtime_seconds"] is None, "nothing was stopped, so there was no downtime"
+    assert not list(yv["work"].rglob("*_safety_*")), "no safety backup is needed when production was not touched"
+
+
+def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv):  # noqa: F811
+    conn = connect(pg_cluster, "postgres")
+    conn.autocommit = True
+    leftover_pre = yv["name"] + "__pre_20260101_000000"
+    with conn.cursor() as cur:
+        cur.execute('CREATE DATABASE "%s"' % (yv["name"] + "__restore"))
+        cur.execute('CREATE DATABASE "%s"' % leftover_pre)
+    conn.close()
+    try:
+        result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
+        result.assert_ok()
+        assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
+        assert databases(pg_cluster, yv["name"] + "__") == [leftover_pre]
+        report = result.report(str(yv["work"]))
+        messages = " ".join(report["leftovers"]["messages"])
+        assert "this run drops it" in messages
+        assert "rollback.yml -e previous=%s" % leftover_pre in " ".join(messages.split())
+    finally:
+        conn = connect(pg_cluster, "postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS "%s"' % leftover_pre)
+        conn.close()
+
+
+@pytest.mark.parametrize("staging", ["same", "too long"])
+def test_bad_staging_name_is_refused(pg_cluster, run_playbook, yv, staging):  # noqa: F811
+    name = yv["name"] if staging == "same" else "s" * 64
+    sums = table_checksums(pg_cluster, yv["name"])
+    inv = dict(yv["inv"], db_restore_staging_database=name)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("Refusing the swap")
+    assert "Nothing was changed" in result.output
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+
+
+def test_check_mode_shows_the_swap(pg_cluster, run_playbook, yv):  # noqa: F811
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], {"point": "latest"}, check=True)
+    result.assert_ok()
+    out = " ".join(result.stdout.split())
+    assert "Method: swap" in out
+    assert "Would rename, in one transaction: %s -> %s__pre_" % (yv["name"], yv["name"]) in out
+    assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+    assert databases(pg_cluster, yv["name"] + "__") == []
