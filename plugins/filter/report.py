@@ -55,6 +55,9 @@ def downtime_window(phases, method=None):
     method: the restore method; with C(swap) the staging database is prepared and restored while the
     services run, so only stop_services starts the downtime.
     """
+    if method is None and _phase(phases, "swap_database"):
+        # The callback sees phases only: a swap phase means the staging work ran before the stop.
+        method = "swap"
     first = ("stop_services",) if method == "swap" else DOWNTIME_FIRST
     start = next((_phase(phases, n) for n in first if _phase(phases, n)), None)
     if start is None or _float(start.get("started_epoch")) is None:

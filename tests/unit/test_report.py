@@ -254,3 +254,16 @@ def test_smoke_results_and_log_errors_are_rendered():
     assert "| GET http://localhost:3000/health | PASS | HTTP 200 |" in md
     assert "Error lines in the log of api on app1 since its restart:\n\n```\nERROR boom\n```" in md
     assert "## Smoke tests" not in rp.report_markdown(rp.restore_report(facts()))
+
+
+def test_downtime_of_a_swap_run_starts_at_the_stop_even_without_the_method():
+    # What the restore_timeline callback sees: phase names and times only.
+    def ph(name, start, end):
+        return {"name": name, "started_epoch": start, "ended_epoch": end}
+    phases = [ph("fetch_backup", 0, 10), ph("prepare_database", 10, 12), ph("restore_database", 12, 40),
+              ph("verify_restore", 40, 50), ph("stop_services", 50, 52), ph("swap_database", 52, 53),
+              ph("start_services", 53, 60), ph("smoke_test", 60, 62)]
+    assert rp.downtime_window(phases) == (50.0, 62.0)
+    # Without a swap phase (in place) a prepare_database before the stop counts as downtime.
+    in_place = [p for p in phases if p["name"] not in ("swap_database", "stop_services")]
+    assert rp.downtime_window(in_place) == (10.0, 62.0)
