@@ -41,19 +41,21 @@ def retry_delays(retries, first_delay):
     return [min(float(first_delay) * (2 ** i), MAX_RETRY_DELAY) for i in range(retries)]
 
 
-def hash_stream(source, write=None, chunk_size=DEFAULT_CHUNK_SIZE):
-    """Hash a stream with MD5 and SHA-256 in one pass and constant memory.
+def hash_stream(source, write=None, chunk_size=DEFAULT_CHUNK_SIZE, sha256=True):
+    """Hash a stream with MD5 (and SHA-256 unless ``sha256`` is false) in one pass and constant memory.
 
     ``source`` is a file-like object with ``read(n)`` or a callable ``read(n)``
     returning bytes (empty at end). ``write`` (optional) receives every chunk,
     so a copy/download and its checksum come from the very same bytes.
-    Returns dict(md5, sha256, size, head) where head is the first 512 bytes.
+    Returns dict(md5, sha256, size, head) where head is the first 512 bytes;
+    sha256 is None when not asked for (SHA-256 costs as much again as MD5, and
+    the backups' own checksum is MD5).
     """
     if chunk_size is None or chunk_size <= 0:
         raise ValueError('chunk_size must be a positive number of bytes, got %r' % (chunk_size,))
     read = source if callable(source) else source.read
     md5 = hashlib.md5()
-    sha256 = hashlib.sha256()
+    sha = hashlib.sha256() if sha256 else None
     size = 0
     head = b''
     while True:
@@ -61,13 +63,14 @@ def hash_stream(source, write=None, chunk_size=DEFAULT_CHUNK_SIZE):
         if not chunk:
             break
         md5.update(chunk)
-        sha256.update(chunk)
+        if sha is not None:
+            sha.update(chunk)
         size += len(chunk)
         if len(head) < HEAD_SIZE:
             head += chunk[:HEAD_SIZE - len(head)]
         if write is not None:
             write(chunk)
-    return dict(md5=md5.hexdigest(), sha256=sha256.hexdigest(), size=size, head=head)
+    return dict(md5=md5.hexdigest(), sha256=sha.hexdigest() if sha is not None else None, size=size, head=head)
 
 
 def normalize_md5(value):

@@ -49,6 +49,12 @@ options:
     description:
       - Expected SHA-256 (hex), checked in addition to the MD5.
     type: str
+  sha256:
+    description:
+      - Also compute the SHA-256 (always done when O(expected_sha256) is given). Off by default because it costs as
+        much again as the MD5, which is the backups' checksum.
+    type: bool
+    default: false
   sidecar:
     description:
       - Path of an md5sum-format file (C(<hex>  <name>)) holding the expected MD5.
@@ -138,8 +144,8 @@ md5:
   type: str
   sample: 9e107d9d372bb6826bd81d3542a419d6
 sha256:
-  description: SHA-256 of the data, lowercase hex.
-  returned: success
+  description: SHA-256 of the data, lowercase hex (computed when O(expected_sha256) or O(sha256) asks for it).
+  returned: when computed
   type: str
   sample: d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592
 expected_md5:
@@ -260,6 +266,10 @@ class Checksum(object):
         self.expected_source = None
         self.expected_sha256 = None
 
+    @property
+    def want_sha256(self):
+        return bool(self.params.get('sha256') or self.params.get('expected_sha256'))
+
     def fail(self, msg, **extra):
         extra.setdefault('attempts', [])
         self.module.fail_json(msg=msg, path=self.path, **extra)
@@ -364,7 +374,7 @@ class Checksum(object):
     def hash_file(self, path):
         try:
             with open(path, 'rb') as handle:
-                return hash_stream(handle, chunk_size=self.params['chunk_size'])
+                return hash_stream(handle, chunk_size=self.params['chunk_size'], sha256=self.want_sha256)
         except (IOError, OSError) as exc:
             self.fail('Could not read %s: %s. Nothing was changed.' % (path, to_native(exc)))
 
@@ -490,7 +500,7 @@ class Checksum(object):
                 return read(size)
             except Exception as exc:
                 raise SourceReadError(exc)
-        return hash_stream(guarded_read, write=write, chunk_size=self.params['chunk_size'])
+        return hash_stream(guarded_read, write=write, chunk_size=self.params['chunk_size'], sha256=self.want_sha256)
 
     def _check_complete(self, digest):
         if self.s3_head is None:
@@ -522,6 +532,7 @@ def main():
         s3_key=dict(type='str'),
         expected_md5=dict(type='str'),
         expected_sha256=dict(type='str'),
+        sha256=dict(type='bool', default=False),
         sidecar=dict(type='path'),
         require_expected=dict(type='bool', default=True),
         mode=dict(type='raw', default='0600'),
