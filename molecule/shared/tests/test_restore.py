@@ -67,7 +67,10 @@ def test_report_lists_the_stop_and_start(scenario, host):
          scenario["name"], "stopped and started")]
     assert services[0]["healthy"] is True
     phases = [p["name"] for p in report["phases"]]
-    assert phases.index("stop_services") < phases.index("prepare_database") < phases.index("start_services")
+    # The default swap method: restored and verified in the staging database
+    # while the backend still ran, then stopped, swapped in and started.
+    assert (phases.index("restore_database") < phases.index("verify_restore") < phases.index("stop_services")
+            < phases.index("swap_database") < phases.index("start_services")), phases
 
 
 def test_report_lists_the_session_that_was_ended(host):
