@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 import pg_cluster  # noqa: E402
 import yieldvault_fixture  # noqa: E402
+from dbutil import drop_database  # noqa: E402,F401  (run.py calls datagen.drop_database)
 from psycopg2 import sql  # noqa: E402
 
 # Measured on PostgreSQL 15: bytes on disk per unit of each generator.
@@ -116,14 +118,6 @@ def copy_database(conn_info, source, target):
     finally:
         conn.close()
 
-
-def drop_database(conn_info, dbname):
-    conn = pg_cluster.connect(conn_info, "postgres")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-    finally:
-        conn.close()
 
 
 if __name__ == "__main__":  # python benchmarks/datagen.py CLUSTER_DIR DBNAME SIZE_MB

@@ -224,6 +224,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import isoformat_z
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import (
     compare_counts,
     split_table_name,
@@ -248,9 +249,6 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)
 
-
-def isoformat_z(value):
-    return value.astimezone(datetime.timezone.utc).replace(microsecond=0).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def run_null_checks(conn, not_null):

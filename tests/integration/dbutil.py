@@ -101,6 +101,17 @@ def database_exists(conn_info, dbname):
         conn.close()
 
 
+def admin_query(conn_info, query, args=None, dbname="postgres"):
+    """Run one query as the cluster's admin; its rows, or None for a statement without any."""
+    conn = pg_cluster.connect(conn_info, dbname)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
 def drop_database(conn_info, dbname):
     conn = pg_cluster.connect(conn_info, "postgres")
     try:

@@ -43,7 +43,7 @@ from psycopg2 import sql
 import make_backup
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import PG_BIN_DIR, exact_counts, free_port, table_checksums
+from dbutil import admin_query, PG_BIN_DIR, exact_counts, free_port, table_checksums
 from test_backend import backend_env, node_apps, wait_http  # noqa: F401  (node_apps is a fixture)
 from test_pm2_process import Pm2
 
@@ -65,23 +65,15 @@ def iso(t):
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def admin(pg_cluster, query, args=None, dbname="postgres"):
-    conn = pg_cluster_script.connect(pg_cluster, dbname)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def databases_like(pg_cluster, prefix):
-    return [r[0] for r in admin(pg_cluster, "SELECT datname FROM pg_database WHERE starts_with(datname, %s) "
+    return [r[0] for r in admin_query(pg_cluster, "SELECT datname FROM pg_database WHERE starts_with(datname, %s) "
                                             "ORDER BY 1", (prefix,))]
 
 
 def drop_db(pg_cluster, name):
-    admin(pg_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin_query(pg_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def state(pg_cluster, dbname=DB):
@@ -206,7 +198,7 @@ def wait_midway(pg_cluster, gate, target, timeout=240, result_box=None, until=No
         pids = pg_restore_processes(target) if info else []
         if pids:
             try:
-                tables = admin(pg_cluster, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                tables = admin_query(pg_cluster, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
                                            "c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'",
                                dbname=target)[0][0]
             except Exception:  # noqa: BLE001  (the database may not accept connections yet)
@@ -269,7 +261,7 @@ def site(pg_cluster, tmp_path_factory):
     base = tmp_path_factory.mktemp("faults")
     store = base / "store"
     yieldvault_fixture.create(pg_cluster, DB, users=1000, seed=21, owner=OWNER)
-    admin(pg_cluster, sql.SQL("ALTER ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(OWNER)), (OWNER_PASSWORD,))
+    admin_query(pg_cluster, sql.SQL("ALTER ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(OWNER)), (OWNER_PASSWORD,))
     older = make_backup.make_backup(pg_cluster, DB, "local", minutes_ago(40), local_dir=str(store))
     older_state = state(pg_cluster)
     yieldvault_fixture.add_activity(pg_cluster, DB, users=60, seed=22)
@@ -278,7 +270,7 @@ def site(pg_cluster, tmp_path_factory):
     yieldvault_fixture.add_activity(pg_cluster, DB, users=5, seed=23)
     yieldvault_fixture.incident(pg_cluster, DB)
     drop_db(pg_cluster, PRE_TEMPLATE)
-    admin(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+    admin_query(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
         sql.Identifier(PRE_TEMPLATE), sql.Identifier(DB), sql.Identifier(OWNER)))
     pre = state(pg_cluster)
     assert pre["sums"] != newer_state["sums"] and newer_state["sums"] != older_state["sums"]
@@ -344,7 +336,7 @@ def prod(pg_cluster, site, gate, pm2, tmp_path, db_inventory_vars):
     for name in databases_like(pg_cluster, DB + "__"):
         drop_db(pg_cluster, name)
     drop_db(pg_cluster, DB)
-    admin(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+    admin_query(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
         sql.Identifier(DB), sql.Identifier(PRE_TEMPLATE), sql.Identifier(OWNER)))
     gate.close()
     store = tmp_path / "store"
@@ -636,7 +628,7 @@ class Filler(threading.Thread):
 @pytest.fixture
 def small_fs(tmp_path, pg_cluster, site):
     """A tmpfs just big enough to pass the free-disk check (2 x the database + the backup, plus 4 MiB)."""
-    db_size = admin(pg_cluster, "SELECT pg_database_size(%s)", (DB,))[0][0]
+    db_size = admin_query(pg_cluster, "SELECT pg_database_size(%s)", (DB,))[0][0]
     size = 2 * db_size + site["newer"]["size"] + (4 << 20)
     mount = tmp_path / "small"
     mount.mkdir()

@@ -27,7 +27,7 @@ from psycopg2 import sql
 import make_backup
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import REPO_ROOT, drop_database, exact_counts, free_port, table_checksums
+from dbutil import admin_query, REPO_ROOT, drop_database, exact_counts, free_port, table_checksums
 from test_backend import APP_NAME, BACKEND_DIR, backend_env, http, node_apps, wait_http  # noqa: F401
 from test_pm2_process import Pm2
 
@@ -47,22 +47,14 @@ def _connect(pg_cluster, user=None, password=None, dbname=DB_NAME, application_n
                             application_name=application_name, connect_timeout=3)
 
 
-def _admin_query(pg_cluster, query, args=None, dbname="postgres"):
-    conn = pg_cluster_script.connect(pg_cluster, dbname)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def conn_limit(pg_cluster):
-    return _admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (DB_NAME,))[0][0]
+    return admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (DB_NAME,))[0][0]
 
 
 def set_conn_limit(pg_cluster, limit):
-    _admin_query(pg_cluster, sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
+    admin_query(pg_cluster, sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
         sql.Identifier(DB_NAME), sql.Literal(limit)))
 
 
@@ -74,7 +66,7 @@ def site(pg_cluster, tmp_path_factory):
     yieldvault_fixture.create(pg_cluster, DB_NAME, users=200, seed=7, owner=OWNER)
     # The backend logs in as the application's owner role, not as a superuser:
     # the connection limit the run sets holds it off.
-    _admin_query(pg_cluster, sql.SQL("ALTER ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(OWNER)),
+    admin_query(pg_cluster, sql.SQL("ALTER ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(OWNER)),
                  (OWNER_PASSWORD,))
     backup = make_backup.make_backup(pg_cluster, DB_NAME, "local",
                                      dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5), local_dir=str(store))
