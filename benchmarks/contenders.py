@@ -265,6 +265,8 @@ def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None):
     if rc == 0 and len(reports) != len(hosts):
         out["ok"] = False
         out["error"] = "expected %d report.json, found %d" % (len(hosts), len(reports))
+    # The playbook's output stays beside the run directories (run.py --keep leaves them for a look).
+    shutil.copyfile(work / "log.txt", ctx.work_root / ("%s-log.txt" % work.name))
     shutil.rmtree(work, ignore_errors=True)
     return out
 

@@ -45,6 +45,15 @@ options:
       - Do not put secrets here; the lock file is shown in error messages.
     type: dict
     default: {}
+  controller:
+    description:
+      - The ansible-playbook process running this run, C({host, pid}), as returned by the
+        P(yieldvault.db_restore.controller_process#lookup) lookup. It is stored in the lock.
+      - When a later run finds the lock and its module runs on that same host (a local connection, as on a
+        database server that is also the controller), it checks whether that process still exists. A holder that
+        has ended (Ctrl-C, a killed job) is reported as such (RV(holder_running=false)), instead of only by age.
+      - The lock is still never taken over automatically; the operator confirms with a forced release.
+    type: dict
   stale_minutes:
     description:
       - A lock older than this is reported as stale (in the message and with RV(stale=true)).
@@ -121,6 +130,12 @@ stale:
   description: The existing lock is older than O(stale_minutes).
   returned: always
   type: bool
+holder_running:
+  description:
+    - Whether the ansible-playbook process that took the existing lock still runs; null when it cannot be told
+      (no lock, no controller recorded, or a controller on another host).
+  returned: always
+  type: bool
 '''
 
 import datetime
@@ -151,14 +166,48 @@ def parse_ts(text):
         return None
 
 
-def lock_record(run_id, owner, now, pid=None, host=None):
-    return dict(
+def lock_record(run_id, owner, now, pid=None, host=None, controller=None):
+    record = dict(
         run_id=run_id,
         owner=owner or {},
         pid=os.getpid() if pid is None else pid,
         host=socket.gethostname() if host is None else host,
         acquired_at=format_ts(now),
     )
+    if controller and controller.get('pid'):
+        record['controller'] = dict(host=controller.get('host'), pid=int(controller['pid']))
+    return record
+
+
+def process_running(pid, proc='/proc'):
+    """True when pid is an ansible process, False when it has ended, None when it cannot be told."""
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        if exc.errno == errno.ESRCH:
+            return False
+        if exc.errno != errno.EPERM:
+            return None
+    try:
+        with open(os.path.join(proc, str(pid), 'cmdline'), 'rb') as handle:
+            cmdline = handle.read()
+    except (IOError, OSError):
+        return True  # no /proc here: the pid exists, assume it is still the run
+    # A pid taken again by an unrelated process means the run has ended.
+    return b'ansible' in cmdline
+
+
+def holder_running(holder, hostname=None):
+    """Whether the controller process that took the lock still runs; None when this host cannot tell."""
+    controller = holder.get('controller') if isinstance(holder, dict) else None
+    if not isinstance(controller, dict) or not controller.get('pid'):
+        return None
+    if controller.get('host') != (hostname or socket.gethostname()):
+        return None
+    try:
+        return process_running(int(controller['pid']))
+    except (TypeError, ValueError):
+        return None
 
 
 def read_lock(path):
@@ -198,7 +247,7 @@ def lock_age_minutes(holder, mtime, now):
 def assess(holder, mtime, run_id, now, stale_minutes):
     """Classify a lock: 'free', 'ours', 'other' or 'corrupt', with its age and staleness."""
     if holder is None:
-        return dict(status='free', age_minutes=None, stale=False)
+        return dict(status='free', age_minutes=None, stale=False, holder_running=None)
     age = lock_age_minutes(holder, mtime, now)
     stale = age is not None and age > stale_minutes
     if holder.get('corrupt'):
@@ -207,7 +256,8 @@ def assess(holder, mtime, run_id, now, stale_minutes):
         status = 'ours'
     else:
         status = 'other'
-    return dict(status=status, age_minutes=age, stale=stale)
+    return dict(status=status, age_minutes=age, stale=stale,
+                holder_running=None if status in ('corrupt', 'ours') else holder_running(holder))
 
 
 def describe_holder(holder):
@@ -216,9 +266,13 @@ def describe_holder(holder):
     for key in sorted(owner):
         if owner[key] not in (None, ''):
             parts.append('%s=%s' % (key, owner[key]))
-    for key in ('host', 'pid'):
-        if holder.get(key) not in (None, ''):
-            parts.append('%s=%s' % (key, holder[key]))
+    controller = holder.get('controller') if isinstance(holder.get('controller'), dict) else None
+    if controller:
+        parts.append('ansible-playbook pid %s on %s' % (controller.get('pid'), controller.get('host')))
+    else:
+        for key in ('host', 'pid'):
+            if holder.get(key) not in (None, ''):
+                parts.append('%s=%s' % (key, holder[key]))
     return ', '.join(parts)
 
 
@@ -233,11 +287,22 @@ def held_message(path, holder, state, stale_minutes, tail='Nothing was changed.'
         head = ('Database restore lock %s is held by run %s (%sacquired %s, %s).'
                 % (path, holder.get('run_id'), details + ', ' if details else '', holder.get('acquired_at'),
                    age_text))
-    text = head + ' Another restore of this database may be running.'
-    if state['stale']:
+    running = state.get('holder_running')
+    controller = holder.get('controller') or {}
+    if running is False:
+        text = head + (' That run has ended: its ansible-playbook (pid %s on %s) is no longer running, so it was '
+                       'interrupted (Ctrl-C) or killed before it could release the lock. Check that nothing it '
+                       'started still runs (ps -ef | grep -E "pg_restore|pg_dump"), and look at its report '
+                       'and the databases it may have left.' % (controller.get('pid'), controller.get('host')))
+    elif running is True:
+        text = head + (' That run is still going: its ansible-playbook (pid %s on %s) is running. Wait for it, '
+                       'or stop it first.' % (controller.get('pid'), controller.get('host')))
+    else:
+        text = head + ' Another restore of this database may be running.'
+    if state['stale'] and running is not True:
         text += (' The lock is older than %d minutes and looks stale: the run that took it probably ended '
                  'without releasing it.' % stale_minutes)
-    text += (' If none is, remove the lock: rm %s (or run with -e db_restore_break_lock=true). %s'
+    text += (' If no restore of this database is running, remove the lock: rm %s (or run with -e db_restore_break_lock=true). %s'
              % (path, tail))
     return text
 
@@ -271,6 +336,7 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             run_id=dict(type='str', required=True),
             owner=dict(type='dict', default={}),
+            controller=dict(type='dict'),
             stale_minutes=dict(type='int', default=240),
             force=dict(type='bool', default=False),
         ),
@@ -282,16 +348,17 @@ def main():
     if not run_id.strip():
         module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.')
     result = dict(changed=False, path=path, acquired=False, released=False, holder=None, age_minutes=None,
-                  stale=False)
+                  stale=False, holder_running=None)
     now = utc_now()
 
     holder, mtime = read_lock(path)
     state = assess(holder, mtime, run_id, now, params['stale_minutes'])
-    result.update(holder=holder, age_minutes=state['age_minutes'], stale=state['stale'])
+    result.update(holder=holder, age_minutes=state['age_minutes'], stale=state['stale'],
+                  holder_running=state['holder_running'])
 
     if params['state'] == 'present':
         if state['status'] == 'free':
-            record = lock_record(run_id, params['owner'], now)
+            record = lock_record(run_id, params['owner'], now, controller=params['controller'])
             if module.check_mode:
                 result.update(changed=True)
                 module.exit_json(**result)
@@ -305,7 +372,8 @@ def main():
                 # Another run created it between our read and our create.
                 holder, mtime = read_lock(path)
                 state = assess(holder, mtime, run_id, now, params['stale_minutes'])
-                result.update(holder=holder, age_minutes=state['age_minutes'], stale=state['stale'])
+                result.update(holder=holder, age_minutes=state['age_minutes'], stale=state['stale'],
+                              holder_running=state['holder_running'])
                 if state['status'] == 'free':
                     module.fail_json(msg='The restore lock %s was created and removed by another run while this run '
                                          'tried to take it. Run again. Nothing was changed.' % path, **result)

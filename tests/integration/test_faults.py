@@ -17,7 +17,8 @@ break downloads), a template holding production's pre-restore state that
 every test copies back, the PM2 daemon with the backend, and a PostgreSQL bin
 directory whose pg_restore is a gated wrapper: it feeds the real pg_restore
 the first part of the archive on stdin and then waits for the test to open
-the gate, so "mid-way through pg_restore" is a state the test can wait for
+the gate (each test starts with it open; the ones that need a restore stopped
+mid-way close it), so "mid-way through pg_restore" is a state the test can wait for
 instead of a race. The wrapper only gates restores of the downloaded backup
 (work/restore/...) while the gate is closed; every other call (pg_restore -l,
 a rollback from the safety backup) runs the real pg_restore untouched. Fed on
@@ -338,7 +339,9 @@ def prod(pg_cluster, site, gate, pm2, tmp_path, db_inventory_vars):
     drop_db(pg_cluster, DB)
     admin_query(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
         sql.Identifier(DB), sql.Identifier(PRE_TEMPLATE), sql.Identifier(OWNER)))
+    # Open unless a test closes it: a run that is not meant to stop mid-way must never wait on the gate.
     gate.close()
+    gate.open()
     store = tmp_path / "store"
     shutil.copytree(site["store"], store)
     if pm2.statuses(APP) != ["online"]:
@@ -545,6 +548,7 @@ def test_pg_restore_killed_mid_way(method, every, pg_cluster, site, pm2, prod, g
     """Killed once (swap): a SIGKILL looks like the OOM killer, so it is retried with fewer jobs and the run
     restores the backup. Killed on every attempt (in_place, during the downtime): the safety backup is restored."""
     target = STAGING if method == "swap" else DB
+    gate.close()
     run = Background(run_playbook, "restore.yml", prod.inv(db_restore_method=method),
                      {"point": "latest", "confirm": DB})
     killer = Killer(pg_cluster, gate, target, run.box, every=every)
@@ -562,12 +566,14 @@ def test_pg_restore_killed_mid_way(method, every, pg_cluster, site, pm2, prod, g
         attempts = report["restore"]["attempts"]
         assert [a["rc"] for a in attempts] == [137, 0], attempts
         assert attempts[0]["jobs"] > attempts[1]["jobs"], attempts
+        assert "killed by signal 9" in attempts[0]["error"], attempts
         assert_backend_restarted(pm2, prod, report)
         return
     result.assert_failed("ROLLED_BACK")
     assert len(killer.killed) == 2, "expected both attempts (2 jobs, then 1) to be killed: %s" % killer.killed
     assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
     report = report_of(result, prod, "rolled_back", "restore_database")
+    assert "killed by signal 9" in report["error"], report["error"]
     # The attempts of the restore that failed, not (only) those of the rollback's own pg_restore.
     assert [a["rc"] for a in report["restore"]["attempts"]][:2] == [137, 137], report["restore"]["attempts"]
     assert report["rollback"]["succeeded"] is True, report["rollback"]
@@ -688,6 +694,7 @@ def assert_production_is_state(pg_cluster, dbname, expected):
 # ---- 8. PostgreSQL stopped mid-run ----------------------------------------------
 
 def test_postgresql_stopped_during_pg_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
+    gate.close()
     run = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
     run.start()
     try:
@@ -721,6 +728,7 @@ def pg_cluster_dir(info):
 # ---- 9. a second run on the same database at the same time ----------------------
 
 def test_second_concurrent_run_is_refused_with_the_lock_holder(pg_cluster, site, pm2, prod, gate, run_playbook):
+    gate.close()
     first = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
     first.start()
     try:
@@ -782,6 +790,7 @@ def test_stale_lock_of_a_dead_run_is_reported_not_taken_over(pg_cluster, site, p
 
 def test_ctrl_c_during_pg_restore_leaves_production_untouched_and_the_next_run_cleans_up(
         pg_cluster, site, pm2, prod, gate, run_playbook):
+    gate.close()
     run = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
     run.start()
     try:
@@ -802,9 +811,15 @@ def test_ctrl_c_during_pg_restore_leaves_production_untouched_and_the_next_run_c
     lock_file = prod.work / "locks" / ("%s.lock" % DB)
     extra = {}
     if lock_file.exists():
-        # Ansible runs no always section on Ctrl-C: the lock names the interrupted run, and the
-        # operator who pressed Ctrl-C knows no run is active.
-        assert json.loads(lock_file.read_text())["run_id"].startswith("restore-%s-" % DB)
+        # Ansible runs no always section on Ctrl-C: the lock names the interrupted run. The next run on this
+        # controller sees that run's ansible-playbook is gone and says so; the operator then breaks the lock.
+        holder = json.loads(lock_file.read_text())
+        assert holder["run_id"].startswith("restore-%s-" % DB)
+        refused = restore(run_playbook, prod.inv())
+        refused.assert_failed("That run has ended")
+        assert "pid %d" % holder["controller"]["pid"] in refused.output, refused.describe(3000)
+        assert "db_restore_break_lock=true" in refused.output and "nothing was changed" in refused.stdout.lower()
+        assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
         extra["db_restore_break_lock"] = True
     second = restore(run_playbook, prod.inv(**extra))
     second.assert_ok()

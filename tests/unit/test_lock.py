@@ -43,7 +43,7 @@ def test_other_run_holds_it(tmp_path):
     take(path, 'run-1')
     holder, mtime = lock.read_lock(str(path))
     state = lock.assess(holder, mtime, 'run-2', NOW + datetime.timedelta(minutes=12), 240)
-    assert state == dict(status='other', age_minutes=12.0, stale=False)
+    assert state == dict(status='other', age_minutes=12.0, stale=False, holder_running=None)
     message = lock.held_message(str(path), holder, state, 240)
     assert 'is held by run run-1 (incident=INC-1234, user=alice, host=db1, pid=42, acquired 2026-04-29T14:30:00Z, ' \
            '12.0 min ago)' in message
@@ -78,7 +78,48 @@ def test_corrupt_lock_counts_as_held(tmp_path):
 def test_missing_lock_is_free(tmp_path):
     holder, mtime = lock.read_lock(str(tmp_path / 'none.lock'))
     assert holder is None and mtime is None
-    assert lock.assess(holder, mtime, 'run-1', NOW, 240) == dict(status='free', age_minutes=None, stale=False)
+    assert lock.assess(holder, mtime, 'run-1', NOW, 240) == dict(status='free', age_minutes=None, stale=False,
+                                                                holder_running=None)
+
+
+def ended_pid():
+    import subprocess
+    proc = subprocess.Popen(['true'])
+    proc.wait()
+    return proc.pid
+
+
+def test_holder_whose_controller_ended_is_named_as_ended(tmp_path):
+    """Ctrl-C leaves the lock (Ansible runs no always section): the next run on that host says the run ended."""
+    import socket
+    path = tmp_path / 'db.lock'
+    pid = ended_pid()
+    record = lock.lock_record('run-1', {'user': 'alice'}, NOW, pid=42, host='db1',
+                              controller={'host': socket.gethostname(), 'pid': pid})
+    lock.create_lock(str(path), record)
+    holder, mtime = lock.read_lock(str(path))
+    state = lock.assess(holder, mtime, 'run-2', NOW + datetime.timedelta(minutes=3), 240)
+    assert state['status'] == 'other' and state['holder_running'] is False and state['stale'] is False
+    message = lock.held_message(str(path), holder, state, 240)
+    assert 'ansible-playbook pid %d on %s' % (pid, socket.gethostname()) in message
+    assert 'That run has ended' in message and 'db_restore_break_lock=true' in message
+    assert 'may be running' not in message and 'pid=42' not in message
+
+
+def test_holder_whose_controller_runs_is_named_as_running(tmp_path):
+    import socket
+    path = tmp_path / 'db.lock'
+    # This test's own process is a python running under pytest, not ansible: a reused pid means ended...
+    record = lock.lock_record('run-1', {}, NOW, controller={'host': socket.gethostname(), 'pid': os.getpid()})
+    lock.create_lock(str(path), record)
+    holder, mtime = lock.read_lock(str(path))
+    assert lock.holder_running(holder) is ('ansible' in open('/proc/self/cmdline').read())
+    # ...and a controller on another host cannot be checked from here: only the age speaks.
+    assert lock.holder_running(dict(holder, controller={'host': 'controller-9', 'pid': os.getpid()})) is None
+    assert lock.holder_running(dict(holder, controller=None)) is None
+    state = dict(status='other', age_minutes=600.0, stale=True, holder_running=True)
+    message = lock.held_message(str(path), holder, state, 240)
+    assert 'still going' in message and 'looks stale' not in message
 
 
 # The whole module, for the decisions that are not in a single helper.
