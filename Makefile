@@ -39,7 +39,7 @@ unit: setup
 	$(VENV)/pytest -q tests/unit
 
 integration: setup
-	$(VENV)/pytest -q tests/integration --ignore=tests/integration/test_faults.py
+	$(VENV)/pytest -q tests/integration
 
 # Restore speed against the runbook done by hand; BENCH_ARGS="--full" for the
 # big set, "--sizes 0,50 --reps 2" etc. (benchmarks/run.py --help).
@@ -51,13 +51,12 @@ bench: setup
 molecule: setup
 	bash scripts/molecule.sh $(SCENARIOS)
 
+# The fault-injection suite alone (it is part of `make test` too).
 faults: setup
 	$(VENV)/pytest -q -p no:cacheprovider tests/integration/test_faults.py
 
-# The fault-injection suite (issue 5) is not in `make test` yet: one of its
-# faults (a concurrent run) still fails and it takes 20+ minutes here.
 test: lint
-	$(VENV)/pytest -q -p no:cacheprovider tests/unit tests/integration --ignore=tests/integration/test_faults.py
+	$(VENV)/pytest -q -p no:cacheprovider tests/unit tests/integration
 	bash scripts/molecule.sh
 
 clean: demo-clean
