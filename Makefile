@@ -55,8 +55,11 @@ molecule: setup
 faults: setup
 	$(VENV)/pytest -q -p no:cacheprovider tests/integration/test_faults.py
 
+# Docker first: the service tests run a backend container. YV_TEST_STRICT=1
+# turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.
 test: lint
-	$(VENV)/pytest -q -p no:cacheprovider tests/unit tests/integration
+	bash scripts/setup_docker.sh
+	YV_TEST_STRICT=1 $(VENV)/pytest -q -p no:cacheprovider -rs tests/unit tests/integration
 	bash scripts/molecule.sh
 
 clean: demo-clean

@@ -19,7 +19,7 @@ import pytest
 
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import REPO_ROOT, drop_database, free_port
+from dbutil import REPO_ROOT, drop_database, free_port, skip_unless_strict
 
 BACKEND_DIR = REPO_ROOT / "tests" / "fixtures" / "backend"
 DB_NAME = "yv_backend_test"
@@ -50,7 +50,7 @@ def http(method, url, body=None, timeout=10):
 def node_apps():
     """Node.js with the backend's dependencies and PM2 installed (scripts/setup_apps.sh runs when needed)."""
     if not shutil.which("node"):
-        pytest.skip("Node.js is not installed on this machine: the fixture backend needs node 18+")
+        skip_unless_strict("Node.js is not installed on this machine: the fixture backend needs node 18+")
     res = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "setup_apps.sh")], capture_output=True, text=True,
                          stdin=subprocess.DEVNULL, timeout=600)
     assert res.returncode == 0, "scripts/setup_apps.sh failed:\n%s\n%s" % (res.stdout, res.stderr)

@@ -44,7 +44,7 @@ from psycopg2 import sql
 import make_backup
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import admin_query, PG_BIN_DIR, exact_counts, free_port, table_checksums
+from dbutil import admin_query, PG_BIN_DIR, exact_counts, free_port, skip_unless_strict, table_checksums
 from test_backend import backend_env, node_apps, wait_http  # noqa: F401  (node_apps is a fixture)
 from test_pm2_process import Pm2
 
@@ -641,7 +641,7 @@ def small_fs(tmp_path, pg_cluster, site):
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d,mode=0755" % size, "tmpfs", str(mount)],
                          capture_output=True, text=True)
     if res.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here: %s" % res.stderr.strip())
+        skip_unless_strict("cannot mount a small tmpfs here: %s" % res.stderr.strip())
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 

@@ -17,7 +17,7 @@ import pytest
 import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
-from dbutil import exact_counts, table_checksums
+from dbutil import exact_counts, skip_unless_strict, table_checksums
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -283,7 +283,7 @@ def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here: %s" % mounted.stderr.strip())
+        skip_unless_strict("cannot mount a small tmpfs here: %s" % mounted.stderr.strip())
     try:
         inv = dict(yv["inv"], db_restore_work_dir=str(small / "work"))
         sums = table_checksums(pg_cluster, yv["name"])

@@ -27,7 +27,7 @@ from psycopg2 import sql
 import make_backup
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import admin_query, REPO_ROOT, drop_database, exact_counts, free_port, table_checksums
+from dbutil import admin_query, REPO_ROOT, drop_database, exact_counts, free_port, skip_unless_strict, table_checksums
 from test_backend import APP_NAME, BACKEND_DIR, backend_env, http, node_apps, wait_http  # noqa: F401
 from test_pm2_process import Pm2
 
@@ -466,7 +466,7 @@ def container(pg_cluster, tmp_path):
     """The backend in its own container (--network host), named container["name"], on container["url"]."""
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True,
                                                         timeout=60).returncode != 0:
-        pytest.skip("no Docker daemon on this machine")
+        skip_unless_strict("no Docker daemon on this machine (scripts/setup_docker.sh starts one)")
     image = base_image()
     name = "yv-test-svc-backend-%s" % os.urandom(3).hex()
     port = free_port()
