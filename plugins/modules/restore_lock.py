@@ -180,7 +180,7 @@ def lock_record(run_id, owner, now, pid=None, host=None, controller=None):
 
 
 def process_running(pid, proc='/proc'):
-    """True when pid is an ansible process, False when it has ended, None when it cannot be told."""
+    """True when pid is an ansible-playbook process, False when it has ended, None when it cannot be told."""
     try:
         os.kill(pid, 0)
     except OSError as exc:
@@ -194,7 +194,7 @@ def process_running(pid, proc='/proc'):
     except (IOError, OSError):
         return True  # no /proc here: the pid exists, assume it is still the run
     # A pid taken again by an unrelated process means the run has ended.
-    return b'ansible' in cmdline
+    return b'ansible-playbook' in cmdline
 
 
 def holder_running(holder, hostname=None):

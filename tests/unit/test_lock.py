@@ -113,7 +113,7 @@ def test_holder_whose_controller_runs_is_named_as_running(tmp_path):
     record = lock.lock_record('run-1', {}, NOW, controller={'host': socket.gethostname(), 'pid': os.getpid()})
     lock.create_lock(str(path), record)
     holder, mtime = lock.read_lock(str(path))
-    assert lock.holder_running(holder) is ('ansible' in open('/proc/self/cmdline').read())
+    assert lock.holder_running(holder) is ('ansible-playbook' in open('/proc/self/cmdline').read())
     # ...and a controller on another host cannot be checked from here: only the age speaks.
     assert lock.holder_running(dict(holder, controller={'host': 'controller-9', 'pid': os.getpid()})) is None
     assert lock.holder_running(dict(holder, controller=None)) is None
