@@ -59,6 +59,14 @@ options:
     description:
       - Path of an md5sum-format file (C(<hex>  <name>)) holding the expected MD5.
     type: path
+  write_sidecar:
+    description:
+      - When hashing a file in place (neither O(src) nor O(s3_key)), write its MD5 to C(<path>.md5) in md5sum
+        format (C(<hex>  <name>), mode 0600, through a temporary file and a rename) - for a backup this run has just
+        made, so hashing it and writing its sidecar take one round trip.
+      - Has no effect when fetching, or when the file did not match an expected checksum.
+    type: bool
+    default: false
   require_expected:
     description:
       - Fail when no expected checksum can be found. Set to V(false) to fetch or hash without verification.
@@ -133,6 +141,11 @@ path:
   returned: always
   type: str
   sample: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+sidecar:
+  description: The md5sum-format file written with O(write_sidecar).
+  returned: when a sidecar was written
+  type: str
+  sample: /var/backups/postgresql/safety/yieldvault_prod_safety_20260429_143512.dump.md5
 size:
   description: Size in bytes of the data hashed.
   returned: success
@@ -407,6 +420,15 @@ class Checksum(object):
         if problem:
             result['msg'] = problem
             self.module.fail_json(**result)
+        if self.params['write_sidecar'] and not self.module.check_mode:
+            sidecar = self.path + '.md5'
+            try:
+                write_sidecar(sidecar, digest['md5'], os.path.basename(self.path))
+            except (IOError, OSError) as exc:
+                result['msg'] = ('Could not write the checksum sidecar %s: %s. The file %s itself is complete.'
+                                 % (sidecar, to_native(getattr(exc, 'strerror', None) or exc), self.path))
+                self.module.fail_json(**result)
+            result.update(changed=True, sidecar=sidecar)
         self.module.exit_json(**result)
 
     def fetch(self):
@@ -525,6 +547,24 @@ class Checksum(object):
             os.close(fd)
 
 
+def write_sidecar(sidecar, md5, name):
+    """Write an md5sum-format line to sidecar (0600), atomically; no partial file is left on failure."""
+    temp = '%s.%d.tmp' % (sidecar, os.getpid())
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            handle.write('%s  %s\n' % (md5, name))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(temp, sidecar)
+    except Exception:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
 def main():
     argument_spec = dict(
         path=dict(type='path', required=True),
@@ -534,6 +574,7 @@ def main():
         expected_sha256=dict(type='str'),
         sha256=dict(type='bool', default=False),
         sidecar=dict(type='path'),
+        write_sidecar=dict(type='bool', default=False),
         require_expected=dict(type='bool', default=True),
         mode=dict(type='raw', default='0600'),
         chunk_size=dict(type='int', default=DEFAULT_CHUNK_SIZE),

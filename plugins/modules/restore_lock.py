@@ -65,6 +65,27 @@ options:
       - Has no effect with O(state=present); remove a stale lock with O(state=absent) first.
     type: bool
     default: false
+  private_file:
+    description:
+      - A private file that belongs to the holder of the lock, for example the pgpass file the PostgreSQL client
+        tools read the password from.
+      - With O(state=present) and O(private_content), it is written (mode 0600, through a temporary file and a
+        rename) once this run holds the lock, never when another run holds it. With O(state=absent) it is
+        removed before the lock is released, and only when this run holds the lock, so a run refused by the lock
+        never touches the file of the run that holds it.
+      - One file per lock, not per run - a run interrupted before its release leaves at most this one file,
+        which the next holder overwrites and removes.
+    type: path
+  private_content:
+    description:
+      - Content of O(private_file). Never logged or returned.
+      - With O(state=present), nothing is written when this is empty.
+    type: str
+  free_space_path:
+    description:
+      - Also measure the free space of the filesystem holding this path (or its nearest existing parent), returned
+        as RV(free_bytes), so that a disk check needs no other round trip to the host.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -136,6 +157,15 @@ holder_running:
       (no lock, no controller recorded, or a controller on another host).
   returned: always
   type: bool
+private_file_changed:
+  description: O(private_file) was written (O(state=present)) or removed (O(state=absent)).
+  returned: always
+  type: bool
+free_bytes:
+  description: Free bytes (for an unprivileged user) of the filesystem holding O(free_space_path); null without it.
+  returned: always
+  type: int
+  sample: 52428800000
 '''
 
 import datetime
@@ -329,6 +359,46 @@ def create_lock(path, record):
     os.chmod(path, 0o600)
 
 
+def write_private(path, content):
+    """Write content to path, mode 0600 from the start, replacing it atomically (temporary file + rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    temp = '%s.%d.tmp' % (path, os.getpid())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(content)
+        os.chmod(temp, 0o600)
+        os.rename(temp, path)
+    except Exception:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def remove_private(path):
+    """Remove path; True when there was a file."""
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
+def free_bytes(path):
+    """Free bytes of the filesystem of path, or of its nearest existing parent."""
+    path = os.path.abspath(path)
+    while not os.path.isdir(path) and path != os.path.dirname(path):
+        path = os.path.dirname(path)
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -339,6 +409,9 @@ def main():
             controller=dict(type='dict'),
             stale_minutes=dict(type='int', default=240),
             force=dict(type='bool', default=False),
+            private_file=dict(type='path'),
+            private_content=dict(type='str', no_log=True),
+            free_space_path=dict(type='path'),
         ),
         supports_check_mode=True,
     )
@@ -348,8 +421,35 @@ def main():
     if not run_id.strip():
         module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.')
     result = dict(changed=False, path=path, acquired=False, released=False, holder=None, age_minutes=None,
-                  stale=False, holder_running=None)
+                  stale=False, holder_running=None, private_file_changed=False, free_bytes=None)
     now = utc_now()
+    if params['free_space_path']:
+        try:
+            result['free_bytes'] = free_bytes(params['free_space_path'])
+        except OSError as exc:
+            module.fail_json(msg='Could not measure the free space of %s: %s. Nothing was changed.'
+                                 % (params['free_space_path'], to_native(exc.strerror or exc)), **result)
+
+    def holder_done(**extra):
+        """This run holds the lock: write its private file, then exit."""
+        result.update(extra)
+        if params['private_file'] and params['private_content'] and not module.check_mode:
+            try:
+                write_private(params['private_file'], params['private_content'])
+            except OSError as exc:
+                released = ''
+                if extra.get('changed'):
+                    # Taken by this very call: give it back, the run cannot go on without the file.
+                    try:
+                        os.unlink(path)
+                        result.update(acquired=False, released=True)
+                        released = ' The lock was released again.'
+                    except OSError:
+                        released = ' The lock could not be released: remove it by hand (rm %s).' % path
+                module.fail_json(msg='Could not write %s: %s. Check the directory is writable. Nothing was changed.%s'
+                                     % (params['private_file'], to_native(exc.strerror or exc), released), **result)
+            result.update(changed=True, private_file_changed=True)
+        module.exit_json(**result)
 
     holder, mtime = read_lock(path)
     state = assess(holder, mtime, run_id, now, params['stale_minutes'])
@@ -378,11 +478,9 @@ def main():
                     module.fail_json(msg='The restore lock %s was created and removed by another run while this run '
                                          'tried to take it. Run again. Nothing was changed.' % path, **result)
             else:
-                result.update(changed=True, acquired=True, holder=record, age_minutes=0.0, stale=False)
-                module.exit_json(**result)
+                holder_done(changed=True, acquired=True, holder=record, age_minutes=0.0, stale=False)
         if state['status'] == 'ours':
-            result.update(acquired=True)
-            module.exit_json(**result)
+            holder_done(acquired=True)
         module.fail_json(msg=held_message(path, holder, state, params['stale_minutes']), **result)
 
     # state == absent
@@ -392,6 +490,17 @@ def main():
         module.warn(held_message(path, holder, state, params['stale_minutes'],
                                  tail='It was left in place because run %s does not hold it.' % run_id))
         module.exit_json(**result)
+    # The holder's private file goes first, while the lock is still ours: once it is
+    # released, the next run may write its own under the same name.
+    if state['status'] == 'ours' and params['private_file']:
+        if module.check_mode:
+            result['private_file_changed'] = os.path.exists(params['private_file'])
+        else:
+            try:
+                result['private_file_changed'] = remove_private(params['private_file'])
+            except OSError as exc:
+                module.fail_json(msg='Could not remove %s: %s. Remove it by hand; the lock %s was left in place.'
+                                     % (params['private_file'], to_native(exc.strerror or exc), path), **result)
     if not module.check_mode:
         try:
             os.unlink(path)

@@ -132,8 +132,8 @@ def test_restore_through_ansible_runner(tmp_path, pg_cluster, yv, awx_admin):
 
     events = _events(runner)
     ok_tasks = _task_events(events, "runner_on_ok")
-    for task in ("Name this run", "Check the confirmation matches the database name", "Write report.json",
-                 "Write report.md", "Put the report path and outcome in the job artifacts"):
+    for task in ("Name this run", "Check the confirmation matches the database name",
+                 "Write report.json, report.md and timeline.svg", "Put the report path and outcome in the job artifacts"):
         assert task in ok_tasks, "no runner_on_ok event for %r" % task
     assert not _task_events(events, "runner_on_failed")
     assert {e["event_data"].get("host") for e in events if e.get("event") == "runner_on_ok"} == {"localhost"}
@@ -185,7 +185,7 @@ def test_drill_through_ansible_runner(tmp_path, pg_cluster, yv, awx_admin):
     assert (runner.status, runner.rc) == ("successful", 0), _describe(runner)
     assert table_checksums(pg_cluster, yv["name"]) == sums, "a drill changed production"
     _assert_no_secret(runner, ADMIN_PASSWORD)
-    assert "Write report.json" in _task_events(_events(runner), "runner_on_ok")
+    assert "Write report.json, report.md and timeline.svg" in _task_events(_events(runner), "runner_on_ok")
     entry = _artifact_data(runner)["yieldvault_restore_reports"]["localhost"]
     assert entry["mode"] == "drill" and entry["outcome"] == "succeeded"
     assert Path(entry["report"]).is_file()

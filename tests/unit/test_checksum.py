@@ -154,3 +154,37 @@ def test_retry_delays_refuse_negative_values(retries, delay):
     from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import retry_delays
     with pytest.raises(ValueError):
         retry_delays(retries, delay)
+
+
+def run_checksum_module(capsys, **args):
+    import json as _json
+    testing = pytest.importorskip('ansible.module_utils.testing')
+    from ansible_collections.yieldvault.db_restore.plugins.modules import backup_checksum
+    with testing.patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            backup_checksum.main()
+    result = _json.loads(capsys.readouterr().out)
+    result['rc'] = exc.value.code
+    return result
+
+
+def test_module_writes_the_sidecar_of_a_fresh_dump_that_it_reads_back(tmp_path, capsys):
+    import hashlib
+    import os
+    import stat
+    dump = tmp_path / 'prod_safety_20260429_143512.dump'
+    dump.write_bytes(b'PGDMP' + b'x' * 100000)
+    made = run_checksum_module(capsys, path=str(dump), require_expected=False, write_sidecar=True)
+    md5 = hashlib.md5(dump.read_bytes()).hexdigest()
+    assert made['rc'] == 0 and made['md5'] == md5 and made['sidecar'] == str(dump) + '.md5'
+    sidecar = tmp_path / (dump.name + '.md5')
+    assert sidecar.read_text() == '%s  %s\n' % (md5, dump.name)
+    assert stat.S_IMODE(os.stat(str(sidecar)).st_mode) == 0o600
+    assert read_md5_sidecar(str(sidecar)) == md5
+    # The sidecar verifies the file afterwards; a changed file then fails.
+    again = run_checksum_module(capsys, path=str(dump))
+    assert again['rc'] == 0 and again['verified'] is True
+    dump.write_bytes(b'PGDMP' + b'y' * 100000)
+    broken = run_checksum_module(capsys, path=str(dump))
+    assert broken['rc'] == 1 and broken['verified'] is False
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith('.tmp')] == []

@@ -168,3 +168,34 @@ def test_module_check_mode_writes_nothing(tmp_path, capsys):
     assert other['rc'] == 1
     release = run_module(capsys, path=str(path), run_id='run-1', state='absent', _ansible_check_mode=True)
     assert release['changed'] is True and release['released'] is True and path.exists()
+
+
+def test_module_private_file_belongs_to_the_holder(tmp_path, capsys):
+    path = tmp_path / 'locks' / 'db.lock'
+    secret = tmp_path / 'work' / '.pgpass-db'
+    first = run_module(capsys, path=str(path), run_id='run-1', private_file=str(secret),
+                       private_content='*:*:*:admin:s3cr:t\n', free_space_path=str(tmp_path / 'work' / 'not' / 'yet'))
+    assert first['acquired'] is True and first['private_file_changed'] is True
+    assert secret.read_text() == '*:*:*:admin:s3cr:t\n'
+    assert stat.S_IMODE(os.stat(str(secret)).st_mode) == 0o600
+    assert 's3cr:t' not in json.dumps(first), "the private content came back in the result"
+    assert first['free_bytes'] > 0
+    # A second run is refused and neither writes nor removes the holder's file.
+    other = run_module(capsys, path=str(path), run_id='run-2', private_file=str(secret), private_content='other\n')
+    assert other['rc'] == 1 and secret.read_text() == '*:*:*:admin:s3cr:t\n'
+    release_other = run_module(capsys, path=str(path), run_id='run-2', state='absent', private_file=str(secret))
+    assert release_other['released'] is False and secret.exists() and path.exists()
+    # The holder's release removes the file, then the lock.
+    release = run_module(capsys, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
+    assert release['released'] is True and release['private_file_changed'] is True
+    assert not secret.exists() and not path.exists()
+
+
+def test_module_private_file_that_cannot_be_written_gives_the_lock_back(tmp_path, capsys):
+    path = tmp_path / 'db.lock'
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a directory')
+    result = run_module(capsys, path=str(path), run_id='run-1', private_file=str(blocker / '.pgpass-db'),
+                        private_content='*:*:*:admin:pw\n')
+    assert result['rc'] == 1 and 'Nothing was changed' in result['msg'] and 'released again' in result['msg']
+    assert not path.exists(), "a lock taken by a run that cannot go on was left behind"
