@@ -26,11 +26,12 @@ import pg_cluster  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
 PHASES = ("fetch", "safety_backup", "prepare_database", "restore_database", "verify_restore")
-CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "drill_yml")
+CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "restore_yml_baseline", "drill_yml")
 LABELS = {
     "runbook": "runbook by hand (runbook.sh)",
     "postgresql_db": "community.postgresql postgresql_db",
     "restore_yml": "playbooks/restore.yml",
+    "restore_yml_baseline": "playbooks/restore.yml, baseline",
     "drill_yml": "playbooks/drill.yml (no downtime)",
 }
 
@@ -38,9 +39,12 @@ LABELS = {
 class Context:
     """What every contender needs: the cluster, the S3 endpoint, where to work."""
 
-    def __init__(self, conn_info, s3, bucket, work_root, pg_bin_dir, jobs=4, timeout=3600, code=REPO):
-        # code: the collection checkout whose playbooks run (run.py --ref exports one).
+    def __init__(self, conn_info, s3, bucket, work_root, pg_bin_dir, jobs=4, timeout=3600, code=REPO,
+                 baseline_code=None):
+        # code: the collection checkout whose playbooks run (run.py --ref exports one);
+        # baseline_code: an older commit's, for before/after in the same run (run.py --baseline).
         self.code = Path(code)
+        self.baseline_code = Path(baseline_code) if baseline_code else None
         self.conn_info = conn_info
         self.s3 = s3
         self.bucket = bucket
@@ -57,10 +61,10 @@ class Context:
         os.chmod(path, 0o755)
         return path
 
-    def env(self, extra=None):
+    def env(self, extra=None, code=None):
         env = dict(os.environ)
         env.update({
-            "ANSIBLE_CONFIG": str(self.code / "ansible.cfg"),
+            "ANSIBLE_CONFIG": str((code or self.code) / "ansible.cfg"),
             "ANSIBLE_NOCOLOR": "1",
             "PATH": "%s:%s:%s" % (VENV_BIN, self.pg_bin_dir, env.get("PATH", "/usr/bin:/bin")),
             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
@@ -70,12 +74,12 @@ class Context:
         return env
 
 
-def _run(cmd, ctx, env, log_path):
+def _run(cmd, ctx, env, log_path, code=None):
     """Run cmd from the collection's root, stdout+stderr to log_path; (rc, wall seconds)."""
     started = time.monotonic()
     with open(log_path, "w") as log:
         try:
-            rc = subprocess.run(cmd, cwd=str(ctx.code), env=env, stdin=subprocess.DEVNULL, stdout=log,
+            rc = subprocess.run(cmd, cwd=str(code or ctx.code), env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, timeout=ctx.timeout).returncode
         except subprocess.TimeoutExpired:
             rc = -9
@@ -226,17 +230,21 @@ def _report_spans(report):
     return spans
 
 
-def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None):
-    """(c) playbooks/restore.yml or drill.yml over hosts {inventory name: database}; one result per run."""
+def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, code=None):
+    """(c) playbooks/restore.yml or drill.yml over hosts {inventory name: database}; one result per run.
+
+    code: run the playbook of this checkout instead of ctx.code (the baseline).
+    """
+    code = code or ctx.code
     work = ctx.run_dir(label or playbook_name.replace(".yml", ""))
     inv = work / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory(ctx, hosts, work), sort_keys=False))
     os.chmod(inv, 0o600)
-    cmd = [str(VENV_BIN / "ansible-playbook"), str(ctx.code / "playbooks" / playbook_name), "-i", str(inv),
+    cmd = [str(VENV_BIN / "ansible-playbook"), str(code / "playbooks" / playbook_name), "-i", str(inv),
            "-e", "incident=BENCH"]
     if forks:
         cmd += ["--forks", str(forks)]
-    rc, total = _run(cmd, ctx, ctx.env(), work / "log.txt")
+    rc, total = _run(cmd, ctx, ctx.env(code=code), work / "log.txt", code=code)
     reports = []
     for name in hosts:
         found = sorted((work / name / "reports").glob("*/report.json")) if (work / name / "reports").exists() else []
@@ -275,8 +283,16 @@ def restore_yml(ctx, db, backup):
     return playbook(ctx, {"db1": db}, "restore.yml")
 
 
+def restore_yml_baseline(ctx, db, backup):
+    """restore.yml as committed at run.py --baseline REF: the before of a before/after in the same run."""
+    out = playbook(ctx, {"db1": db}, "restore.yml", label="restore-baseline", code=ctx.baseline_code)
+    out["contender"] = "restore_yml_baseline"
+    return out
+
+
 def drill_yml(ctx, db, backup):
     return playbook(ctx, {"db1": db}, "drill.yml")
 
 
-RUNNERS = {"runbook": runbook, "postgresql_db": postgresql_db, "restore_yml": restore_yml, "drill_yml": drill_yml}
+RUNNERS = {"runbook": runbook, "postgresql_db": postgresql_db, "restore_yml": restore_yml,
+           "restore_yml_baseline": restore_yml_baseline, "drill_yml": drill_yml}

@@ -5,7 +5,8 @@ from xml.sax.saxutils import escape
 
 from contenders import CONTENDERS, LABELS, PHASES
 
-COLORS = {"runbook": "#444444", "postgresql_db": "#1f77b4", "restore_yml": "#d62728", "drill_yml": "#2ca02c"}
+COLORS = {"runbook": "#444444", "postgresql_db": "#1f77b4", "restore_yml": "#d62728",
+          "restore_yml_baseline": "#ff9896", "drill_yml": "#2ca02c"}
 
 
 def _median(values):
@@ -62,6 +63,11 @@ def markdown(results):
         "Collection under test: %s. Load average at start %s, at end %s." % (
             results.get("code", "-"), m.get("load_start", "-"), m.get("load_end", "-")),
         "",
+    ]
+    if results.get("baseline"):
+        lines += ["Baseline (\"%s\"): the collection at %s, run interleaved with the others on the same data: "
+                  "the before of a before/after." % (LABELS["restore_yml_baseline"], results["baseline"]), ""]
+    lines += [
         "> %s" % results["noise_note"],
         "",
         "Every contender restores the same custom-format backup from the same local S3 endpoint (moto) into the "

@@ -212,12 +212,12 @@ def finish(results, args):
     return out / ("%s.md" % results["stamp"])
 
 
-def export_ref(ref, work):
+def export_ref(ref, work, name="code"):
     """The collection at git ref, exported (git archive: no change to the checkout) and linked as a collection.
 
     Benchmarking a commit keeps the numbers about landed code while others edit the working tree.
     """
-    code = work / "code"
+    code = work / name
     code.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], capture_output=True, check=False)
     if archive.returncode != 0:
@@ -250,6 +250,8 @@ def parse_args(argv):
     parser.add_argument("--skip-micro", action="store_true")
     parser.add_argument("--ref", help="benchmark the collection as committed at this git ref (e.g. HEAD) instead of "
                                       "the working tree; the harness itself is always the working tree's")
+    parser.add_argument("--baseline", metavar="REF", help="also run restore.yml as committed at this git ref "
+                        "(contender restore_yml_baseline), interleaved with the others: a before/after in one run")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--work-dir", help="where clusters, S3 state and downloads go (default a new /tmp/yv-bench-*)")
     parser.add_argument("--keep", action="store_true", help="leave the cluster, moto and work directory")
@@ -260,6 +262,10 @@ def parse_args(argv):
     unknown = [n for n in names if n not in contenders.CONTENDERS]
     if unknown:
         parser.error("unknown contender(s) %s; choose from %s" % (", ".join(unknown), ", ".join(contenders.CONTENDERS)))
+    if args.baseline and "restore_yml_baseline" not in names:
+        names.insert(names.index("restore_yml") + 1 if "restore_yml" in names else len(names), "restore_yml_baseline")
+    if "restore_yml_baseline" in names and not args.baseline:
+        parser.error("the restore_yml_baseline contender needs --baseline REF")
     args.names = names
     args.db_counts = [int(n) for n in (args.databases or ("4,16" if args.full else "4")).split(",") if int(n) > 1]
     args.checksum_mb = args.checksum_mb or (1024 if args.full else 256)
@@ -288,13 +294,17 @@ def main(argv=None):
         if args.ref:
             code, results["code"] = export_ref(args.ref, work)
             micro.COLLECTIONS = str(code / ".collections")
+        baseline = None
+        if args.baseline:
+            baseline, results["baseline"] = export_ref(args.baseline, work, "baseline")
+            say("baseline: %s" % results["baseline"])
         say("collection under test: %s" % results["code"])
         info = pg_cluster.start(work / "pg")
         s3 = s3_server.start(work / "s3")
         client = make_backup.s3_client(s3)
         client.create_bucket(Bucket=BUCKET)
         ctx = contenders.Context(info, s3, BUCKET, work / "runs", pg_cluster.bin_dir(), jobs=args.jobs,
-                                   code=code)
+                                   code=code, baseline_code=baseline)
         for size_mb in args.size_list:
             bench_size(ctx, args, size_mb, args.names, args.reps, results)
         if not args.skip_multi and "restore_yml" in args.names:
