@@ -69,16 +69,13 @@ def s3_location(bucket, endpoint, key=None, region=None):
     return where
 
 
-def s3_client(module):
-    """boto3 S3 client from the module's s3 options; fails the module on bad input."""
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3') + ' Nothing was changed.', exception=BOTO3_IMPORT_ERROR)
-    params = module.params
+def build_s3_client(params):
+    """boto3 S3 client from the s3 options in params; ValueError (with what to fix) on bad input."""
     endpoint = _blank_to_none(params.get('s3_endpoint_url'))
     region = _blank_to_none(params.get('s3_region')) or 'us-east-1'
     if endpoint and not re.match(r'^https?://[^/]+', endpoint):
-        module.fail_json(msg='s3_endpoint_url %r is not a URL: give it as http://HOST:PORT or https://HOST. '
-                             'Nothing was changed.' % safe_endpoint(endpoint))
+        raise ValueError('s3_endpoint_url %r is not a URL: give it as http://HOST:PORT or https://HOST.'
+                         % safe_endpoint(endpoint))
     config_args = dict(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
@@ -98,9 +95,18 @@ def s3_client(module):
             config=Config(**config_args),
         )
     except Exception as exc:  # botocore raises several unrelated types for bad settings
-        module.fail_json(msg='Could not set up the S3 client for %s: %s. Check s3_endpoint_url, s3_region and the '
-                             'credentials. Nothing was changed.'
-                             % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc))
+        raise ValueError('Could not set up the S3 client for %s: %s. Check s3_endpoint_url, s3_region and the '
+                         'credentials.' % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc))
+
+
+def s3_client(module):
+    """boto3 S3 client from the module's s3 options; fails the module on bad input."""
+    if not HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib('boto3') + ' Nothing was changed.', exception=BOTO3_IMPORT_ERROR)
+    try:
+        return build_s3_client(module.params)
+    except ValueError as exc:
+        module.fail_json(msg='%s Nothing was changed.' % exc)
 
 
 def _error_code(exc):

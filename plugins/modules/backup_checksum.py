@@ -67,6 +67,13 @@ options:
       - Has no effect when fetching, or when the file did not match an expected checksum.
     type: bool
     default: false
+  upload_key:
+    description:
+      - When hashing a file in place (neither O(src) nor O(s3_key)), then upload it to O(s3_bucket) under this key,
+        with its MD5 in the object metadata (C(md5)), as the backups are stored - for a safety backup this run has
+        just made, so hashing, the sidecar and the upload take one round trip.
+      - A failed upload does not fail the task; it is returned in RV(upload_error) (the local copy is verified).
+    type: str
   require_expected:
     description:
       - Fail when no expected checksum can be found. Set to V(false) to fetch or hash without verification.
@@ -141,6 +148,14 @@ path:
   returned: always
   type: str
   sample: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+uploaded:
+  description: The file was uploaded to O(upload_key).
+  returned: when O(upload_key) is given
+  type: bool
+upload_error:
+  description: Why the upload to O(upload_key) failed; empty when it did not.
+  returned: when O(upload_key) is given
+  type: str
 sidecar:
   description: The md5sum-format file written with O(write_sidecar).
   returned: when a sidecar was written
@@ -224,6 +239,7 @@ attempts:
 '''
 
 import os
+import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -232,7 +248,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
     DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar, retry_delays,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
-    describe_s3_error, is_transient_s3_error, s3_argument_spec, s3_client,
+    HAS_BOTO3, build_s3_client, describe_s3_error, is_transient_s3_error, s3_argument_spec, s3_client,
 )
 
 NOTHING_CHANGED = 'nothing was changed.'
@@ -429,7 +445,30 @@ class Checksum(object):
                                  % (sidecar, to_native(getattr(exc, 'strerror', None) or exc), self.path))
                 self.module.fail_json(**result)
             result.update(changed=True, sidecar=sidecar)
+        upload_key = (self.params['upload_key'] or '').strip()
+        if upload_key:
+            result.update(uploaded=False, upload_key=upload_key, upload_error='')
+            if not self.module.check_mode:
+                result['upload_error'] = self.upload(upload_key, digest)
+                result['uploaded'] = not result['upload_error']
+                result['changed'] = result['changed'] or result['uploaded']
         self.module.exit_json(**result)
+
+    def upload(self, key, digest):
+        """Upload path to key with its MD5 as object metadata; '' or what went wrong (never fails the task)."""
+        params = self.params
+        if not HAS_BOTO3:
+            return 'boto3 is not installed on %s' % socket.gethostname()
+        try:
+            client = build_s3_client(params)
+            client.upload_file(self.path, params['s3_bucket'], key,
+                               ExtraArgs={'Metadata': {'md5': digest['md5']}})
+        except ValueError as exc:
+            return to_native(exc)
+        except Exception as exc:  # botocore raises several unrelated types
+            return describe_s3_error(exc, 'upload %s' % os.path.basename(self.path), params['s3_bucket'],
+                                     params['s3_endpoint_url'], key=key, region=params['s3_region'])
+        return ''
 
     def fetch(self):
         if os.path.isdir(self.path):
@@ -575,6 +614,7 @@ def main():
         sha256=dict(type='bool', default=False),
         sidecar=dict(type='path'),
         write_sidecar=dict(type='bool', default=False),
+        upload_key=dict(type='str'),
         require_expected=dict(type='bool', default=True),
         mode=dict(type='raw', default='0600'),
         chunk_size=dict(type='int', default=DEFAULT_CHUNK_SIZE),
@@ -585,7 +625,7 @@ def main():
     module = ChecksumModule(
         argument_spec=argument_spec,
         mutually_exclusive=[('src', 's3_key')],
-        required_by={'s3_key': 's3_bucket'},
+        required_by={'s3_key': 's3_bucket', 'upload_key': 's3_bucket'},
         supports_check_mode=True,
     )
     if module.params['chunk_size'] <= 0:

@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+import json
 import hashlib
 import io
 import os
@@ -188,3 +189,19 @@ def test_module_writes_the_sidecar_of_a_fresh_dump_that_it_reads_back(tmp_path, 
     broken = run_checksum_module(capsys, path=str(dump))
     assert broken['rc'] == 1 and broken['verified'] is False
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith('.tmp')] == []
+
+
+def test_module_upload_failure_is_reported_not_fatal(tmp_path, capsys):
+    # Nothing listens on port 1 of loopback: the upload fails at once; the local copy and its sidecar stay.
+    pytest.importorskip('boto3')
+    dump = tmp_path / 'prod_safety_20260429_143512.dump'
+    dump.write_bytes(b'PGDMP' + b'z' * 1000)
+    result = run_checksum_module(capsys, path=str(dump), require_expected=False, write_sidecar=True,
+                                 upload_key='safety/' + dump.name, s3_bucket='backups',
+                                 s3_endpoint_url='http://127.0.0.1:1', aws_access_key='AKIDEXAMPLE',
+                                 aws_secret_key='not-a-real-secret-key')
+    assert result['rc'] == 0 and result.get('failed') is not True
+    assert result['uploaded'] is False and 'upload' in result['upload_error']
+    assert '127.0.0.1:1' in result['upload_error']
+    assert 'not-a-real-secret-key' not in json.dumps(result)
+    assert (tmp_path / (dump.name + '.md5')).exists()
