@@ -210,6 +210,20 @@ def wait_midway(pg_cluster, gate, target, timeout=240, result_box=None, until=No
     pytest.fail("pg_restore into %s never got mid-way within %d s" % (target, timeout))
 
 
+def start_restore_held_midway(run_playbook, prod, pg_cluster, gate):
+    """restore.yml of the latest backup in the background, held by the gate once pg_restore is half-way into the
+    staging database; the Background run. The caller opens the gate (in a finally); here only on failure."""
+    gate.close()
+    run = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
+    run.start()
+    try:
+        wait_midway(pg_cluster, gate, STAGING, result_box=run.box)
+    except BaseException:
+        gate.open()
+        raise
+    return run
+
+
 class Background(threading.Thread):
     """run_playbook in a thread; .box["result"] is its PlaybookResult once it ended."""
 
@@ -694,11 +708,8 @@ def assert_production_is_state(pg_cluster, dbname, expected):
 # ---- 8. PostgreSQL stopped mid-run ----------------------------------------------
 
 def test_postgresql_stopped_during_pg_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
-    gate.close()
-    run = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
-    run.start()
+    run = start_restore_held_midway(run_playbook, prod, pg_cluster, gate)
     try:
-        wait_midway(pg_cluster, gate, STAGING, result_box=run.box)
         pg_cluster_script.stop_server(pg_cluster, mode="immediate")
         gate.open()
         result = run.result()
@@ -728,11 +739,8 @@ def pg_cluster_dir(info):
 # ---- 9. a second run on the same database at the same time ----------------------
 
 def test_second_concurrent_run_is_refused_with_the_lock_holder(pg_cluster, site, pm2, prod, gate, run_playbook):
-    gate.close()
-    first = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
-    first.start()
+    first = start_restore_held_midway(run_playbook, prod, pg_cluster, gate)
     try:
-        wait_midway(pg_cluster, gate, STAGING, result_box=first.box)
         lock_file = prod.work / "locks" / ("%s.lock" % DB)
         holder = json.loads(lock_file.read_text())
         second = restore(run_playbook, prod.inv())
@@ -790,11 +798,8 @@ def test_stale_lock_of_a_dead_run_is_reported_not_taken_over(pg_cluster, site, p
 
 def test_ctrl_c_during_pg_restore_leaves_production_untouched_and_the_next_run_cleans_up(
         pg_cluster, site, pm2, prod, gate, run_playbook):
-    gate.close()
-    run = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
-    run.start()
+    run = start_restore_held_midway(run_playbook, prod, pg_cluster, gate)
     try:
-        wait_midway(pg_cluster, gate, STAGING, result_box=run.box)
         groups = playbook_pgid(str(prod.work.parent))
         assert len(groups) == 1, "expected one ansible-playbook process group, found %s" % groups
         os.killpg(groups.pop(), signal.SIGINT)  # what the terminal sends on Ctrl-C

@@ -122,7 +122,8 @@ def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook,
     assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
-def test_pagila_from_s3_latest(tmp_path, pg_cluster, s3_server, pagila_db, run_playbook, db_inventory_vars):
+@pytest.mark.parametrize("method", ["swap", "in_place"])
+def test_pagila_from_s3_latest(method, tmp_path, pg_cluster, s3_server, pagila_db, run_playbook, db_inventory_vars):
     name = "pagila_%s" % os.urandom(3).hex()
     pagila_db(name)
     original = table_checksums(pg_cluster, name)
@@ -141,7 +142,8 @@ def test_pagila_from_s3_latest(tmp_path, pg_cluster, s3_server, pagila_db, run_p
     conn.close()
     work = tmp_path / "work"
     inv = db_inventory_vars(pg_cluster, name, str(work), "s3", s3=s3_server, bucket=bucket,
-                            db_restore_login_user="restore_admin", db_restore_login_password=password)
+                            db_restore_login_user="restore_admin", db_restore_login_password=password,
+                            db_restore_method=method)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
     result.assert_ok()
     counts = exact_counts(pg_cluster, name)
@@ -150,8 +152,17 @@ def test_pagila_from_s3_latest(tmp_path, pg_cluster, s3_server, pagila_db, run_p
     assert table_checksums(pg_cluster, name) == original
     report = result.report(str(work))
     assert report["outcome"] == "succeeded"
-    assert report["safety_backup"]["uploaded"] is True
-    assert report["safety_backup"]["s3_key"].startswith("safety/")
+    safety = report["safety_backup"]
+    assert safety["uploaded"] is True and safety["s3_key"].startswith("safety/")
+    # The copy in S3 is the verified safety backup: its MD5 is in the object's metadata.
+    head = make_backup.s3_client(s3_server).head_object(Bucket=bucket, Key=safety["s3_key"])
+    assert head["Metadata"]["md5"] == safety["md5"]
+    assert head["ContentLength"] == pathlib.Path(safety["path"]).stat().st_size == int(safety["size"])
+    if method == "in_place":
+        # Dumped in the downtime (before the drop), uploaded only once the services were back.
+        assert safety["uploaded_after_services"] is True
+        assert "uploaded after the services were back" in pathlib.Path(
+            str(work), "reports", report["run_id"], "report.md").read_text()
     assert password not in result.stdout + result.stderr
     for f in work.rglob("*"):
         if f.is_file() and f.suffix in (".json", ".md", ".log"):
