@@ -85,8 +85,10 @@ def test_failed_verification_fails_a_random_drill(tmp_path, pg_cluster, yieldvau
     name = "yvd_%s" % os.urandom(3).hex()
     yieldvault_db(name, seed=8, users=200)
     store, work = tmp_path / "store", tmp_path / "work"
-    for age in (60 * 24 * 3, 60 * 24 * 20):  # one in the 7-day window, one outside it
-        make_backup.make_backup(pg_cluster, name, "local", _minutes_ago(age), local_dir=str(store))
+    # one in the 7-day window, one outside it; the names are kept as made (computing them again later
+    # gives another name when a minute boundary passed during the test)
+    backups = [make_backup.make_backup(pg_cluster, name, "local", _minutes_ago(age), local_dir=str(store))
+               for age in (60 * 24 * 3, 60 * 24 * 20)]
     before = table_checksums(pg_cluster, name)
     inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), db_restore_amcheck=False,
                             db_restore_drill_database="scratch_" + name,
@@ -100,7 +102,7 @@ def test_failed_verification_fails_a_random_drill(tmp_path, pg_cluster, yieldvau
     report = result.report(str(work))
     assert report["mode"] == "drill" and report["outcome"] == "failed" and report["failed_phase"] == "verify_restore"
     picked = report["backup"]["name"]
-    assert picked == make_backup.backup_name(name, _minutes_ago(60 * 24 * 3))
+    assert picked == backups[0]["name"]
     # no manifest: the fallback compares with production, whose counts equal this old backup's
     assert any(v["check"] == "every table of the pre-restore database exists" for v in report["verification"])
     history = _history(work)
