@@ -397,10 +397,8 @@ def report_markdown(r):
         else:
             lines.append("| Safety backup | `%s` (%s, %s, md5 `%s`)%s |" % (
                 sb.get("path"), sb.get("format"), _size(sb.get("size")), sb.get("md5"),
-                (", uploaded to `%s`%s" % (sb["s3_key"], " after the services were back"
-                                           if sb.get("uploaded_after_services") else ""))
-                if sb.get("uploaded") else (", NOT uploaded to S3: %s" % _cell(sb["upload_error"]))
-                if sb.get("upload_error") else ""))
+                (", uploaded to `%s`" % sb["s3_key"]) if sb.get("uploaded")
+                else (", NOT uploaded to S3: %s" % _cell(sb["upload_error"])) if sb.get("upload_error") else ""))
     if r.get("method"):
         lines.append("| Method | %s |" % _cell(
             "swap (restored into `%s`, verified, then renamed in)" % r.get("staging_database")

@@ -240,6 +240,7 @@ attempts:
 
 import os
 import socket
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -587,10 +588,11 @@ class Checksum(object):
 
 
 def write_sidecar(sidecar, md5, name):
-    """Write an md5sum-format line to sidecar (0600), atomically; no partial file is left on failure."""
-    temp = '%s.%d.tmp' % (sidecar, os.getpid())
+    """Write an md5sum-format line to sidecar (0600) through a fresh temporary file (mkstemp) and a rename; no
+    partial file is left on failure."""
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(sidecar)),
+                                prefix='.%s.' % os.path.basename(sidecar), suffix='.tmp')
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, 'w') as handle:
             handle.write('%s  %s\n' % (md5, name))
             handle.flush()

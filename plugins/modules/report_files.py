@@ -66,6 +66,7 @@ changed_files:
 '''
 
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -91,9 +92,9 @@ def current(path):
 
 
 def write_atomic(path, data, mode):
-    temp = '%s.%d.tmp' % (path, os.getpid())
+    """Write data to path through a fresh temporary file (mkstemp, so never a planted name) and a rename."""
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.%s.' % os.path.basename(path), suffix='.tmp')
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, 'wb') as handle:
             handle.write(data)
         os.chmod(temp, mode)

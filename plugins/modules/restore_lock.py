@@ -173,6 +173,7 @@ import errno
 import json
 import os
 import socket
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -360,12 +361,12 @@ def create_lock(path, record):
 
 
 def write_private(path, content):
-    """Write content to path, mode 0600 from the start, replacing it atomically (temporary file + rename)."""
+    """Write content to path, mode 0600 from the start, replacing it atomically (a fresh temporary file made with
+    mkstemp, never a name another user could have planted, then a rename)."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
-    temp = '%s.%d.tmp' % (path, os.getpid())
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, temp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
     try:
         with os.fdopen(fd, 'w') as handle:
             handle.write(content)
@@ -484,15 +485,15 @@ def main():
         module.fail_json(msg=held_message(path, holder, state, params['stale_minutes']), **result)
 
     # state == absent
-    if state['status'] == 'free':
-        module.exit_json(**result)
     if state['status'] in ('other', 'corrupt') and not params['force']:
         module.warn(held_message(path, holder, state, params['stale_minutes'],
                                  tail='It was left in place because run %s does not hold it.' % run_id))
         module.exit_json(**result)
     # The holder's private file goes first, while the lock is still ours: once it is
-    # released, the next run may write its own under the same name.
-    if state['status'] == 'ours' and params['private_file']:
+    # released, the next run may write its own under the same name. Also when the
+    # lock is gone already (removed by hand): no run holds it, so the file is this
+    # run's leftover. Never when another run holds the lock.
+    if state['status'] in ('ours', 'free') and params['private_file']:
         if module.check_mode:
             result['private_file_changed'] = os.path.exists(params['private_file'])
         else:
@@ -501,6 +502,9 @@ def main():
             except OSError as exc:
                 module.fail_json(msg='Could not remove %s: %s. Remove it by hand; the lock %s was left in place.'
                                      % (params['private_file'], to_native(exc.strerror or exc), path), **result)
+        result['changed'] = result['private_file_changed']
+    if state['status'] == 'free':
+        module.exit_json(**result)
     if not module.check_mode:
         try:
             os.unlink(path)

@@ -199,3 +199,13 @@ def test_module_private_file_that_cannot_be_written_gives_the_lock_back(tmp_path
                         private_content='*:*:*:admin:pw\n')
     assert result['rc'] == 1 and 'Nothing was changed' in result['msg'] and 'released again' in result['msg']
     assert not path.exists(), "a lock taken by a run that cannot go on was left behind"
+
+
+def test_module_release_of_a_lock_removed_by_hand_still_removes_the_private_file(tmp_path, capsys):
+    path = tmp_path / 'db.lock'
+    secret = tmp_path / '.pgpass-db'
+    run_module(capsys, path=str(path), run_id='run-1', private_file=str(secret), private_content='*:*:*:a:b\n')
+    path.unlink()  # rm by hand, as the lock's message suggests
+    release = run_module(capsys, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
+    assert release['rc'] == 0 and release['private_file_changed'] is True and not secret.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
