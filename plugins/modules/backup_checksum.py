@@ -240,7 +240,6 @@ attempts:
 
 import os
 import socket
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -248,6 +247,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
     DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar, retry_delays,
 )
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     HAS_BOTO3, build_s3_client, describe_s3_error, is_transient_s3_error, s3_argument_spec, s3_client,
 )
@@ -440,7 +440,7 @@ class Checksum(object):
         if self.params['write_sidecar'] and not self.module.check_mode:
             sidecar = self.path + '.md5'
             try:
-                write_sidecar(sidecar, digest['md5'], os.path.basename(self.path))
+                write_atomic(sidecar, '%s  %s\n' % (digest['md5'], os.path.basename(self.path)), 0o600)
             except (IOError, OSError) as exc:
                 result['msg'] = ('Could not write the checksum sidecar %s: %s. The file %s itself is complete.'
                                  % (sidecar, to_native(getattr(exc, 'strerror', None) or exc), self.path))
@@ -585,25 +585,6 @@ class Checksum(object):
             pass
         finally:
             os.close(fd)
-
-
-def write_sidecar(sidecar, md5, name):
-    """Write an md5sum-format line to sidecar (0600) through a fresh temporary file (mkstemp) and a rename; no
-    partial file is left on failure."""
-    fd, temp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(sidecar)),
-                                prefix='.%s.' % os.path.basename(sidecar), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write('%s  %s\n' % (md5, name))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(temp, sidecar)
-    except Exception:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 def main():

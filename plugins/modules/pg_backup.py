@@ -179,6 +179,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog impo
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import detect_format, hash_stream
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_pg_restore_version
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.manifest import (
     backup_name,
     build_manifest,
@@ -246,22 +247,6 @@ def pg_env(params):
         # The environment of the child, never its command line, which `ps` shows to everyone.
         env['PGPASSWORD'] = params['login_password']
     return env
-
-
-def write_private(path, text):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def remove_quietly(*paths):
@@ -415,8 +400,8 @@ def main():
         if params['store'] == 'local':
             sidecar = location + '.md5'
             written += [sidecar, manifest_location]
-            write_private(sidecar, '%s  %s\n' % (digest['md5'], name))
-            write_private(manifest_location, manifest_text)
+            write_atomic(sidecar, '%s  %s\n' % (digest['md5'], name), 0o600)
+            write_atomic(manifest_location, manifest_text, 0o600)
             os.rename(dump_path, location)
             written = []
         else:

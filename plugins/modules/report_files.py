@@ -66,10 +66,10 @@ changed_files:
 '''
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 
 
 def parse_mode(value):
@@ -89,22 +89,6 @@ def current(path):
         return data, os.stat(path).st_mode & 0o7777
     except (IOError, OSError):
         return None, None
-
-
-def write_atomic(path, data, mode):
-    """Write data to path through a fresh temporary file (mkstemp, so never a planted name) and a rename."""
-    fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-        os.chmod(temp, mode)
-        os.rename(temp, path)
-    except Exception:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 def main():
@@ -143,7 +127,7 @@ def main():
         if module.check_mode:
             continue
         try:
-            write_atomic(path, data, mode)
+            write_atomic(path, data, mode, fsync=False)
         except (IOError, OSError) as exc:
             module.fail_json(msg='Could not write %s: %s. Written before it: %s.'
                                  % (path, to_native(exc.strerror or exc), ', '.join(changed[:-1]) or 'nothing'),

@@ -173,10 +173,10 @@ import errno
 import json
 import os
 import socket
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 
 TIMESTAMP_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 UTC = datetime.timezone.utc
@@ -360,26 +360,6 @@ def create_lock(path, record):
     os.chmod(path, 0o600)
 
 
-def write_private(path, content):
-    """Write content to path, mode 0600 from the start, replacing it atomically (a fresh temporary file made with
-    mkstemp, never a name another user could have planted, then a rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(content)
-        os.chmod(temp, 0o600)
-        os.rename(temp, path)
-    except Exception:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
 def remove_private(path):
     """Remove path; True when there was a file."""
     try:
@@ -436,7 +416,10 @@ def main():
         result.update(extra)
         if params['private_file'] and params['private_content'] and not module.check_mode:
             try:
-                write_private(params['private_file'], params['private_content'])
+                directory = os.path.dirname(os.path.abspath(params['private_file']))
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o700)
+                write_atomic(params['private_file'], params['private_content'], 0o600)
             except OSError as exc:
                 released = ''
                 if extra.get('changed'):

@@ -218,7 +218,6 @@ import datetime
 import errno
 import json
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -233,6 +232,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts impor
 )
 # The counting itself is shared with pg_backup, so a backup's manifest and the
 # verification of its restore count in exactly the same way.
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import take_counts
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     pg_error_text,
@@ -319,21 +319,10 @@ def write_snapshot(module, dest, snapshot):
         if exc.errno != errno.EEXIST:
             module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
                                  % (directory, to_native(exc.strerror or exc)))
-    tmp_path = None
     try:
-        # mkstemp creates the file 0600, so the snapshot is never readable by others,
-        # and os.replace makes a reader see either the old or the new file.
-        fd, tmp_path = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), suffix='.tmp', dir=directory)
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(snapshot, handle, indent=2, sort_keys=True)
-            handle.write('\n')
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_path, 0o600)
-        os.replace(tmp_path, dest)
+        # 0600, so the snapshot is never readable by others; a reader sees either the old or the new file.
+        write_atomic(dest, json.dumps(snapshot, indent=2, sort_keys=True) + '\n', 0o600)
     except (IOError, OSError) as exc:
-        if tmp_path and os.path.exists(tmp_path):
-            os.unlink(tmp_path)
         module.fail_json(msg='Could not write the snapshot to %s: %s. Check the path, free space and permissions; '
                              'the counts were taken but not saved.' % (dest, to_native(exc.strerror or exc)))
 

@@ -157,25 +157,18 @@ def test_retry_delays_refuse_negative_values(retries, delay):
         retry_delays(retries, delay)
 
 
-def run_checksum_module(capsys, **args):
-    import json as _json
-    testing = pytest.importorskip('ansible.module_utils.testing')
+def checksum_main():
     from ansible_collections.yieldvault.db_restore.plugins.modules import backup_checksum
-    with testing.patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            backup_checksum.main()
-    result = _json.loads(capsys.readouterr().out)
-    result['rc'] = exc.value.code
-    return result
+    return backup_checksum.main()
 
 
-def test_module_writes_the_sidecar_of_a_fresh_dump_that_it_reads_back(tmp_path, capsys):
+def test_module_writes_the_sidecar_of_a_fresh_dump_that_it_reads_back(tmp_path, run_main):
     import hashlib
     import os
     import stat
     dump = tmp_path / 'prod_safety_20260429_143512.dump'
     dump.write_bytes(b'PGDMP' + b'x' * 100000)
-    made = run_checksum_module(capsys, path=str(dump), require_expected=False, write_sidecar=True)
+    made = run_main(checksum_main, path=str(dump), require_expected=False, write_sidecar=True)
     md5 = hashlib.md5(dump.read_bytes()).hexdigest()
     assert made['rc'] == 0 and made['md5'] == md5 and made['sidecar'] == str(dump) + '.md5'
     sidecar = tmp_path / (dump.name + '.md5')
@@ -183,20 +176,20 @@ def test_module_writes_the_sidecar_of_a_fresh_dump_that_it_reads_back(tmp_path, 
     assert stat.S_IMODE(os.stat(str(sidecar)).st_mode) == 0o600
     assert read_md5_sidecar(str(sidecar)) == md5
     # The sidecar verifies the file afterwards; a changed file then fails.
-    again = run_checksum_module(capsys, path=str(dump))
+    again = run_main(checksum_main, path=str(dump))
     assert again['rc'] == 0 and again['verified'] is True
     dump.write_bytes(b'PGDMP' + b'y' * 100000)
-    broken = run_checksum_module(capsys, path=str(dump))
+    broken = run_main(checksum_main, path=str(dump))
     assert broken['rc'] == 1 and broken['verified'] is False
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith('.tmp')] == []
 
 
-def test_module_upload_failure_is_reported_not_fatal(tmp_path, capsys):
+def test_module_upload_failure_is_reported_not_fatal(tmp_path, run_main):
     # Nothing listens on port 1 of loopback: the upload fails at once; the local copy and its sidecar stay.
     pytest.importorskip('boto3')
     dump = tmp_path / 'prod_safety_20260429_143512.dump'
     dump.write_bytes(b'PGDMP' + b'z' * 1000)
-    result = run_checksum_module(capsys, path=str(dump), require_expected=False, write_sidecar=True,
+    result = run_main(checksum_main, path=str(dump), require_expected=False, write_sidecar=True,
                                  upload_key='safety/' + dump.name, s3_bucket='backups',
                                  s3_endpoint_url='http://127.0.0.1:1', aws_access_key='AKIDEXAMPLE',
                                  aws_secret_key='not-a-real-secret-key')

@@ -122,58 +122,50 @@ def test_holder_whose_controller_runs_is_named_as_running(tmp_path):
     assert 'still going' in message and 'looks stale' not in message
 
 
-# The whole module, for the decisions that are not in a single helper.
-def run_module(capsys, **args):
-    testing = pytest.importorskip('ansible.module_utils.testing')
-    with testing.patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            lock.main()
-    result = json.loads(capsys.readouterr().out)
-    result['rc'] = exc.value.code
-    return result
+# The whole module (run_main, tests/unit/conftest.py), for the decisions that are not in a single helper.
 
 
-def test_module_release_by_other_run_leaves_lock(tmp_path, capsys):
+def test_module_release_by_other_run_leaves_lock(tmp_path, run_main):
     path = tmp_path / 'db.lock'
     take(path, 'run-1')
-    result = run_module(capsys, path=str(path), run_id='run-2', state='absent')
+    result = run_main(lock.main, path=str(path), run_id='run-2', state='absent')
     assert result['rc'] == 0 and result['changed'] is False and result['released'] is False
     assert path.exists()
     # ansible-core 2.19 returns warnings as structured events, older cores as strings.
     assert 'does not hold it' in json.dumps(result.get('warnings', []))
-    forced = run_module(capsys, path=str(path), run_id='run-2', state='absent', force=True)
+    forced = run_main(lock.main, path=str(path), run_id='run-2', state='absent', force=True)
     assert forced['changed'] is True and forced['released'] is True
     assert not path.exists()
 
 
-def test_module_acquire_then_other_run_fails(tmp_path, capsys):
+def test_module_acquire_then_other_run_fails(tmp_path, run_main):
     path = tmp_path / 'db.lock'
-    first = run_module(capsys, path=str(path), run_id='run-1', owner={'user': 'alice'})
+    first = run_main(lock.main, path=str(path), run_id='run-1', owner={'user': 'alice'})
     assert first['changed'] is True and first['acquired'] is True
-    again = run_module(capsys, path=str(path), run_id='run-1')
+    again = run_main(lock.main, path=str(path), run_id='run-1')
     assert again['changed'] is False and again['acquired'] is True
-    other = run_module(capsys, path=str(path), run_id='run-2')
+    other = run_main(lock.main, path=str(path), run_id='run-2')
     assert other['rc'] == 1 and other['failed'] is True
     assert other['holder']['run_id'] == 'run-1' and other['stale'] is False
     assert 'held by run run-1 (user=alice' in other['msg']
 
 
-def test_module_check_mode_writes_nothing(tmp_path, capsys):
+def test_module_check_mode_writes_nothing(tmp_path, run_main):
     path = tmp_path / 'sub' / 'db.lock'
-    result = run_module(capsys, path=str(path), run_id='run-1', _ansible_check_mode=True)
+    result = run_main(lock.main, path=str(path), run_id='run-1', _ansible_check_mode=True)
     assert result['changed'] is True and result['acquired'] is False
     assert not path.parent.exists()
     take(path, 'run-1')
-    other = run_module(capsys, path=str(path), run_id='run-2', _ansible_check_mode=True)
+    other = run_main(lock.main, path=str(path), run_id='run-2', _ansible_check_mode=True)
     assert other['rc'] == 1
-    release = run_module(capsys, path=str(path), run_id='run-1', state='absent', _ansible_check_mode=True)
+    release = run_main(lock.main, path=str(path), run_id='run-1', state='absent', _ansible_check_mode=True)
     assert release['changed'] is True and release['released'] is True and path.exists()
 
 
-def test_module_private_file_belongs_to_the_holder(tmp_path, capsys):
+def test_module_private_file_belongs_to_the_holder(tmp_path, run_main):
     path = tmp_path / 'locks' / 'db.lock'
     secret = tmp_path / 'work' / '.pgpass-db'
-    first = run_module(capsys, path=str(path), run_id='run-1', private_file=str(secret),
+    first = run_main(lock.main, path=str(path), run_id='run-1', private_file=str(secret),
                        private_content='*:*:*:admin:s3cr:t\n', free_space_path=str(tmp_path / 'work' / 'not' / 'yet'))
     assert first['acquired'] is True and first['private_file_changed'] is True
     assert secret.read_text() == '*:*:*:admin:s3cr:t\n'
@@ -181,31 +173,31 @@ def test_module_private_file_belongs_to_the_holder(tmp_path, capsys):
     assert 's3cr:t' not in json.dumps(first), "the private content came back in the result"
     assert first['free_bytes'] > 0
     # A second run is refused and neither writes nor removes the holder's file.
-    other = run_module(capsys, path=str(path), run_id='run-2', private_file=str(secret), private_content='other\n')
+    other = run_main(lock.main, path=str(path), run_id='run-2', private_file=str(secret), private_content='other\n')
     assert other['rc'] == 1 and secret.read_text() == '*:*:*:admin:s3cr:t\n'
-    release_other = run_module(capsys, path=str(path), run_id='run-2', state='absent', private_file=str(secret))
+    release_other = run_main(lock.main, path=str(path), run_id='run-2', state='absent', private_file=str(secret))
     assert release_other['released'] is False and secret.exists() and path.exists()
     # The holder's release removes the file, then the lock.
-    release = run_module(capsys, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
+    release = run_main(lock.main, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
     assert release['released'] is True and release['private_file_changed'] is True
     assert not secret.exists() and not path.exists()
 
 
-def test_module_private_file_that_cannot_be_written_gives_the_lock_back(tmp_path, capsys):
+def test_module_private_file_that_cannot_be_written_gives_the_lock_back(tmp_path, run_main):
     path = tmp_path / 'db.lock'
     blocker = tmp_path / 'file'
     blocker.write_text('not a directory')
-    result = run_module(capsys, path=str(path), run_id='run-1', private_file=str(blocker / '.pgpass-db'),
+    result = run_main(lock.main, path=str(path), run_id='run-1', private_file=str(blocker / '.pgpass-db'),
                         private_content='*:*:*:admin:pw\n')
     assert result['rc'] == 1 and 'Nothing was changed' in result['msg'] and 'released again' in result['msg']
     assert not path.exists(), "a lock taken by a run that cannot go on was left behind"
 
 
-def test_module_release_of_a_lock_removed_by_hand_still_removes_the_private_file(tmp_path, capsys):
+def test_module_release_of_a_lock_removed_by_hand_still_removes_the_private_file(tmp_path, run_main):
     path = tmp_path / 'db.lock'
     secret = tmp_path / '.pgpass-db'
-    run_module(capsys, path=str(path), run_id='run-1', private_file=str(secret), private_content='*:*:*:a:b\n')
+    run_main(lock.main, path=str(path), run_id='run-1', private_file=str(secret), private_content='*:*:*:a:b\n')
     path.unlink()  # rm by hand, as the lock's message suggests
-    release = run_module(capsys, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
+    release = run_main(lock.main, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
     assert release['rc'] == 0 and release['private_file_changed'] is True and not secret.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
