@@ -4,17 +4,40 @@
 """Exact row counts of every table inside the caller's transaction.
 
 Shared by pg_backup (which counts inside the snapshot it exports to pg_dump, so
-a manifest states exactly what the dump holds) and meant for table_counts:
-both sides of a manifest comparison must count the same way (partitioned
-parents as the sum of their leaves, unpopulated materialized views as null).
+a manifest states exactly what the dump holds), table_counts and restore_checks
+(its counts option): both sides of a manifest comparison must count the same
+way (partitioned parents as the sum of their leaves, unpopulated materialized
+views as null).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import table_key
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import qualified, sql
+import datetime
+import errno
+import json
+import os
+
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import isoformat_z
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import (
+    compare_counts,
+    split_table_name,
+    table_key,
+    total_rows,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
+    connect,
+    connection_target,
+    pg_error_text,
+    psycopg2,
+    qualified,
+    server_version,
+    sql,
+)
 
 RELATIONS_SQL = """
 SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relispopulated, c.reltuples
@@ -111,3 +134,116 @@ def take_counts(module, conn, mode='exact', schemas=None):
 def count_rows(cur, schema, name):
     cur.execute(sql.SQL('SELECT count(*) FROM ONLY {}').format(qualified(schema, name)))
     return cur.fetchone()[0]
+
+
+def run_null_checks(conn, not_null):
+    """[{table, column, nulls, passed, error}] for each {table, column} of not_null."""
+    results = []
+    cur = conn.cursor()
+    for item in not_null or []:
+        table_text = item.get('table')
+        column = item.get('column')
+        entry = dict(table=table_text, column=column, nulls=None, passed=False, error=None)
+        try:
+            schema, name = split_table_name(table_text)
+        except ValueError as exc:
+            entry['error'] = to_native(exc)
+            results.append(entry)
+            continue
+        entry['table'] = table_key(schema, name)
+        try:
+            cur.execute(sql.SQL('SELECT count(*) FROM {} WHERE {} IS NULL').format(
+                qualified(schema, name), sql.Identifier(column)))
+            nulls = cur.fetchone()[0]
+            entry.update(nulls=nulls, passed=(nulls == 0))
+        except psycopg2.Error as exc:
+            entry['error'] = pg_error_text(exc)
+        results.append(entry)
+    cur.close()
+    return results
+
+
+def snapshot_counts(module, database, mode='exact', schemas=None, not_null=None):
+    """Count every table of database in one read-only snapshot; (snapshot, null_checks).
+
+    Fails the module with an actionable message when PostgreSQL refuses; warns
+    about partitions it could not count.
+    """
+    params = module.params
+    conn = connect(module, database, autocommit=False)
+    try:
+        conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
+        cur = conn.cursor()
+        # A restore in progress holds ACCESS EXCLUSIVE locks; waiting forever would hang the play.
+        cur.execute("SET LOCAL lock_timeout = '60s'")
+        cur.close()
+        taken_at = datetime.datetime.now(datetime.timezone.utc)
+        counts, partitions, relkinds, warnings = take_counts(module, conn, mode, schemas)
+        conn.rollback()
+        conn.autocommit = True
+        null_checks = run_null_checks(conn, not_null)
+        version = server_version(conn)
+    except psycopg2.Error as exc:
+        module.fail_json(msg='Counting rows in %s failed: %s. Check that login_user may read every table in the '
+                             'counted schemas (or narrow schemas); if a table is locked by a running restore or '
+                             'migration, wait for it and retry. Nothing was changed.'
+                         % (connection_target(params, database), pg_error_text(exc)))
+    finally:
+        conn.close()
+    for warning in warnings:
+        module.warn(warning)
+    snapshot = dict(
+        database=database,
+        mode=mode,
+        taken_at=isoformat_z(taken_at),
+        server_version=version,
+        counts=counts,
+        partitions=partitions,
+        total_rows=total_rows(counts, relkinds),
+    )
+    return snapshot, null_checks
+
+
+def write_snapshot(module, dest, snapshot):
+    """Write the snapshot as JSON, 0600, atomically; fail the module with what to do."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    try:
+        os.makedirs(directory, mode=0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
+                                 % (directory, to_native(exc.strerror or exc)))
+    try:
+        # 0600, so the snapshot is never readable by others; a reader sees either the old or the new file.
+        write_atomic(dest, json.dumps(snapshot, indent=2, sort_keys=True) + '\n', 0o600)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='Could not write the snapshot to %s: %s. Check the path, free space and permissions; '
+                             'the counts were taken but not saved.' % (dest, to_native(exc.strerror or exc)))
+
+
+def validate_baseline(module, baseline):
+    """baseline {table: count} with every count an int (or None); fails the module on anything else."""
+    for table, value in baseline.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            try:
+                baseline[table] = int(value)
+            except (TypeError, ValueError):
+                module.fail_json(msg='baseline[%r] is %r, not a row count. Give baseline as a dict of '
+                                     'schema.table to integer. Nothing was changed.' % (table, value))
+    return baseline
+
+
+def count_and_compare(module, database, mode, schemas, not_null, dest, baseline, tolerance_percent):
+    """table_counts' result: the snapshot, written to dest (not in check mode), compared with baseline."""
+    snapshot, null_checks = snapshot_counts(module, database, mode, schemas, not_null)
+    if dest and not module.check_mode:
+        write_snapshot(module, dest, snapshot)
+    result = dict(snapshot)
+    result.update(
+        changed=bool(dest),
+        tables=len(snapshot['counts']),
+        comparison=None if baseline is None else compare_counts(snapshot['counts'], baseline, tolerance_percent),
+        null_checks=null_checks,
+        dest=dest,
+    )
+    return result

@@ -175,3 +175,70 @@ def judge_prisma_migrations(rows):
         resolved=sorted(rolled & applied),
         applied=len(applied),
     )
+
+
+# ---- rows of the report's verification table -----------------------------
+
+def _row(check, passed, detail):
+    return dict(check=check, passed=bool(passed), detail=detail)
+
+
+def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manifest_created_at=None,
+               no_baseline_reason=None):
+    """Verification rows for a table_counts-shaped result (counts.comparison, counts.null_checks).
+
+    baseline_source 'manifest': the counts must equal the backup's manifest exactly, table for table.
+    baseline_source 'before': the database before the restore; a table may lose at most
+    tolerance_percent of its rows (a restore to an earlier point normally has a few fewer).
+    Without a comparison (no baseline) one passing row says why: no_baseline_reason.
+    """
+    cmp = counts.get('comparison')
+    rows = []
+    if cmp is not None and baseline_source == 'manifest':
+        diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
+        rows += [
+            _row("every table of the backup's manifest exists", not cmp['missing'],
+                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
+                 else 'all %d tables present' % baseline_size),
+            _row("row counts equal the backup's manifest exactly", not cmp['differences'],
+                 'differ: ' + '; '.join(diffs) if diffs
+                 else '%s rows in %d tables, as counted in the snapshot of %s'
+                 % (counts.get('total_rows'), baseline_size, manifest_created_at)),
+            _row("no table that the backup's manifest does not list", not cmp['extra'],
+                 'not in the manifest: ' + ', '.join(cmp['extra']) if cmp['extra'] else 'none'),
+        ]
+    elif cmp is not None:
+        # An unknown count (None) cannot be said to have lost rows.
+        lost = [d for d in cmp['differences']
+                if d['difference'] is not None and d['difference'] < 0 and not d['within_tolerance']]
+        rows += [
+            _row('every table of the pre-restore database exists', not cmp['missing'],
+                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
+                 else 'all %d tables present' % baseline_size),
+            _row('no table lost more than %s%% of its rows' % tolerance_percent, not lost,
+                 'lost rows: ' + '; '.join('%s %s -> %s' % (d['table'], d['expected'], d['actual']) for d in lost)
+                 if lost else '%d tables differ from before the restore, within bounds' % len(cmp['differences'])),
+        ]
+    else:
+        rows.append(_row('row counts against the pre-restore database', True,
+                         '%s, and the backup has no manifest'
+                         % (no_baseline_reason or 'no baseline: the database did not exist before the restore')))
+    rows.append(_row('the restored database has tables', int(counts.get('tables') or 0) > 0,
+                     '%s tables, %s rows' % (counts.get('tables'), counts.get('total_rows'))))
+    for n in counts.get('null_checks') or []:
+        rows.append(_row('no NULL in %s.%s' % (n['table'], n['column']), n['passed'],
+                         n['error'] if n.get('error') else '%s NULL values' % n['nulls']))
+    return rows
+
+
+def objects_row(objects):
+    """The verification row of a restore_objects-shaped result."""
+    if objects['passed']:
+        by_type = ', '.join('%s %s' % (n, kind) for kind, n in objects['by_type'].items())
+        return _row("every object in the backup's table of contents exists", True,
+                    '%d objects present (%s)' % (objects['checked'], by_type))
+    missing = ['%s %s%s' % (m['type'], (m['schema'] + '.') if m.get('schema') else '', m['name'])
+               for m in objects['missing']]
+    return _row("every object in the backup's table of contents exists", False,
+                'missing %d of %d: %s%s' % (len(missing), objects['checked'], ', '.join(missing[:20]),
+                                            ' ...' if len(missing) > 20 else ''))

@@ -95,61 +95,8 @@ missing_by_type:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import detect_format, parse_toc_listing
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
-    connect,
-    connection_target,
-    postgres_argument_spec,
-    psycopg2,
-)
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import (
-    expected_objects,
-    missing_objects,
-    normalize_name,
-    summarize_by_type,
-)
-
-# One query per kind, each returning (schema, name) in the form pg_dump uses
-# for the TOC tag. search_path is empty while they run, as in pg_dump, so
-# format_type() qualifies argument types the same way.
-CATALOG_QUERIES = {
-    'TABLE': "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-             "WHERE c.relkind IN ('r', 'p', 'f')",
-    'VIEW': "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind = 'v'",
-    'MATERIALIZED VIEW': "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                         "WHERE c.relkind = 'm'",
-    'SEQUENCE': "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.relkind = 'S'",
-    'INDEX': "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-             "WHERE c.relkind IN ('i', 'I')",
-    'CONSTRAINT': "SELECT n.nspname, coalesce(c.relname, t.typname) || ' ' || con.conname "
-                  "FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace "
-                  "LEFT JOIN pg_class c ON c.oid = con.conrelid LEFT JOIN pg_type t ON t.oid = con.contypid",
-    'TRIGGER': "SELECT n.nspname, c.relname || ' ' || tg.tgname FROM pg_trigger tg "
-               "JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-               "WHERE NOT tg.tgisinternal",
-    'FUNCTION': "SELECT n.nspname, p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' "
-                "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind IN ('f', 'p', 'w')",
-}
-
-
-def first_line(text):
-    for line in (text or '').splitlines():
-        if line.strip():
-            return line.strip()
-    return ''
-
-
-def present_objects(conn, kinds):
-    present = {}
-    cur = conn.cursor()
-    cur.execute("SELECT pg_catalog.set_config('search_path', '', true)")
-    for kind in kinds:
-        cur.execute(CATALOG_QUERIES[kind])
-        present[kind] = set((schema, normalize_name(name)) for schema, name in cur.fetchall())
-    cur.close()
-    return present
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_objects import check_objects
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import postgres_argument_spec
 
 
 def main():
@@ -161,46 +108,8 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    path = params['path']
-    try:
-        fmt = detect_format(path)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='Could not read the dump %s: %s. Check the path. Nothing was changed.' % (path, exc))
-    if fmt not in ('custom', 'tar', 'directory'):
-        module.fail_json(msg='%s is a %s dump; only custom, tar and directory dumps have a table of contents to check '
-                             'against. Nothing was changed.' % (path, fmt))
-    binary = params['pg_restore']
-    resolved = binary if '/' in binary else module.get_bin_path(binary)
-    if not resolved:
-        module.fail_json(msg='pg_restore (%s) was not found. Install the PostgreSQL client tools or set pg_restore '
-                             '(db_restore_pg_bin_dir). Nothing was changed.' % binary)
-    rc, out, err = module.run_command([resolved, '--list', path])
-    if rc != 0:
-        module.fail_json(msg='pg_restore --list %s failed: %s. The dump is damaged or was made by a newer pg_dump. '
-                             'Nothing was changed.' % (path, first_line(err) or 'exit code %d' % rc))
-    dummy, entries = parse_toc_listing(out)
-    expected = expected_objects(entries)
-
-    conn = connect(module, params['database'], autocommit=False)
-    try:
-        conn.set_session(readonly=True)
-        present = present_objects(conn, sorted(set(item['kind'] for item in expected)))
-        conn.rollback()
-    except psycopg2.Error as exc:
-        module.fail_json(msg='Reading the catalog of %s failed: %s. Nothing was changed.'
-                             % (connection_target(params, params['database']), str(exc).strip()))
-    finally:
-        conn.close()
-
-    missing = missing_objects(expected, present)
-    module.exit_json(
-        changed=False,
-        passed=not missing,
-        checked=len(expected),
-        by_type=summarize_by_type(expected),
-        missing=missing,
-        missing_by_type=summarize_by_type(missing),
-    )
+    result = check_objects(module, params['database'], params['path'], params['pg_restore'])
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':

@@ -214,69 +214,16 @@ seconds:
   sample: 1.84
 '''
 
-import datetime
-import errno
 import json
-import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import isoformat_z
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import (
-    compare_counts,
-    split_table_name,
-    table_key,
-    total_rows,
-)
-# The counting itself is shared with pg_backup, so a backup's manifest and the
-# verification of its restore count in exactly the same way.
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import take_counts
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
-    pg_error_text,
-    connect,
-    connection_target,
-    ensure_psycopg2,
-    postgres_argument_spec,
-    psycopg2,
-    qualified,
-    server_version,
-    sql,
-)
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-
-def run_null_checks(conn, not_null):
-    results = []
-    cur = conn.cursor()
-    for item in not_null or []:
-        table_text = item.get('table')
-        column = item.get('column')
-        entry = dict(table=table_text, column=column, nulls=None, passed=False, error=None)
-        try:
-            schema, name = split_table_name(table_text)
-        except ValueError as exc:
-            entry['error'] = to_native(exc)
-            results.append(entry)
-            continue
-        entry['table'] = table_key(schema, name)
-        try:
-            cur.execute(sql.SQL('SELECT count(*) FROM {} WHERE {} IS NULL').format(
-                qualified(schema, name), sql.Identifier(column)))
-            nulls = cur.fetchone()[0]
-            entry.update(nulls=nulls, passed=(nulls == 0))
-        except psycopg2.Error as exc:
-            entry['error'] = pg_error_text(exc)
-        results.append(entry)
-    cur.close()
-    return results
-
-
+# The counting itself is shared with pg_backup and restore_checks, so a backup's
+# manifest and the verification of its restore count in exactly the same way.
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import count_and_compare, validate_baseline
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import ensure_psycopg2, postgres_argument_spec
 
 
 def read_snapshot(module, path):
@@ -298,33 +245,6 @@ def read_snapshot(module, path):
         module.fail_json(msg='The snapshot %s (compare_to) has no "counts" (or manifest "tables") object. Use a file written by table_counts '
                              'dest or a backup manifest. Nothing was changed.' % path)
     return counts
-
-
-def validate_baseline(module, baseline):
-    for table, value in baseline.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            try:
-                baseline[table] = int(value)
-            except (TypeError, ValueError):
-                module.fail_json(msg='baseline[%r] is %r, not a row count. Give baseline as a dict of '
-                                     'schema.table to integer. Nothing was changed.' % (table, value))
-    return baseline
-
-
-def write_snapshot(module, dest, snapshot):
-    directory = os.path.dirname(os.path.abspath(dest))
-    try:
-        os.makedirs(directory, mode=0o700)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
-                                 % (directory, to_native(exc.strerror or exc)))
-    try:
-        # 0600, so the snapshot is never readable by others; a reader sees either the old or the new file.
-        write_atomic(dest, json.dumps(snapshot, indent=2, sort_keys=True) + '\n', 0o600)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='Could not write the snapshot to %s: %s. Check the path, free space and permissions; '
-                             'the counts were taken but not saved.' % (dest, to_native(exc.strerror or exc)))
 
 
 def main():
@@ -360,60 +280,9 @@ def main():
     elif params['baseline'] is not None:
         baseline = validate_baseline(module, dict(params['baseline']))
 
-    database = params['database']
-    conn = connect(module, database, autocommit=False)
-    try:
-        conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
-        cur = conn.cursor()
-        # A restore in progress holds ACCESS EXCLUSIVE locks; waiting forever would hang the play.
-        cur.execute("SET LOCAL lock_timeout = '60s'")
-        cur.close()
-        taken_at = utc_now()
-        counts, partitions, relkinds, warnings = take_counts(module, conn, params['mode'], params['schemas'])
-        conn.rollback()
-        conn.autocommit = True
-        null_checks = run_null_checks(conn, params['not_null'])
-        version = server_version(conn)
-    except psycopg2.Error as exc:
-        detail = pg_error_text(exc)
-        module.fail_json(msg='Counting rows in %s failed: %s. Check that login_user may read every table in the '
-                             'counted schemas (or narrow schemas); if a table is locked by a running restore or '
-                             'migration, wait for it and retry. Nothing was changed.'
-                         % (connection_target(params, database), detail))
-    finally:
-        conn.close()
-
-    for warning in warnings:
-        module.warn(warning)
-
-    snapshot = dict(
-        database=database,
-        mode=params['mode'],
-        taken_at=isoformat_z(taken_at),
-        server_version=version,
-        counts=counts,
-        partitions=partitions,
-        total_rows=total_rows(counts, relkinds),
-    )
-    changed = False
-    if params['dest']:
-        changed = True
-        if not module.check_mode:
-            write_snapshot(module, params['dest'], snapshot)
-
-    comparison = None
-    if baseline is not None:
-        comparison = compare_counts(counts, baseline, params['tolerance_percent'])
-
-    result = dict(snapshot)
-    result.update(
-        changed=changed,
-        tables=len(counts),
-        comparison=comparison,
-        null_checks=null_checks,
-        dest=params['dest'],
-        seconds=round(time.time() - started, 3),
-    )
+    result = count_and_compare(module, params['database'], params['mode'], params['schemas'], params['not_null'],
+                               params['dest'], baseline, params['tolerance_percent'])
+    result['seconds'] = round(time.time() - started, 3)
     module.exit_json(**result)
 
 

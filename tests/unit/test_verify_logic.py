@@ -6,11 +6,14 @@ import decimal
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_toc_listing
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import (
     compare_result,
+    count_rows,
     expected_objects,
     judge_prisma_migrations,
     missing_objects,
+    objects_row,
     summarize_by_type,
 )
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import compare_counts
 
 TOC = """;
 ; Archive created at 2026-04-29 14:00:00 UTC
@@ -105,3 +108,64 @@ def test_prisma_failed_and_rolled_back_rows():
     verdict = judge_prisma_migrations(rows)
     assert verdict == dict(failed=['2_fail'], rolled_back=['4_rolled'], resolved=['3_resolved'], applied=2)
     assert judge_prisma_migrations(rows[:1]) == dict(failed=[], rolled_back=[], resolved=[], applied=1)
+
+
+def _counts(actual, baseline, tolerance=0.0, nulls=()):
+    return dict(counts=actual, tables=len(actual), total_rows=sum(v or 0 for v in actual.values()),
+                comparison=None if baseline is None else compare_counts(actual, baseline, tolerance),
+                null_checks=list(nulls))
+
+
+def test_count_rows_against_a_manifest_pass_and_name_the_snapshot():
+    rows = count_rows(_counts({'public.a': 3, 'public.b': 0}, {'public.a': 3, 'public.b': 0}), 'manifest', 2, 0,
+                      '2026-04-29T14:00:00Z')
+    assert [r['passed'] for r in rows] == [True, True, True, True]
+    assert rows[1]['detail'] == '3 rows in 2 tables, as counted in the snapshot of 2026-04-29T14:00:00Z'
+    assert rows[0]['detail'] == 'all 2 tables present'
+    assert rows[3] == dict(check='the restored database has tables', passed=True, detail='2 tables, 3 rows')
+
+
+def test_count_rows_against_a_manifest_fail_on_one_row_missing_or_extra_table():
+    rows = count_rows(_counts({'public.a': 2, 'public.x': 1}, {'public.a': 3, 'public.b': 0}), 'manifest', 2, 0)
+    by_check = {r['check']: r for r in rows}
+    assert by_check["row counts equal the backup's manifest exactly"] == dict(
+        check="row counts equal the backup's manifest exactly", passed=False, detail='differ: public.a 2 instead of 3')
+    assert by_check["every table of the backup's manifest exists"]['detail'] == 'missing: public.b'
+    assert not by_check["every table of the backup's manifest exists"]['passed']
+    assert by_check["no table that the backup's manifest does not list"]['detail'] == 'not in the manifest: public.x'
+
+
+def test_count_rows_against_the_database_before_allow_a_few_rows_fewer_not_many():
+    within = count_rows(_counts({'public.a': 95}, {'public.a': 100}, 10.0), 'before', 1, 10.0)
+    assert [r['passed'] for r in within] == [True, True, True]
+    assert within[1] == dict(check='no table lost more than 10.0% of its rows', passed=True,
+                             detail='1 tables differ from before the restore, within bounds')
+    lost = count_rows(_counts({'public.a': 50, 'public.u': None}, {'public.a': 100, 'public.u': 5}, 10.0),
+                      'before', 2, 10.0)
+    assert lost[1]['passed'] is False
+    # an unknown count (unpopulated materialized view) is not claimed as lost rows
+    assert lost[1]['detail'] == 'lost rows: public.a 100 -> 50'
+
+
+def test_count_rows_without_a_baseline_say_why_and_report_nulls():
+    rows = count_rows(_counts({'public.a': 1}, None, nulls=[
+        dict(table='public.a', column='email', nulls=2, passed=False, error=None),
+        dict(table='bad..name', column='c', nulls=None, passed=False, error='not a table name')]),
+        'before', 0, 10.0, no_baseline_reason='no baseline: a rollback replaces the database it would be compared with')
+    assert rows[0] == dict(check='row counts against the pre-restore database', passed=True,
+                           detail='no baseline: a rollback replaces the database it would be compared with, '
+                                  'and the backup has no manifest')
+    assert rows[2] == dict(check='no NULL in public.a.email', passed=False, detail='2 NULL values')
+    assert rows[3]['detail'] == 'not a table name'
+    empty = count_rows(dict(counts={}, tables=0, total_rows=0, comparison=None, null_checks=[]), 'before', 0, 0)
+    assert empty[1]['passed'] is False
+
+
+def test_objects_row_lists_at_most_twenty_missing_objects():
+    ok = objects_row(dict(passed=True, checked=3, by_type={'INDEX': 1, 'TABLE': 2}, missing=[]))
+    assert ok['detail'] == '3 objects present (1 INDEX, 2 TABLE)' and ok['passed']
+    missing = [dict(type='INDEX', schema='public', name='i%d' % n) for n in range(21)]
+    bad = objects_row(dict(passed=False, checked=30, by_type={}, missing=missing))
+    assert not bad['passed']
+    assert bad['detail'].startswith('missing 21 of 30: INDEX public.i0, INDEX public.i1')
+    assert bad['detail'].endswith('INDEX public.i19 ...')
