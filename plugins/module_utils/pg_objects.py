@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import detect_format, parse_toc_listing
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect,
     connection_target,
@@ -46,13 +47,6 @@ CATALOG_QUERIES = {
     'FUNCTION': "SELECT n.nspname, p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' "
                 "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind IN ('f', 'p', 'w')",
 }
-
-
-def first_line(text):
-    for line in (text or '').splitlines():
-        if line.strip():
-            return line.strip()
-    return ''
 
 
 def present_objects(conn, kinds):

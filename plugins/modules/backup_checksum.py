@@ -102,6 +102,20 @@ options:
       - Seconds to wait before the first retry; doubled before each further one.
     type: float
     default: 2.0
+  inspect:
+    description:
+      - Once the file is verified, check that the local pg_restore (O(pg_restore)) can read it, as
+        M(yieldvault.db_restore.backup_inspect) does (format, archive header, C(pg_restore --list)), and return that
+        as RV(inspect) - the download and this check in one module call. A file pg_restore cannot read fails the
+        task with what to do; the verified file stays at O(path).
+      - In check mode a fetched file is not written; a local O(src) is inspected where it is, an S3 object not at all.
+    type: bool
+    default: false
+  pg_restore:
+    description:
+      - The pg_restore O(inspect) uses (a name found in PATH, or a path).
+    type: str
+    default: pg_restore
 extends_documentation_fragment:
   - yieldvault.db_restore.s3
 attributes:
@@ -136,6 +150,14 @@ EXAMPLES = r'''
     retry_delay: 5
   register: fetched
 
+- name: Download, verify and check the local pg_restore can read it, in one call
+  yieldvault.db_restore.backup_checksum:
+    path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
+    s3_bucket: yieldvault-backups
+    s3_key: database/yieldvault_prod_20260429_1400.dump
+    inspect: true
+  register: fetched
+
 - name: Verify a file already on disk against a known checksum
   yieldvault.db_restore.backup_checksum:
     path: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
@@ -143,6 +165,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+inspect:
+  description:
+    - With O(inspect), what M(yieldvault.db_restore.backup_inspect) returns for the file (format, size, header,
+      pg_restore_version, readable, reason, toc, toc_entries, jobs_supported); null when nothing could be inspected
+      (check mode, S3).
+  returned: when O(inspect=true)
+  type: dict
 path:
   description: The verified file (the destination when fetching).
   returned: always
@@ -248,6 +277,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
     DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar, retry_delays,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     HAS_BOTO3, build_s3_client, describe_s3_error, is_transient_s3_error, s3_argument_spec, s3_client,
 )
@@ -453,6 +483,21 @@ class Checksum(object):
                 result['upload_error'] = self.upload(upload_key, digest)
                 result['uploaded'] = not result['upload_error']
                 result['changed'] = result['changed'] or result['uploaded']
+        self.exit(result)
+
+    def exit(self, result):
+        """exit_json, after checking the verified file with pg_restore when inspect is set."""
+        if self.params['inspect']:
+            # In check mode a fetched file is not written: a local source can be read where it is.
+            target = self.path
+            if self.module.check_mode and not os.path.isfile(self.path):
+                target = self.src
+            result['inspect'] = None
+            if target:
+                result['inspect'], problem = inspect_backup(self.module, target, self.params['pg_restore'])
+                if problem:
+                    result['msg'] = problem
+                    self.module.fail_json(**result)
         self.module.exit_json(**result)
 
     def upload(self, key, digest):
@@ -478,7 +523,7 @@ class Checksum(object):
             started = time.time()
             digest = self.hash_file(self.path)
             if self.mismatch(digest) is None:
-                self.module.exit_json(**self.result(digest, time.time() - started, changed=False, fetched=False))
+                self.exit(self.result(digest, time.time() - started, changed=False, fetched=False))
         directory = os.path.dirname(os.path.abspath(self.path))
         # In check mode nothing is written, and the task that would create the directory did not run either.
         if not os.path.isdir(directory) and not self.module.check_mode:
@@ -504,7 +549,7 @@ class Checksum(object):
                 self.module.fail_json(**result)
             attempts.append(dict(attempt=number, error=None, seconds=round(time.time() - started, 3), retryable=False))
             result['attempts'] = attempts
-            self.module.exit_json(**result)
+            self.exit(result)
 
     def _fetch_once(self, directory):
         """Fetch to <path>.part, verify, rename; the result dict, or raise AttemptFailed."""
@@ -603,6 +648,8 @@ def main():
         chunk_size=dict(type='int', default=DEFAULT_CHUNK_SIZE),
         retries=dict(type='int', default=0),
         retry_delay=dict(type='float', default=2.0),
+        inspect=dict(type='bool', default=False),
+        pg_restore=dict(type='str', default='pg_restore'),
     )
     argument_spec.update(s3_argument_spec())
     module = ChecksumModule(

@@ -163,61 +163,9 @@ jobs_supported:
   type: bool
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
-    DumpHeaderError,
-    archive_readable,
-    detect_format,
-    dump_size,
-    gzip_inner_format,
-    header_bytes,
-    max_readable_archive,
-    parse_header,
-    parse_pg_restore_version,
-    parse_toc_listing,
-    version_tuple,
-)
-
-ARCHIVE_FORMATS = ('custom', 'tar', 'directory')
-
-
-def first_line(text):
-    for line in (text or '').splitlines():
-        line = line.strip()
-        if line:
-            return line
-    return ''
-
-
-def short_version(text):
-    """'17.2 (Debian 17.2-1)' -> '17.2'."""
-    return (text or '').split(' ')[0] or 'unknown'
-
-
-def resolve_binary(module, binary):
-    """Full path of the pg_restore to use, or (None, why not)."""
-    if os.sep in binary:
-        if os.path.isfile(binary) and os.access(binary, os.X_OK):
-            return binary, None
-        return None, '%s does not exist or is not executable' % binary
-    found = module.get_bin_path(binary)
-    if found:
-        return found, None
-    return None, '%s was not found on PATH' % binary
-
-
-def pg_restore_version(module, binary):
-    # run_command would fail the module itself on a missing binary; a resolved
-    # path lets us say which client tools to install instead.
-    rc, out, err = module.run_command([binary, '--version'])
-    if rc != 0:
-        return None, None, first_line(err) or first_line(out) or 'exit code %d' % rc
-    version, major = parse_pg_restore_version(out)
-    return version, major, None
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
 
 
 def main():
@@ -230,107 +178,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    path = module.params['path']
-    binary = module.params['pg_restore']
-    result = dict(
-        changed=False, path=path, format='unknown', size=None, header=None, pg_restore_version=None,
-        readable=False, reason='', toc=None, toc_entries=None, jobs_supported=False,
-    )
-
-    def unreadable(reason, msg):
-        result.update(readable=False, reason=reason)
-        if module.params['fail_if_unreadable']:
-            module.fail_json(msg=msg, **result)
-        module.exit_json(**result)
-
-    if not os.path.exists(path):
-        unreadable('the path does not exist',
-                   'The backup %s does not exist. Check the path (and that the download step finished). '
-                   'Nothing was changed.' % path)
-
-    try:
-        fmt = detect_format(path)
-        result['size'] = dump_size(path)
-    except (IOError, OSError) as exc:
-        unreadable('the file could not be read: %s' % to_native(exc.strerror or exc),
-                   'Could not read the backup %s: %s. Check its permissions. Nothing was changed.'
-                   % (path, to_native(exc.strerror or exc)))
-    result['format'] = fmt
-    result['jobs_supported'] = fmt in ('custom', 'directory')
-
-    if fmt == 'unknown':
-        unreadable('not a PostgreSQL dump',
-                   '%s is not a PostgreSQL dump (custom, tar, directory or plain SQL): its content matches none of '
-                   'the formats pg_dump writes. Check that the right file was downloaded completely and is not '
-                   'encrypted or compressed with another tool. Nothing was changed.' % path)
-
-    resolved, version_error = resolve_binary(module, binary)
-    version = major = None
-    if resolved:
-        binary = resolved
-        version, major, version_error = pg_restore_version(module, binary)
-    result['pg_restore_version'] = version
-
-    if fmt == 'gzip':
-        inner = gzip_inner_format(path)
-        if inner == 'plain':
-            result.update(readable=True, reason='gzip-compressed plain SQL: restore with gunzip | psql, not pg_restore')
-            module.exit_json(**result)
-        if inner == 'custom':
-            unreadable('a gzip-compressed custom-format archive',
-                       '%s is a custom-format pg_dump archive that was compressed again with gzip; pg_restore cannot '
-                       'read it like this. Decompress it (gunzip) and inspect the result. Nothing was changed.' % path)
-        unreadable('gzip data that is not a PostgreSQL dump',
-                   '%s is not a PostgreSQL dump (custom, tar, directory or plain SQL): it is gzip data without SQL '
-                   'or a pg_dump archive inside, or it is damaged. Check the file. Nothing was changed.' % path)
-    if fmt == 'plain':
-        result.update(readable=True, reason='plain SQL: restore with psql, not pg_restore')
-        module.exit_json(**result)
-
-    try:
-        header = parse_header(header_bytes(path, fmt))
-    except (DumpHeaderError, IOError, OSError) as exc:
-        unreadable('the archive header is damaged: %s' % to_native(exc),
-                   'The %s archive %s has a damaged header (%s); it is truncated or corrupt. Download it again or '
-                   'choose another backup. Nothing was changed.' % (fmt, path, to_native(exc)))
-    result['header'] = header
-
-    if version is None:
-        unreadable('pg_restore could not be run: %s' % version_error,
-                   'Could not run %s --version (%s), so the backup %s cannot be restored from this host. Install '
-                   'the PostgreSQL client tools and set db_restore_pg_bin_dir to their bin directory. Nothing was '
-                   'changed.' % (binary, version_error, path))
-
-    readable, known = archive_readable(header['archive_version'], major)
-    if not readable:
-        limit = max_readable_archive(major)
-        dump_version = short_version(header.get('pg_dump_version'))
-        dump_major = version_tuple(dump_version)
-        unreadable('archive format %s is newer than pg_restore %s reads (up to %d.%d)'
-                   % (header['archive_version'], version, limit[0], limit[1]),
-                   'The backup %s was made by pg_dump %s (archive format %s); the local pg_restore %s reads '
-                   'archive formats up to %d.%d. Install the PostgreSQL %s client tools on this host and set '
-                   'db_restore_pg_bin_dir to their bin directory. Nothing was changed.'
-                   % (path, dump_version, header['archive_version'], version, limit[0], limit[1],
-                      dump_major[0] if dump_major else 'newer', ))
-    reason = ('archive format %s is readable by pg_restore %s' % (header['archive_version'], version) if known
-              else 'pg_restore %s is not in the known version table; assumed to read archive format %s'
-              % (version, header['archive_version']))
-
-    if module.params['list_toc']:
-        rc, out, err = module.run_command([binary, '--list', path])
-        if rc != 0:
-            detail = first_line(err) or 'exit code %d' % rc
-            unreadable('pg_restore --list failed: %s' % detail,
-                       'The local pg_restore %s could not read the backup %s: %s. The archive is damaged or was '
-                       'made by a newer pg_dump (%s); download it again, or install matching PostgreSQL client '
-                       'tools and set db_restore_pg_bin_dir to their bin directory. Nothing was changed.'
-                       % (version, path, detail, short_version(header.get('pg_dump_version'))))
-        toc, entries = parse_toc_listing(out)
-        result.update(toc=toc, toc_entries=entries)
-        reason += '; the TOC lists %d entries' % len(entries)
-
-    result.update(readable=True, reason=reason)
+    result, problem = inspect_backup(module, module.params['path'], module.params['pg_restore'],
+                                     module.params['list_toc'])
+    if problem and module.params['fail_if_unreadable']:
+        module.fail_json(msg=problem, **result)
     module.exit_json(**result)
 
 

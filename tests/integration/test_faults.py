@@ -525,6 +525,19 @@ def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, 
     assert "pg_restore" in report["error"] or "Restoring" in report["error"], report["error"]
 
 
+def test_file_valid_for_its_checksum_but_no_dump_stops_in_the_download(pg_cluster, site, pm2, prod, run_playbook):
+    """The download's call also asks the local pg_restore to read the file: an intact file that is no dump
+    stops the run there, before the services stop, and no older backup is tried (no transfer problem)."""
+    path = prod.store / site["newer"]["name"]
+    path.write_bytes(os.urandom(64 * 1024))
+    Path(str(path) + ".md5").write_text("%s  %s\n" % (make_backup.file_md5(path), path.name))
+    result = restore(run_playbook, prod.inv(db_restore_try_older_backups=True))
+    result.assert_failed("is not a PostgreSQL dump")
+    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
+    assert "is not a PostgreSQL dump" in report["error"], report["error"]
+    assert [a["backup"] for a in report["download_attempts"]] == [site["newer"]["name"]], report["download_attempts"]
+
+
 # ---- 5. pg_restore killed mid-way ----------------------------------------------
 
 class Killer(threading.Thread):
