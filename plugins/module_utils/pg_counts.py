@@ -247,3 +247,32 @@ def count_and_compare(module, database, mode, schemas, not_null, dest, baseline,
         dest=dest,
     )
     return result
+
+
+DESCRIBE_SQL = """
+SELECT split_part(current_setting('server_version'), ' ', 1), d.datname, pg_catalog.pg_get_userbyid(d.datdba),
+       pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, pg_catalog.pg_database_size(d.oid),
+       (SELECT count(*) FROM pg_catalog.pg_stat_activity a WHERE a.datname = d.datname)
+FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_database d ON d.datname = %s
+"""
+
+
+def describe_database(module, database):
+    """(info, server_version) read from the postgres database; info is None when database does not exist."""
+    conn = connect(module, 'postgres')
+    try:
+        cur = conn.cursor()
+        cur.execute(DESCRIBE_SQL, (database,))
+        row = cur.fetchone()
+        cur.close()
+    except psycopg2.Error as exc:
+        module.fail_json(msg='Reading pg_database at %s failed: %s. Check that login_user may connect to the postgres '
+                             'database. Nothing was changed.'
+                         % (connection_target(module.params, 'postgres'), pg_error_text(exc)))
+    finally:
+        conn.close()
+    version = row[0]
+    if row[1] is None:
+        return None, version
+    keys = ('datname', 'owner', 'encoding', 'datcollate', 'datctype', 'size', 'connections')
+    return dict(zip(keys, row[1:])), version

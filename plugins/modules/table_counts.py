@@ -84,6 +84,14 @@ options:
         description: Column name, verbatim.
         type: str
         required: true
+  describe:
+    description:
+      - First read, from the C(postgres) database, the server version and O(database)'s size, owner, encoding,
+        collation, ctype and number of sessions (RV(database_info)) - a restore's assessment and its counts in one
+        call.
+      - When O(database) does not exist, return RV(exists=false) without counting instead of failing.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -127,6 +135,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+exists:
+  description: With O(describe), whether O(database) exists; nothing is counted when it does not.
+  returned: when O(describe=true)
+  type: bool
+database_info:
+  description:
+    - With O(describe), the database as pg_database describes it; empty when it does not exist.
+  returned: when O(describe=true)
+  type: dict
+  sample: {"datname": "yieldvault_prod", "owner": "yieldvault", "encoding": "UTF8", "datcollate": "C.UTF-8",
+           "datctype": "C.UTF-8", "size": 7340032, "connections": 3}
 database:
   description: Database counted.
   returned: always
@@ -222,7 +241,11 @@ from ansible.module_utils.common.text.converters import to_native
 
 # The counting itself is shared with pg_backup and restore_checks, so a backup's
 # manifest and the verification of its restore count in exactly the same way.
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import count_and_compare, validate_baseline
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import (
+    count_and_compare,
+    describe_database,
+    validate_baseline,
+)
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import ensure_psycopg2, postgres_argument_spec
 
 
@@ -261,6 +284,7 @@ def main():
             table=dict(type='str', required=True),
             column=dict(type='str', required=True),
         )),
+        describe=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -280,8 +304,18 @@ def main():
     elif params['baseline'] is not None:
         baseline = validate_baseline(module, dict(params['baseline']))
 
+    described = {}
+    if params['describe']:
+        info, version = describe_database(module, params['database'])
+        described = dict(exists=info is not None, database_info=info or {}, server_version=version)
+        if info is None:
+            module.exit_json(changed=False, database=params['database'], mode=params['mode'], counts=None,
+                             partitions={}, total_rows=0, tables=0, comparison=None, null_checks=[],
+                             dest=params['dest'], seconds=round(time.time() - started, 3), **described)
+
     result = count_and_compare(module, params['database'], params['mode'], params['schemas'], params['not_null'],
                                params['dest'], baseline, params['tolerance_percent'])
+    result.update(described)
     result['seconds'] = round(time.time() - started, 3)
     module.exit_json(**result)
 

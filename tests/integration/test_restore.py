@@ -17,7 +17,7 @@ import pytest
 import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
-from dbutil import exact_counts, skip_unless_strict, table_checksums
+from dbutil import exact_counts, free_port, skip_unless_strict, table_checksums
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -255,6 +255,9 @@ BAD_INPUTS = {
     "dump newer than pg_restore": (_newer_dump, "1.16"),
     # backup 1 is 50 min old: a point 33 min ago means 17 min of data loss, over the 15 min RPO
     "RPO breach": (lambda yv: {"point": iso(minutes_ago(33)), "confirm": yv["name"]}, "RPO"),
+    # the assessment's first call finds no server on the port: stop before the lock, say what to check
+    "PostgreSQL does not answer": (lambda yv: {"point": "latest", "confirm": yv["name"],
+                                               "db_restore_login_port": free_port()}, "Could not connect to PostgreSQL"),
 }
 
 
