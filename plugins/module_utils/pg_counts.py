@@ -257,13 +257,25 @@ FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_database d ON d.datname = %s
 """
 
 
+RELATED_SQL = """
+SELECT datname, pg_catalog.pg_database_size(oid) FROM pg_catalog.pg_database
+WHERE starts_with(datname, %s) ORDER BY datname
+"""
+
+
 def describe_database(module, database):
-    """(info, server_version) read from the postgres database; info is None when database does not exist."""
+    """(info, server_version, related) read from the postgres database.
+
+    info is None when database does not exist; related lists the databases named <database>__* (a restore's
+    staging and previous databases) as {datname, size}.
+    """
     conn = connect(module, 'postgres')
     try:
         cur = conn.cursor()
         cur.execute(DESCRIBE_SQL, (database,))
         row = cur.fetchone()
+        cur.execute(RELATED_SQL, (database + '__',))
+        related = [dict(datname=name, size=size) for name, size in cur.fetchall()]
         cur.close()
     except psycopg2.Error as exc:
         module.fail_json(msg='Reading pg_database at %s failed: %s. Check that login_user may connect to the postgres '
@@ -273,6 +285,6 @@ def describe_database(module, database):
         conn.close()
     version = row[0]
     if row[1] is None:
-        return None, version
+        return None, version, related
     keys = ('datname', 'owner', 'encoding', 'datcollate', 'datctype', 'size', 'connections')
-    return dict(zip(keys, row[1:])), version
+    return dict(zip(keys, row[1:])), version, related

@@ -86,9 +86,9 @@ options:
         required: true
   describe:
     description:
-      - First read, from the C(postgres) database, the server version and O(database)'s size, owner, encoding,
-        collation, ctype and number of sessions (RV(database_info)) - a restore's assessment and its counts in one
-        call.
+      - First read, from the C(postgres) database, the server version, O(database)'s size, owner, encoding,
+        collation, ctype and number of sessions (RV(database_info)) and the databases named after it
+        (RV(related_databases)) - a restore's assessment and its counts in one call.
       - When O(database) does not exist, return RV(exists=false) without counting instead of failing.
     type: bool
     default: false
@@ -146,6 +146,14 @@ database_info:
   type: dict
   sample: {"datname": "yieldvault_prod", "owner": "yieldvault", "encoding": "UTF8", "datcollate": "C.UTF-8",
            "datctype": "C.UTF-8", "size": 7340032, "connections": 3}
+related_databases:
+  description:
+    - With O(describe), the databases named C(<database>__*) (a restore's staging C(__restore), previous C(__pre_*)
+      and swapped-out C(__failed_*) databases), each C({datname, size}), sorted by name.
+  returned: when O(describe=true)
+  type: list
+  elements: dict
+  sample: [{"datname": "yieldvault_prod__pre_20260429T143000Z", "size": 7340032}]
 database:
   description: Database counted.
   returned: always
@@ -306,8 +314,9 @@ def main():
 
     described = {}
     if params['describe']:
-        info, version = describe_database(module, params['database'])
-        described = dict(exists=info is not None, database_info=info or {}, server_version=version)
+        info, version, related = describe_database(module, params['database'])
+        described = dict(exists=info is not None, database_info=info or {}, server_version=version,
+                         related_databases=related)
         if info is None:
             module.exit_json(changed=False, database=params['database'], mode=params['mode'], counts=None,
                              partitions={}, total_rows=0, tables=0, comparison=None, null_checks=[],

@@ -179,3 +179,38 @@ def test_check_mode_shows_the_swap(pg_cluster, run_playbook, yv):  # noqa: F811
     assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
     assert table_checksums(pg_cluster, yv["name"]) == sums
     assert databases(pg_cluster, yv["name"] + "__") == []
+
+
+ODD_OWNER = 'yv "o\'wner" 100%'
+
+
+@pytest.mark.parametrize("method", ["swap", "in_place"])
+def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, method):  # noqa: F811
+    """The drop and (for the staging database) the create are SQL built by the role: names are quoted there,
+    and % doubled for the driver. The new database keeps the old one's owner and locale."""
+    conn = connect(pg_cluster, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (ODD_OWNER,))
+            if cur.fetchone() is None:
+                cur.execute('CREATE ROLE "%s"' % ODD_OWNER.replace('"', '""'))
+            cur.execute('ALTER DATABASE "%s" OWNER TO "%s"' % (yv["name"], ODD_OWNER.replace('"', '""')))
+            cur.execute("SELECT datcollate, datctype FROM pg_database WHERE datname = %s", (yv["name"],))
+            locale_before = cur.fetchone()
+    finally:
+        conn.close()
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method),
+                          {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
+    conn = connect(pg_cluster, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_get_userbyid(datdba), datcollate, datctype FROM pg_database WHERE datname = %s",
+                        (yv["name"],))
+            owner, collate, ctype = cur.fetchone()
+    finally:
+        conn.close()
+    assert owner == ODD_OWNER
+    assert (collate, ctype) == locale_before
