@@ -42,6 +42,14 @@ options:
         the rename); one second apart.
     type: int
     default: 5
+  connection_limits:
+    description:
+      - Connection limits to set in the same transaction, after the renames, as a dict of database name (its name
+        after the renames) to C(CONNECTION LIMIT) (C(-1) for none). For the swap, C(0) on the database swapped in
+        keeps application roles out of it from the commit on, until the services' start gives back production's
+        own limit - no window between the rename and a separate C(ALTER DATABASE). Superusers are not held off.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -56,6 +64,9 @@ EXAMPLES = r'''
     renames:
       - {from: yieldvault_prod, to: yieldvault_prod__pre_20260429_143000}
       - {from: yieldvault_prod__restore, to: yieldvault_prod}
+    # application roles stay out of the swapped-in database until the services start
+    connection_limits:
+      yieldvault_prod: 0
 '''
 
 RETURN = r'''
@@ -74,6 +85,11 @@ undo_sql:
   description: SQL that reverses the renames.
   returned: always
   type: str
+connection_limits:
+  description: The connection limits set in the transaction (or that would be, in check mode).
+  returned: always
+  type: dict
+  sample: {"yieldvault_prod": 0}
 terminated:
   description: Sessions terminated before the renames, each C({pid, database, user}).
   returned: always
@@ -128,10 +144,20 @@ def main():
         renames=dict(type='list', elements='dict', required=True),
         terminate=dict(type='bool', default=True),
         attempts=dict(type='int', default=5),
+        connection_limits=dict(type='dict', default={}),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    limits = {}
+    for name, value in (module.params['connection_limits'] or {}).items():
+        try:
+            limits[name] = int(value)
+        except (TypeError, ValueError):
+            limits[name] = None
+        if limits[name] is None or isinstance(value, bool) or limits[name] < -1:
+            module.fail_json(msg='connection_limits[%r] is %r: give an integer, -1 (no limit) or more. Nothing was '
+                                 'changed.' % (name, value))
     conn = connect(module, 'postgres', autocommit=True)
-    result = dict(changed=False, renames=[], sql='', undo_sql='', terminated=[], attempts=0)
+    result = dict(changed=False, renames=[], sql='', undo_sql='', terminated=[], attempts=0, connection_limits={})
     try:
         cur = conn.cursor()
         try:
@@ -139,7 +165,12 @@ def main():
         except RenamePlanError as exc:
             module.fail_json(msg=str(exc), **result)
         result.update(renames=[{'from': s, 'to': t} for s, t in pairs], sql=manual_sql(pairs),
-                      undo_sql=manual_sql(undo(pairs)))
+                      undo_sql=manual_sql(undo(pairs)), connection_limits=limits)
+        after = (_existing(cur) - set(s for s, t in pairs)) | set(t for s, t in pairs)
+        unknown = sorted(name for name in limits if name not in after)
+        if unknown:
+            module.fail_json(msg='connection_limits names %s, which will not exist after the renames. Nothing was '
+                                 'changed.' % ', '.join(unknown), **result)
         if module.check_mode:
             result['changed'] = True
             module.exit_json(**result)
@@ -157,6 +188,9 @@ def main():
                 for source, target in pairs:
                     cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(
                         sql.Identifier(source), sql.Identifier(target)))
+                for name, limit in sorted(limits.items()):
+                    cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(
+                        sql.Identifier(name), sql.Literal(limit)))
                 conn.commit()
                 result['changed'] = True
                 module.exit_json(**result)

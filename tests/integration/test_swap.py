@@ -182,35 +182,45 @@ def test_check_mode_shows_the_swap(pg_cluster, run_playbook, yv):  # noqa: F811
 
 
 ODD_OWNER = 'yv "o\'wner" 100%'
+NEW_ODD_OWNER = 'yv "new" o\'wner 5%s'
 
 
-@pytest.mark.parametrize("method", ["swap", "in_place"])
-def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, method):  # noqa: F811
-    """The drop and (for the staging database) the create are SQL built by the role: names are quoted there,
-    and % doubled for the driver. The new database keeps the old one's owner and locale."""
+def _admin(pg_cluster, *statements):
     conn = connect(pg_cluster, "postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (ODD_OWNER,))
-            if cur.fetchone() is None:
-                cur.execute('CREATE ROLE "%s"' % ODD_OWNER.replace('"', '""'))
-            cur.execute('ALTER DATABASE "%s" OWNER TO "%s"' % (yv["name"], ODD_OWNER.replace('"', '""')))
-            cur.execute("SELECT datcollate, datctype FROM pg_database WHERE datname = %s", (yv["name"],))
-            locale_before = cur.fetchone()
+            for statement, args in statements:
+                cur.execute(statement, args)
+            return cur.fetchall() if cur.description else None
     finally:
         conn.close()
-    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method),
+
+
+def _ident(name):
+    return '"%s"' % name.replace('"', '""')
+
+
+@pytest.mark.parametrize("method,owner", [("swap", "from the old database"), ("in_place", "new, from the inventory")])
+def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, method, owner):  # noqa: F811
+    """The drop and (for the staging database) the create are SQL built by the role: names and literals are
+    quoted there, and % doubled for the driver. The new database gets the old one's owner (db_restore_owner
+    empty) or the inventory's, created when missing, and keeps the old one's locale."""
+    if owner == "from the old database":
+        expected, inv_owner = ODD_OWNER, ""
+        if not _admin(pg_cluster, ("SELECT 1 FROM pg_roles WHERE rolname = %s", (ODD_OWNER,))):
+            _admin(pg_cluster, ("CREATE ROLE %s" % _ident(ODD_OWNER), None))
+        _admin(pg_cluster, ("ALTER DATABASE %s OWNER TO %s" % (_ident(yv["name"]), _ident(ODD_OWNER)), None))
+    else:
+        expected = inv_owner = NEW_ODD_OWNER
+        _admin(pg_cluster, ("DROP ROLE IF EXISTS %s" % _ident(NEW_ODD_OWNER), None))
+    locale_before = _admin(pg_cluster, ("SELECT datcollate, datctype FROM pg_database WHERE datname = %s",
+                                        (yv["name"],)))[0]
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method, db_restore_owner=inv_owner),
                           {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
     result.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
-    conn = connect(pg_cluster, "postgres")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_get_userbyid(datdba), datcollate, datctype FROM pg_database WHERE datname = %s",
-                        (yv["name"],))
-            owner, collate, ctype = cur.fetchone()
-    finally:
-        conn.close()
-    assert owner == ODD_OWNER
-    assert (collate, ctype) == locale_before
+    owner_after, collate, ctype = _admin(pg_cluster, (
+        "SELECT pg_get_userbyid(datdba), datcollate, datctype FROM pg_database WHERE datname = %s", (yv["name"],)))[0]
+    assert owner_after == expected
+    assert (collate, ctype) == tuple(locale_before)
