@@ -257,24 +257,29 @@ FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_database d ON d.datname = %s
 """
 
 
+# The size only where login_user may connect (pg_database_size needs it): a
+# database it cannot read must not fail the assessment.
 RELATED_SQL = """
-SELECT datname, pg_catalog.pg_database_size(oid) FROM pg_catalog.pg_database
-WHERE starts_with(datname, %s) ORDER BY datname
+SELECT datname,
+       CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_catalog.pg_database_size(oid) END
+FROM pg_catalog.pg_database
+WHERE (starts_with(datname, %s) OR datname = ANY(%s)) AND datname <> %s
+ORDER BY datname
 """
 
 
-def describe_database(module, database):
+def describe_database(module, database, also=None):
     """(info, server_version, related) read from the postgres database.
 
     info is None when database does not exist; related lists the databases named <database>__* (a restore's
-    staging and previous databases) as {datname, size}.
+    staging and previous databases) and those of the names in also that exist, as {datname, size}.
     """
     conn = connect(module, 'postgres')
     try:
         cur = conn.cursor()
         cur.execute(DESCRIBE_SQL, (database,))
         row = cur.fetchone()
-        cur.execute(RELATED_SQL, (database + '__',))
+        cur.execute(RELATED_SQL, (database + '__', list(also or []), database))
         related = [dict(datname=name, size=size) for name, size in cur.fetchall()]
         cur.close()
     except psycopg2.Error as exc:

@@ -488,15 +488,19 @@ class Checksum(object):
     def exit(self, result):
         """exit_json, after checking the verified file with pg_restore when inspect is set."""
         if self.params['inspect']:
-            # In check mode a fetched file is not written: a local source can be read where it is.
+            # In check mode a fetch writes nothing: the file verified in flight is a local source, read where it
+            # is, or an S3 object, not inspected. A path already holding the expected file is inspected there.
             target = self.path
-            if self.module.check_mode and not os.path.isfile(self.path):
+            if self.module.check_mode and result.get('fetched'):
                 target = self.src
             result['inspect'] = None
             if target:
                 result['inspect'], problem = inspect_backup(self.module, target, self.params['pg_restore'])
                 if problem:
                     result['msg'] = problem
+                    if result.get('attempts'):
+                        # The transfer itself worked; the attempt failed on what pg_restore found.
+                        result['attempts'][-1]['error'] = problem
                     self.module.fail_json(**result)
         self.module.exit_json(**result)
 

@@ -203,9 +203,11 @@ def main():
                 conn.autocommit = True
             time.sleep(1)
         module.fail_json(
-            msg='Renaming %s failed after %d attempt(s): %s. The transaction was rolled back: every database keeps '
+            msg='Renaming %s%s failed after %d attempt(s): %s. The transaction was rolled back: every database keeps '
                 'its name and nothing was changed. A session that keeps reconnecting (a superuser client) must be '
-                'stopped by hand.' % (', '.join('%s -> %s' % p for p in pairs), result['attempts'], last_error),
+                'stopped by hand.' % (', '.join('%s -> %s' % p for p in pairs),
+                                      ' and setting the connection limits' if limits else '', result['attempts'],
+                                      last_error),
             **result)
     finally:
         conn.close()

@@ -92,6 +92,13 @@ options:
       - When O(database) does not exist, return RV(exists=false) without counting instead of failing.
     type: bool
     default: false
+  related:
+    description:
+      - With O(describe), more database names to list in RV(related_databases) when they exist (a staging
+        database named otherwise than C(<database>__*)).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -149,7 +156,8 @@ database_info:
 related_databases:
   description:
     - With O(describe), the databases named C(<database>__*) (a restore's staging C(__restore), previous C(__pre_*)
-      and swapped-out C(__failed_*) databases), each C({datname, size}), sorted by name.
+      and swapped-out C(__failed_*) databases) and those of O(related) that exist, each C({datname, size}) (size
+      null where login_user may not connect), sorted by name.
   returned: when O(describe=true)
   type: list
   elements: dict
@@ -293,6 +301,7 @@ def main():
             column=dict(type='str', required=True),
         )),
         describe=dict(type='bool', default=False),
+        related=dict(type='list', elements='str', default=[]),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -314,7 +323,7 @@ def main():
 
     described = {}
     if params['describe']:
-        info, version, related = describe_database(module, params['database'])
+        info, version, related = describe_database(module, params['database'], params['related'])
         described = dict(exists=info is not None, database_info=info or {}, server_version=version,
                          related_databases=related)
         if info is None:

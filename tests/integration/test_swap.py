@@ -133,6 +133,26 @@ def test_failed_restore_into_staging_changes_nothing(pg_cluster, run_playbook, y
     assert not list(yv["work"].rglob("*_safety_*")), "no safety backup is needed when production was not touched"
 
 
+def test_a_staging_database_named_otherwise_is_announced_before_it_is_dropped(pg_cluster, run_playbook, yv):  # noqa: F811
+    """db_restore_staging_database may be any name: one that exists already is listed by the assessment's call
+    too, so the plan says it will be dropped (the plan is printed before anything is stopped or dropped)."""
+    staging = "yvstage_%s" % os.urandom(3).hex()
+    conn = connect(pg_cluster, "postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('CREATE DATABASE "%s"' % staging)
+    conn.close()
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_staging_database=staging),
+                          {"point": "latest", "confirm": yv["name"]})
+    result.assert_ok()
+    report = result.report(str(yv["work"]))
+    assert report["leftovers"]["staging"] == staging, report["leftovers"]
+    assert "The staging database %s is left from an interrupted run" % staging in " ".join(
+        report["leftovers"]["messages"])
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
+    assert not database_exists(pg_cluster, staging)
+
+
 def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv):  # noqa: F811
     conn = connect(pg_cluster, "postgres")
     conn.autocommit = True
