@@ -121,6 +121,14 @@ def admin_query(conn_info, query, args=None, dbname="postgres"):
         conn.close()
 
 
+def tables_without_statistics(conn_info, dbname):
+    """Ordinary tables ANALYZE has never run on (what vacuumdb --analyze-only covers)."""
+    rows = admin_query(conn_info, """
+        SELECT s.schemaname || '.' || s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+        WHERE c.relkind = 'r' AND s.last_analyze IS NULL AND s.last_autoanalyze IS NULL ORDER BY 1""", dbname=dbname)
+    return [r[0] for r in rows]
+
+
 def drop_database(conn_info, dbname):
     conn = pg_cluster.connect(conn_info, "postgres")
     try:

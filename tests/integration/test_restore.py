@@ -17,7 +17,7 @@ import pytest
 import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
-from dbutil import exact_counts, free_port, skip_unless_strict, table_checksums
+from dbutil import PG_BIN_DIR, exact_counts, free_port, skip_unless_strict, table_checksums, tables_without_statistics
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -86,6 +86,11 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
     assert names == ["preflight", "assess", "select_backup", "fetch_backup", "stop_services", "safety_backup",
                      "prepare_database", "restore_database", "verify_restore", "start_services", "smoke_test"]
     assert all(p["status"] == "ok" for p in report["phases"])
+    # the planner has statistics for every table before the application comes back
+    assert tables_without_statistics(pg_cluster, yv["name"]) == []
+    attempt, = report["restore"]["attempts"]
+    # its time is pg_restore's own, within the phase that also ran ANALYZE
+    assert attempt["rc"] == 0 and attempt["jobs"] >= 1 and 0 <= attempt["seconds"] <= report["metrics"]["restore_seconds"] + 0.1
     counts = {c["table"]: c for c in report["counts"]}
     assert counts['public.Transaction']["after"] == chosen["counts"]["public.Transaction"]
     assert counts['public.Referral']["before"] is None  # dropped by the incident, back after the restore
@@ -107,6 +112,29 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
         cur.execute("""SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'User'""")
         assert cur.fetchone()[0] == yv["inv"]["db_restore_owner"]
     conn.close()
+
+
+def test_failed_statistics_update_warns_and_the_restore_stands(tmp_path, pg_cluster, run_playbook, yv):
+    # vacuumdb --analyze-only failing after a restore that worked: a warning, not a failure or a rollback
+    bin_dir = tmp_path / "pgbin"
+    bin_dir.mkdir()
+    for tool in pathlib.Path(PG_BIN_DIR).iterdir():
+        if tool.name != "vacuumdb":
+            (bin_dir / tool.name).symlink_to(tool)
+    vacuumdb = bin_dir / "vacuumdb"
+    vacuumdb.write_text("#!/bin/sh\necho 'vacuumdb: error: the yv-test statistics failure' >&2\nexit 1\n")
+    vacuumdb.chmod(0o755)
+    chosen = yv["states"][2]
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir)),
+                          {"point": "latest", "confirm": yv["name"]})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"]
+    assert "WARNING: vacuumdb --analyze-only on %s" % yv["name"] in result.stdout  # the staging database's name
+    assert "the yv-test statistics failure" in result.stdout
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "succeeded"
+    log = pathlib.Path(report["restore"]["log"]).read_text()
+    assert "=== vacuumdb --analyze-only --jobs=" in log and "exit code 1 ===" in log
 
 
 def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook, yv):
@@ -150,6 +178,7 @@ def test_pagila_from_s3_latest(method, tmp_path, pg_cluster, s3_server, pagila_d
     for table, n in PAGILA_COUNTS.items():
         assert counts[table] == n, table
     assert table_checksums(pg_cluster, name) == original
+    assert tables_without_statistics(pg_cluster, name) == []  # swap: kept through the rename
     report = result.report(str(work))
     assert report["outcome"] == "succeeded"
     safety = report["safety_backup"]
@@ -178,6 +207,7 @@ def test_plain_sql_backup_is_detected_from_its_content(tmp_path, pg_cluster, yv,
     result = run_playbook("restore.yml", yv["inv"], {"backup": b["name"], "confirm": yv["name"]})
     result.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == sums
+    assert tables_without_statistics(pg_cluster, yv["name"]) == []
     report = result.report(str(yv["work"]))
     assert report["backup"]["format"] == "plain"
 
