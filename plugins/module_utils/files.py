@@ -7,8 +7,39 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
+import stat
 import tempfile
+
+
+def make_private_dirs(paths, check_mode=False, fix_mode=True):
+    """Create each directory 0700, missing parents too (os.makedirs gives parents the umask's mode).
+
+    An existing directory is given mode 0700 when fix_mode (a work directory of the run), left as it is otherwise.
+    Returns the paths that did not exist; in check mode nothing is created or changed.
+    """
+    created = []
+    for path in (os.path.abspath(p) for p in paths):
+        if os.path.isdir(path):
+            if fix_mode and not check_mode and stat.S_IMODE(os.stat(path).st_mode) != 0o700:
+                os.chmod(path, 0o700)
+            continue
+        created.append(path)
+        if check_mode:
+            continue
+        missing, current = [], path
+        while not os.path.isdir(current) and os.path.dirname(current) != current:
+            missing.append(current)
+            current = os.path.dirname(current)
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+            os.chmod(directory, 0o700)  # whatever the umask took away
+    return created
 
 
 def write_atomic(path, data, mode=0o600, fsync=True):

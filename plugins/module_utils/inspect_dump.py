@@ -15,6 +15,7 @@ import os
 
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
     DumpHeaderError,
     archive_readable,
@@ -42,21 +43,7 @@ def short_version(text):
     return (text or '').split(' ')[0] or 'unknown'
 
 
-def resolve_binary(module, binary):
-    """Full path of the pg_restore to use, or (None, why not)."""
-    if os.sep in binary:
-        if os.path.isfile(binary) and os.access(binary, os.X_OK):
-            return binary, None
-        return None, '%s does not exist or is not executable' % binary
-    found = module.get_bin_path(binary)
-    if found:
-        return found, None
-    return None, '%s was not found on PATH' % binary
-
-
 def pg_restore_version(module, binary):
-    # run_command would fail the module itself on a missing binary; a resolved
-    # path lets us say which client tools to install instead.
     rc, out, err = module.run_command([binary, '--version'])
     if rc != 0:
         return None, None, first_line(err) or first_line(out) or 'exit code %d' % rc

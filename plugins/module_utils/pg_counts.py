@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import errno
 import json
 import os
 
@@ -28,7 +27,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts impor
     table_key,
     total_rows,
 )
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs, write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect,
     connection_target,
@@ -208,11 +207,11 @@ def write_snapshot(module, dest, snapshot):
     """Write the snapshot as JSON, 0600, atomically; fail the module with what to do."""
     directory = os.path.dirname(os.path.abspath(dest))
     try:
-        os.makedirs(directory, mode=0o700)
+        # Missing levels 0700 (the run's work directory may not exist yet); an existing one is left as it is.
+        make_private_dirs([directory], fix_mode=False)
     except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
-                                 % (directory, to_native(exc.strerror or exc)))
+        module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
+                             % (directory, to_native(exc.strerror or exc)))
     try:
         # 0600, so the snapshot is never readable by others; a reader sees either the old or the new file.
         write_atomic(dest, json.dumps(snapshot, indent=2, sort_keys=True) + '\n', 0o600)

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import detect_format, parse_toc_listing
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
@@ -70,11 +71,10 @@ def check_objects(module, database, path, pg_restore='pg_restore'):
     if fmt not in ('custom', 'tar', 'directory'):
         module.fail_json(msg='%s is a %s dump; only custom, tar and directory dumps have a table of contents to check '
                              'against. Nothing was changed.' % (path, fmt))
-    binary = pg_restore
-    resolved = binary if '/' in binary else module.get_bin_path(binary)
+    resolved, missing = resolve_binary(module, pg_restore)
     if not resolved:
-        module.fail_json(msg='pg_restore (%s) was not found. Install the PostgreSQL client tools or set pg_restore '
-                             '(db_restore_pg_bin_dir). Nothing was changed.' % binary)
+        module.fail_json(msg='pg_restore: %s. Install the PostgreSQL client tools or set pg_restore '
+                             '(db_restore_pg_bin_dir). Nothing was changed.' % missing)
     rc, out, err = module.run_command([resolved, '--list', path])
     if rc != 0:
         module.fail_json(msg='pg_restore --list %s failed: %s. The dump is damaged or was made by a newer pg_dump. '

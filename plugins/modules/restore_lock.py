@@ -86,6 +86,27 @@ options:
       - Also measure the free space of the filesystem holding this path (or its nearest existing parent), returned
         as RV(free_bytes), so that a disk check needs no other round trip to the host.
     type: path
+  binaries:
+    description:
+      - Client tools the run needs on this host, for example C(/usr/lib/postgresql/15/bin/pg_restore) or
+        C(pg_restore). Each must be an executable file (a name with a C(/)) or be found on the C(PATH).
+      - Checked before the lock is taken, so a missing tool fails the task with the lock untouched.
+    type: list
+    elements: str
+    default: []
+  binaries_hint:
+    description:
+      - Added to the failure message when one of O(binaries) is missing (what to install or set).
+    type: str
+    default: ''
+  directories:
+    description:
+      - Working directories the holder of the lock needs. With O(state=present), once this run holds the lock,
+        each is created with mode 0700 (parents too) or given mode 0700 when it exists. In check mode they are
+        only looked at.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -166,6 +187,21 @@ free_bytes:
   returned: always
   type: int
   sample: 52428800000
+cpu_count:
+  description: The CPUs this host lets the module run on (its affinity mask; the count C(nproc) prints).
+  returned: always
+  type: int
+  sample: 4
+binaries_found:
+  description: O(binaries), each resolved to the file that would run.
+  returned: always
+  type: dict
+  sample: {"pg_restore": "/usr/lib/postgresql/15/bin/pg_restore"}
+directories_created:
+  description: The O(directories) that did not exist (created, or in check mode that would be).
+  returned: always
+  type: list
+  elements: str
 '''
 
 import datetime
@@ -176,7 +212,8 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs, write_atomic
 
 TIMESTAMP_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 UTC = datetime.timezone.utc
@@ -380,6 +417,26 @@ def free_bytes(path):
     return stats.f_bavail * stats.f_frsize
 
 
+def cpu_count():
+    """CPUs this process may run on (nproc), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def find_binaries(module, names):
+    """{name: resolved path} for each tool found; what is wrong with the others, as a list."""
+    found, missing = {}, []
+    for name in names:
+        path, why = resolve_binary(module, name)
+        if path:
+            found[name] = path
+        else:
+            missing.append(why)
+    return found, missing
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -393,6 +450,9 @@ def main():
             private_file=dict(type='path'),
             private_content=dict(type='str', no_log=True),
             free_space_path=dict(type='path'),
+            binaries=dict(type='list', elements='str', default=[]),
+            binaries_hint=dict(type='str', default=''),
+            directories=dict(type='list', elements='path', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -402,8 +462,14 @@ def main():
     if not run_id.strip():
         module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.')
     result = dict(changed=False, path=path, acquired=False, released=False, holder=None, age_minutes=None,
-                  stale=False, holder_running=None, private_file_changed=False, free_bytes=None)
+                  stale=False, holder_running=None, private_file_changed=False, free_bytes=None,
+                  cpu_count=cpu_count(), binaries_found={}, directories_created=[])
     now = utc_now()
+    result['binaries_found'], missing = find_binaries(module, params['binaries'])
+    if missing:
+        module.fail_json(msg='Missing client tool on %s: %s. %s%sNothing was changed.'
+                             % (socket.gethostname(), '; '.join(missing), params['binaries_hint'],
+                                ' ' if params['binaries_hint'] else ''), **result)
     if params['free_space_path']:
         try:
             result['free_bytes'] = free_bytes(params['free_space_path'])
@@ -412,8 +478,28 @@ def main():
                                  % (params['free_space_path'], to_native(exc.strerror or exc)), **result)
 
     def holder_done(**extra):
-        """This run holds the lock: write its private file, then exit."""
+        """This run holds the lock: create its directories, write its private file, then exit."""
         result.update(extra)
+
+        def give_back(what, exc):
+            released = ''
+            if extra.get('changed'):
+                # Taken by this very call: give it back, the run cannot go on without it.
+                try:
+                    os.unlink(path)
+                    result.update(acquired=False, released=True)
+                    released = ' The lock was released again.'
+                except OSError:
+                    released = ' The lock could not be released: remove it by hand (rm %s).' % path
+            module.fail_json(msg='Could not %s: %s. Check the directory is writable (db_restore_work_dir). Nothing '
+                                 'was changed.%s' % (what, to_native(exc.strerror or exc), released), **result)
+
+        try:
+            result['directories_created'] = make_private_dirs(params['directories'], module.check_mode)
+        except OSError as exc:
+            give_back('create the work directory %s' % (exc.filename or ''), exc)
+        if result['directories_created'] and not module.check_mode:
+            result['changed'] = True
         if params['private_file'] and params['private_content'] and not module.check_mode:
             try:
                 directory = os.path.dirname(os.path.abspath(params['private_file']))
@@ -421,17 +507,7 @@ def main():
                     os.makedirs(directory, 0o700)
                 write_atomic(params['private_file'], params['private_content'], 0o600)
             except OSError as exc:
-                released = ''
-                if extra.get('changed'):
-                    # Taken by this very call: give it back, the run cannot go on without the file.
-                    try:
-                        os.unlink(path)
-                        result.update(acquired=False, released=True)
-                        released = ' The lock was released again.'
-                    except OSError:
-                        released = ' The lock could not be released: remove it by hand (rm %s).' % path
-                module.fail_json(msg='Could not write %s: %s. Check the directory is writable. Nothing was changed.%s'
-                                     % (params['private_file'], to_native(exc.strerror or exc), released), **result)
+                give_back('write %s' % params['private_file'], exc)
             result.update(changed=True, private_file_changed=True)
         module.exit_json(**result)
 
@@ -444,8 +520,7 @@ def main():
         if state['status'] == 'free':
             record = lock_record(run_id, params['owner'], now, controller=params['controller'])
             if module.check_mode:
-                result.update(changed=True)
-                module.exit_json(**result)
+                holder_done(changed=True)  # looks at the directories, writes nothing
             try:
                 create_lock(path, record)
             except OSError as exc:

@@ -286,6 +286,9 @@ BAD_INPUTS = {
     # backup 1 is 50 min old: a point 33 min ago means 17 min of data loss, over the 15 min RPO
     "RPO breach": (lambda yv: {"point": iso(minutes_ago(33)), "confirm": yv["name"]}, "RPO"),
     # the assessment's first call finds no server on the port: stop before the lock, say what to check
+    # the lock's call looks for pg_restore before it takes the lock
+    "pg_restore missing": (lambda yv: {"point": "latest", "confirm": yv["name"],
+                                       "db_restore_pg_bin_dir": "/nonexistent/pgbin"}, "postgresql-client-15"),
     "PostgreSQL does not answer": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                                "db_restore_login_port": free_port()}, "Could not connect to PostgreSQL"),
 }

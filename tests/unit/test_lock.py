@@ -201,3 +201,50 @@ def test_module_release_of_a_lock_removed_by_hand_still_removes_the_private_file
     release = run_main(lock.main, path=str(path), run_id='run-1', state='absent', private_file=str(secret))
     assert release['rc'] == 0 and release['private_file_changed'] is True and not secret.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_module_missing_binary_is_refused_before_the_lock(tmp_path, run_main):
+    path = tmp_path / 'locks' / 'db.lock'
+    tool = tmp_path / 'bin' / 'pg_restore'
+    result = run_main(lock.main, path=str(path), run_id='run-1', binaries=[str(tool), 'sh'],
+                      binaries_hint='Install postgresql-client-15.', directories=[str(tmp_path / 'work')])
+    assert result['rc'] == 1
+    assert str(tool) in result['msg'] and 'Install postgresql-client-15. Nothing was changed.' in result['msg']
+    assert 'sh,' not in result['msg']
+    assert not path.exists() and not (tmp_path / 'work').exists()
+    tool.parent.mkdir()
+    tool.write_text('#!/bin/sh\n')
+    tool.chmod(0o644)  # not executable: still missing
+    assert run_main(lock.main, path=str(path), run_id='run-1', binaries=[str(tool)])['rc'] == 1
+    tool.chmod(0o755)
+    found = run_main(lock.main, path=str(path), run_id='run-1', binaries=[str(tool), 'sh'])
+    assert found['acquired'] is True
+    assert found['binaries_found'][str(tool)] == str(tool) and found['binaries_found']['sh'].endswith('/sh')
+
+
+def test_module_creates_private_work_directories_once_the_lock_is_ours(tmp_path, run_main):
+    path = tmp_path / 'work' / 'locks' / 'db.lock'
+    work = tmp_path / 'work'
+    dirs = [str(work), str(work / 'restore'), str(work / 'reports' / 'run-1')]
+    checked = run_main(lock.main, path=str(path), run_id='run-1', directories=dirs, _ansible_check_mode=True)
+    assert checked['directories_created'] == dirs and not work.exists()
+    assert checked['cpu_count'] == len(os.sched_getaffinity(0))
+    (work / 'restore').mkdir(parents=True, mode=0o755)
+    os.chmod(str(work / 'restore'), 0o755)
+    first = run_main(lock.main, path=str(path), run_id='run-1', directories=dirs)
+    assert first['acquired'] is True and first['changed'] is True
+    assert first['directories_created'] == [str(work / 'reports' / 'run-1')]
+    for d in dirs + [str(work / 'reports')]:
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
+    # another run is refused before it creates anything
+    other = run_main(lock.main, path=str(path), run_id='run-2', directories=[str(work / 'reports' / 'run-2')])
+    assert other['rc'] == 1 and not (work / 'reports' / 'run-2').exists()
+
+
+def test_module_work_directory_that_cannot_be_created_gives_the_lock_back(tmp_path, run_main):
+    path = tmp_path / 'db.lock'
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a directory')
+    result = run_main(lock.main, path=str(path), run_id='run-1', directories=[str(blocker / 'work')])
+    assert result['rc'] == 1 and str(blocker / 'work') in result['msg'] and 'released again' in result['msg']
+    assert not path.exists()
