@@ -198,3 +198,92 @@ def test_module_upload_failure_is_reported_not_fatal(tmp_path, run_main):
     assert '127.0.0.1:1' in result['upload_error']
     assert 'not-a-real-secret-key' not in json.dumps(result)
     assert (tmp_path / (dump.name + '.md5')).exists()
+
+
+FAKE_PG_DUMP = r'''#!/bin/sh
+# Records its arguments; fails the formats named in $FAKE_FAIL after writing part of the file.
+echo "$@" >> "$FAKE_LOG"
+fmt=; file=; db=
+for a in "$@"; do
+  case "$a" in
+    --format=*) fmt=${a#--format=} ;;
+    --file=*) file=${a#--file=} ;;
+    --*) ;;
+    *) db=$a ;;
+  esac
+done
+if [ "$fmt" = custom ]; then printf 'PGDMP%s' "$db" > "$file"; else printf -- '-- PostgreSQL database dump\n-- %s\n' "$db" > "$file"; fi
+case " $FAKE_FAIL " in *" $fmt "*) echo "pg_dump: error: could not write to file: No space left on device" >&2; exit 1 ;; esac
+exit 0
+'''
+
+
+@pytest.fixture
+def fake_pg_dump(tmp_path, monkeypatch):
+    import stat
+    tool = tmp_path / 'bin' / 'pg_dump'
+    tool.parent.mkdir()
+    tool.write_text(FAKE_PG_DUMP)
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv('FAKE_LOG', str(tmp_path / 'calls.log'))
+    return tool
+
+
+def test_module_dump_makes_hashes_and_names_the_custom_dump(tmp_path, run_main, fake_pg_dump):
+    import hashlib
+    import stat
+    base = tmp_path / 'safety' / 'prod_safety_20260429_143512'
+    base.parent.mkdir()
+    made = run_main(checksum_main, path=str(base), require_expected=False, write_sidecar=True,
+                    dump=dict(database='-prod', pg_dump=str(fake_pg_dump), compress=1))
+    dump = tmp_path / 'safety' / (base.name + '.dump')
+    assert made['rc'] == 0 and made['changed'] is True
+    assert made['path'] == str(dump) and made['dump_format'] == 'custom' and made['dump_errors'] == {}
+    assert dump.read_bytes() == b'PGDMP-prod' and made['format'] == 'custom'
+    assert made['md5'] == hashlib.md5(b'PGDMP-prod').hexdigest() and made['sidecar'] == str(dump) + '.md5'
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    call = (tmp_path / 'calls.log').read_text().split()
+    # the name after '--' (never taken for an option), the level only for the custom format
+    assert call[-2:] == ['--', '-prod'] and '--compress=1' in call and '--no-password' in call
+    assert not list(base.parent.glob('*.part'))
+
+
+def test_module_dump_falls_back_to_plain_and_removes_the_failed_part(tmp_path, run_main, fake_pg_dump, monkeypatch):
+    monkeypatch.setenv('FAKE_FAIL', 'custom')
+    base = tmp_path / 'prod_safety_20260429_143512'
+    made = run_main(checksum_main, path=str(base), require_expected=False,
+                    dump=dict(database='prod', pg_dump=str(fake_pg_dump), compress=1))
+    assert made['rc'] == 0 and made['dump_format'] == 'plain' and made['path'] == str(base) + '.sql'
+    assert 'No space left on device' in made['dump_errors']['custom']
+    assert '--compress' not in (tmp_path / 'calls.log').read_text().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith('prod_')) == [base.name + '.sql']
+
+
+def test_module_dump_that_fails_in_every_format_leaves_nothing(tmp_path, run_main, fake_pg_dump, monkeypatch):
+    monkeypatch.setenv('FAKE_FAIL', 'custom plain')
+    base = tmp_path / 'prod_safety_20260429_143512'
+    failed = run_main(checksum_main, path=str(base), require_expected=False, write_sidecar=True,
+                      dump=dict(database='prod', pg_dump=str(fake_pg_dump)))
+    assert failed['rc'] == 1 and 'custom: pg_dump: error' in failed['msg'] and 'plain: pg_dump: error' in failed['msg']
+    assert set(failed['dump_errors']) == {'custom', 'plain'} and failed['dump_format'] is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith('prod_')] == []
+    missing = run_main(checksum_main, path=str(base), require_expected=False,
+                       dump=dict(database='prod', pg_dump=str(tmp_path / 'nowhere' / 'pg_dump')))
+    assert missing['rc'] == 1 and 'does not exist or is not executable' in missing['msg']
+
+
+def test_module_dump_adds_the_extension_to_the_upload_key(tmp_path, run_main, fake_pg_dump):
+    pytest.importorskip('boto3')
+    base = tmp_path / 'prod_safety_20260429_143512'
+    made = run_main(checksum_main, path=str(base), require_expected=False, upload_key='safety/' + base.name,
+                    s3_bucket='backups', s3_endpoint_url='http://127.0.0.1:1', aws_access_key='AKIDEXAMPLE',
+                    aws_secret_key='not-a-real-secret-key', dump=dict(database='prod', pg_dump=str(fake_pg_dump)))
+    assert made['rc'] == 0 and made['upload_key'] == 'safety/' + base.name + '.dump' and made['uploaded'] is False
+
+
+def test_module_dump_in_check_mode_writes_nothing(tmp_path, run_main, fake_pg_dump):
+    base = tmp_path / 'prod_safety_20260429_143512'
+    checked = run_main(checksum_main, path=str(base), require_expected=False, _ansible_check_mode=True,
+                       dump=dict(database='prod', pg_dump=str(fake_pg_dump)))
+    assert checked['rc'] == 0 and checked['changed'] is True and checked['path'] == str(base) + '.dump'
+    assert not (tmp_path / 'calls.log').exists() and not list(tmp_path.glob('prod_*'))
