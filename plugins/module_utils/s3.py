@@ -12,17 +12,29 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
+# boto3 is imported on first use (load_boto3): it takes about 0.3 s, which a
+# module working on a local store (or on a local file) should not pay.
+boto3 = None
+Config = None
+botocore_exceptions = None
+HAS_BOTO3 = None  # not known until load_boto3() has run
 BOTO3_IMPORT_ERROR = None
-try:
-    import boto3
-    from botocore.config import Config
-    from botocore import exceptions as botocore_exceptions
-except ImportError:
-    HAS_BOTO3 = False
-    BOTO3_IMPORT_ERROR = traceback.format_exc()
-    botocore_exceptions = None
-else:
-    HAS_BOTO3 = True
+
+
+def load_boto3():
+    """Import boto3 and botocore once; whether they are available."""
+    global boto3, Config, botocore_exceptions, HAS_BOTO3, BOTO3_IMPORT_ERROR
+    if HAS_BOTO3 is None:
+        try:
+            import boto3 as boto3_module
+            from botocore.config import Config as config_class
+            from botocore import exceptions as exceptions_module
+        except ImportError:
+            HAS_BOTO3 = False
+            BOTO3_IMPORT_ERROR = traceback.format_exc()
+        else:
+            boto3, Config, botocore_exceptions, HAS_BOTO3 = boto3_module, config_class, exceptions_module, True
+    return HAS_BOTO3
 
 # Short enough that an unreachable endpoint fails in about ten seconds
 # (2 attempts x 4 s connect timeout + backoff); long reads stay allowed.
@@ -84,6 +96,8 @@ def build_s3_client(params):
     if endpoint:
         # S3-compatible stores (MinIO, Ceph, moto) generally only route path-style requests.
         config_args['s3'] = {'addressing_style': 'path'}
+    if not load_boto3():
+        raise ValueError(missing_required_lib('boto3'))
     try:
         return boto3.session.Session().client(
             's3',
@@ -101,7 +115,7 @@ def build_s3_client(params):
 
 def s3_client(module):
     """boto3 S3 client from the module's s3 options; fails the module on bad input."""
-    if not HAS_BOTO3:
+    if not load_boto3():
         module.fail_json(msg=missing_required_lib('boto3') + ' Nothing was changed.', exception=BOTO3_IMPORT_ERROR)
     try:
         return build_s3_client(module.params)
@@ -129,7 +143,7 @@ def is_transient_s3_error(exc):
     transient; a missing object, rejected credentials or a bad parameter fail
     the same way every time, so retrying them only delays the real message.
     """
-    if botocore_exceptions is None:
+    if not load_boto3():
         return False
     exc_types = botocore_exceptions
     if isinstance(exc, exc_types.ClientError):
@@ -156,7 +170,7 @@ def describe_s3_error(exc, action, bucket, endpoint, key=None, region=None):
 def _describe_s3_error(exc, action, bucket, endpoint, key, region):
     where = s3_location(bucket, endpoint, key=key, region=region)
     head = 'Could not %s in %s' % (action, where)
-    if botocore_exceptions is None:
+    if not load_boto3():
         return '%s: %s' % (head, exc)
     exc_types = botocore_exceptions
     if isinstance(exc, (exc_types.EndpointConnectionError, exc_types.ConnectTimeoutError)):

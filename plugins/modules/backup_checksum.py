@@ -327,7 +327,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import EXTENSIONS, dump_database
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
-    HAS_BOTO3, build_s3_client, describe_s3_error, is_transient_s3_error, s3_argument_spec, s3_client,
+    build_s3_client, describe_s3_error, is_transient_s3_error, load_boto3, s3_argument_spec, s3_client,
 )
 
 NOTHING_CHANGED = 'nothing was changed.'
@@ -589,7 +589,7 @@ class Checksum(object):
     def upload(self, key, digest):
         """Upload path to key with its MD5 as object metadata; '' or what went wrong (never fails the task)."""
         params = self.params
-        if not HAS_BOTO3:
+        if not load_boto3():
             return 'boto3 is not installed on %s' % socket.gethostname()
         try:
             client = build_s3_client(params)
