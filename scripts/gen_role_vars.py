@@ -43,10 +43,17 @@ def load():
     return yaml.safe_load(SOURCE.read_text())
 
 
+# The role whose argument spec holds every variable: restore.yml and drill.yml
+# validate all inputs there, before anything changes, instead of in each phase
+# (a bad value of a later phase's variable would otherwise stop the run in the
+# middle of the downtime).
+VALIDATES_ALL = "preflight"
+
+
 def role_files(spec):
     files = {}
     for role, summary in spec["roles"].items():
-        names = [n for n, v in spec["variables"].items() if role in v["roles"]]
+        names = [n for n, v in spec["variables"].items() if role in v["roles"] or role == VALIDATES_ALL]
         defaults = {n: spec["variables"][n]["default"] for n in names if "default" in spec["variables"][n]}
         text = "---\n" + HEADER + (dump(defaults) if defaults else "{}\n")
         files[ROOT / "roles" / role / "defaults" / "main.yml"] = text

@@ -286,6 +286,10 @@ BAD_INPUTS = {
     # backup 1 is 50 min old: a point 33 min ago means 17 min of data loss, over the 15 min RPO
     "RPO breach": (lambda yv: {"point": iso(minutes_ago(33)), "confirm": yv["name"]}, "RPO"),
     # the assessment's first call finds no server on the port: stop before the lock, say what to check
+    # a variable of a phase that runs during the downtime, validated by the preflight with all the others
+    "wrong type of a later phase's variable": (lambda yv: {"point": "latest", "confirm": yv["name"],
+                                                           "db_restore_connection_rounds": "many"},
+                                               "db_restore_connection_rounds"),
     # the lock's call looks for pg_restore before it takes the lock
     "pg_restore missing": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                        "db_restore_pg_bin_dir": "/nonexistent/pgbin"}, "postgresql-client-15"),
