@@ -36,8 +36,12 @@ def make_private_dirs(paths, check_mode=False, fix_mode=True):
             try:
                 os.mkdir(directory, 0o700)
             except OSError as exc:
+                # Created meanwhile by someone else is fine; a file (or a dangling symlink) in the way is not.
                 if exc.errno != errno.EEXIST:
                     raise
+                if not os.path.isdir(directory):
+                    raise OSError(errno.ENOTDIR, 'it exists and is not a directory', directory)
+                continue
             os.chmod(directory, 0o700)  # whatever the umask took away
     return created
 

@@ -246,5 +246,10 @@ def test_module_work_directory_that_cannot_be_created_gives_the_lock_back(tmp_pa
     blocker = tmp_path / 'file'
     blocker.write_text('not a directory')
     result = run_main(lock.main, path=str(path), run_id='run-1', directories=[str(blocker / 'work')])
-    assert result['rc'] == 1 and str(blocker / 'work') in result['msg'] and 'released again' in result['msg']
+    assert result['rc'] == 1 and str(blocker) in result['msg'] and 'released again' in result['msg']
+    assert 'not a directory' in result['msg']
     assert not path.exists()
+    assert stat.S_IMODE(blocker.stat().st_mode) != 0o700 or os.geteuid() == 0, "the file in the way was chmod-ed"
+    before = stat.S_IMODE(blocker.stat().st_mode)
+    assert run_main(lock.main, path=str(path), run_id='run-1', directories=[str(blocker)])['rc'] == 1
+    assert stat.S_IMODE(blocker.stat().st_mode) == before, "a file given as a directory was chmod-ed"
