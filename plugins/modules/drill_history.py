@@ -96,6 +96,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.drill import compute_trend, parse_history
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs
 
 
 def main():
@@ -128,9 +129,7 @@ def main():
 
     if not module.check_mode:
         try:
-            directory = os.path.dirname(path)
-            if directory and not os.path.isdir(directory):
-                os.makedirs(directory, 0o700)
+            make_private_dirs([os.path.dirname(os.path.abspath(path))], fix_mode=False)
             # O_APPEND: two drills finishing together each add a whole line.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, 'a') as handle:

@@ -179,7 +179,8 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog impo
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import detect_format, hash_stream
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_pg_restore_version
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs, write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.manifest import (
     backup_name,
     build_manifest,
@@ -196,6 +197,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     server_version,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import take_counts
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import last_lines
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     describe_s3_error,
     s3_argument_spec,
@@ -212,13 +214,6 @@ def normalize_prefix(prefix):
     return prefix
 
 
-
-
-def first_line(text):
-    for line in (text or '').splitlines():
-        if line.strip():
-            return line.strip()
-    return ''
 
 
 def resolve_pg_dump(module):
@@ -346,8 +341,7 @@ def main():
     if params['store'] == 'local':
         work_dir = os.path.abspath(params['local_dir'])
         try:
-            if not os.path.isdir(work_dir):
-                os.makedirs(work_dir, 0o700)
+            make_private_dirs([work_dir], fix_mode=False)
         except OSError as exc:
             module.fail_json(msg='Could not create the backup directory %s: %s. %s'
                                  % (work_dir, to_native(exc.strerror or exc), NOTHING_STORED))
@@ -377,7 +371,7 @@ def main():
             except psycopg2.Error:
                 pass
         if rc != 0:
-            detail = ' '.join(first_line(line) for line in (err or '').splitlines()[-3:] if line.strip())
+            detail = last_lines(err)
             module.fail_json(msg='pg_dump of %s failed (exit code %s): %s. Check free space in %s, that pg_dump is '
                                  'the server\'s major version (%s) or newer, and the connection settings. %s'
                                  % (database, rc, detail or 'no message', work_dir, version, NOTHING_STORED))

@@ -377,9 +377,7 @@ def held_message(path, holder, state, stale_minutes, tail='Nothing was changed.'
 
 def create_lock(path, record):
     """Atomically create the lock file; raises OSError(EEXIST) when it already exists."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
+    make_private_dirs([os.path.dirname(os.path.abspath(path))], fix_mode=False)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, 'w') as handle:
@@ -502,9 +500,7 @@ def main():
             result['changed'] = True
         if params['private_file'] and params['private_content'] and not module.check_mode:
             try:
-                directory = os.path.dirname(os.path.abspath(params['private_file']))
-                if not os.path.isdir(directory):
-                    os.makedirs(directory, 0o700)
+                make_private_dirs([os.path.dirname(os.path.abspath(params['private_file']))], fix_mode=False)
                 write_atomic(params['private_file'], params['private_content'], 0o600)
             except OSError as exc:
                 give_back('write %s' % params['private_file'], exc)

@@ -714,6 +714,43 @@ def test_disk_full_in_the_work_directory(method, pg_cluster, site, pm2, prod, ga
         assert not safety_dumps, "a partial safety dump was left behind: %s" % safety_dumps
 
 
+SIDECAR_BLOCKER = '''#!/bin/bash
+# pg_dump, then (when it worked) a directory where the checksum sidecar of its file goes: the dump is
+# complete and hashed, and only the sidecar cannot be written.
+__REAL__ "$@"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+    for arg in "$@"; do
+        case "$arg" in --file=*.part) part="${arg#--file=}"; mkdir -p "${part%.part}.md5" ;; esac
+    done
+fi
+exit "$rc"
+'''
+
+
+def test_safety_backup_without_its_sidecar_drops_nothing(pg_cluster, site, pm2, prod, tmp_path, run_playbook):
+    """In place, the safety dump works but its md5 sidecar cannot be written: the result carries the md5, and
+    the run must still stop before the drop (a safety copy without its sidecar is not a verified one)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in Path(PG_BIN_DIR).iterdir():
+        if tool.name != "pg_dump":
+            (bin_dir / tool.name).symlink_to(tool)
+    wrapper = bin_dir / "pg_dump"
+    wrapper.write_text(SIDECAR_BLOCKER.replace("__REAL__", str(Path(PG_BIN_DIR) / "pg_dump")))
+    wrapper.chmod(0o755)
+    result = restore(run_playbook, prod.inv(db_restore_method="in_place", db_restore_pg_bin_dir=str(bin_dir)))
+    result.assert_failed()
+    assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
+    report = report_of(result, prod, "failed", "safety_backup")
+    assert "checksum sidecar" in report["error"], report["error"]
+    assert "Nothing was dropped" in report["error"], report["error"]
+    assert [p for p in prod.work.rglob("*_safety_*.md5") if p.is_dir()], "the fault was not injected"
+    assert_backend_restarted(pm2, prod, report)
+    assert_lock_released(prod)
+    assert_no_leftovers(pg_cluster)
+
+
 def assert_production_is_state(pg_cluster, dbname, expected):
     assert table_checksums(pg_cluster, dbname) == expected["sums"], "%s does not hold the expected rows" % dbname
 

@@ -6,6 +6,8 @@ checksum of every row), what the report says, and that a refused run left the
 database exactly as it was.
 """
 import datetime as dt
+import gzip
+import hashlib
 import json
 import os
 import pathlib
@@ -17,7 +19,7 @@ import pytest
 import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
-from dbutil import PG_BIN_DIR, exact_counts, free_port, skip_unless_strict, table_checksums, tables_without_statistics
+from dbutil import PG_BIN_DIR, admin_query, exact_counts, free_port, skip_unless_strict, table_checksums, tables_without_statistics
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -198,18 +200,28 @@ def test_pagila_from_s3_latest(method, tmp_path, pg_cluster, s3_server, pagila_d
             assert password not in f.read_text(errors="replace"), f
 
 
-def test_plain_sql_backup_is_detected_from_its_content(tmp_path, pg_cluster, yv, run_playbook):
-    # a plain SQL dump under the .dump name: the format comes from the content
+@pytest.mark.parametrize("fmt", ["plain", "gzip"])
+def test_plain_sql_backup_is_detected_from_its_content(fmt, tmp_path, pg_cluster, yv, run_playbook):
+    # a plain SQL dump (or a gzipped one) under the .dump name: the format comes from the content
     for f in yv["store"].iterdir():
         f.unlink()
     b = make_backup.make_backup(pg_cluster, yv["name"], "local", minutes_ago(3), local_dir=str(yv["store"]), fmt="plain")
+    if fmt == "gzip":
+        path = yv["store"] / b["name"]
+        path.write_bytes(gzip.compress(path.read_bytes()))
+        md5 = hashlib.md5(path.read_bytes()).hexdigest()
+        (yv["store"] / (b["name"] + ".md5")).write_text("%s  %s\n" % (md5, b["name"]))
     sums = table_checksums(pg_cluster, yv["name"])
     result = run_playbook("restore.yml", yv["inv"], {"backup": b["name"], "confirm": yv["name"]})
     result.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == sums
     assert tables_without_statistics(pg_cluster, yv["name"]) == []
     report = result.report(str(yv["work"]))
-    assert report["backup"]["format"] == "plain"
+    assert report["backup"]["format"] == fmt
+    # psql ran as the owner (its role set on psql alone): every table is the application's.
+    owners = admin_query(pg_cluster, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+                         dbname=yv["name"])
+    assert owners == [("yieldvault_user",)], owners
 
 
 def _truncate_newest(yv):
