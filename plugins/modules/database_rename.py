@@ -120,10 +120,13 @@ def _existing(cur):
     return {row[0] for row in cur.fetchall()}
 
 
+# Autovacuum workers are not sessions: the rename signals them to exit itself.
+CLIENTS = "datname = ANY(%s) AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'"
+
+
 def _terminate(cur, names):
-    cur.execute(
-        'SELECT pid, datname, usename, pg_terminate_backend(pid) FROM pg_stat_activity '
-        'WHERE datname = ANY(%s) AND pid <> pg_backend_pid()', (list(names),))
+    cur.execute('SELECT pid, datname, usename, pg_terminate_backend(pid) FROM pg_stat_activity WHERE ' + CLIENTS,
+                (list(names),))
     return [{'pid': r[0], 'database': r[1], 'user': r[2]} for r in cur.fetchall()]
 
 
@@ -131,8 +134,7 @@ def _wait_gone(cur, names, seconds=5.0):
     # pg_terminate_backend only signals; the backend needs a moment to exit.
     deadline = time.time() + seconds
     while time.time() < deadline:
-        cur.execute('SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()',
-                    (list(names),))
+        cur.execute('SELECT count(*) FROM pg_stat_activity WHERE ' + CLIENTS, (list(names),))
         if cur.fetchone()[0] == 0:
             return
         time.sleep(0.2)

@@ -90,7 +90,8 @@ options:
     description:
       - Client tools the run needs on this host, for example C(/usr/lib/postgresql/15/bin/pg_restore) or
         C(pg_restore). Each must be an executable file (a name with a C(/)) or be found on the C(PATH).
-      - Checked before the lock is taken, so a missing tool fails the task with the lock untouched.
+      - Checked first, with either O(state), so a missing tool fails the task with the lock untouched (not taken,
+        and with O(state=absent) not removed).
     type: list
     elements: str
     default: []
@@ -457,11 +458,12 @@ def main():
     params = module.params
     path = params['path']
     run_id = params['run_id']
-    if not run_id.strip():
-        module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.')
     result = dict(changed=False, path=path, acquired=False, released=False, holder=None, age_minutes=None,
                   stale=False, holder_running=None, private_file_changed=False, free_bytes=None,
                   cpu_count=cpu_count(), binaries_found={}, directories_created=[])
+    if not run_id.strip():
+        module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.',
+                         **result)
     now = utc_now()
     result['binaries_found'], missing = find_binaries(module, params['binaries'])
     if missing:

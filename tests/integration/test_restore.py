@@ -327,6 +327,20 @@ def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_play
         assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
+def test_break_lock_with_pg_restore_missing_keeps_the_other_runs_lock(pg_cluster, run_playbook, yv):
+    # db_restore_break_lock asks to remove the other run's lock, but the run is refused for a missing
+    # pg_restore first: it must leave that lock where it was, as its message says.
+    extra = dict(_held_lock(yv), db_restore_break_lock=True, db_restore_pg_bin_dir="/nonexistent/pgbin")
+    lock = yv["work"] / "locks" / ("%s.lock" % yv["name"])
+    before = lock.read_text()
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", yv["inv"], extra)
+    result.assert_failed("postgresql-client-15")
+    assert "nothing was changed" in result.stdout.lower()
+    assert lock.exists() and lock.read_text() == before, "the other run's lock was broken by a refused run"
+    assert_untouched(pg_cluster, yv["name"], sums)
+
+
 def test_unreachable_s3_endpoint_is_refused(tmp_path, pg_cluster, yieldvault_db, run_playbook, db_inventory_vars, free_port):
     name = "yv_%s" % os.urandom(3).hex()
     yieldvault_db(name, seed=3)

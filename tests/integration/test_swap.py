@@ -6,9 +6,11 @@ Each test checks the data (exact counts and a checksum of every table), which
 databases exist afterwards, and what the report says.
 """
 import os
+import time
 
 import pytest
 
+import make_backup
 from dbutil import database_exists, exact_counts, table_checksums
 from pg_cluster import connect
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
@@ -244,3 +246,53 @@ def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, met
         "SELECT pg_get_userbyid(datdba), datcollate, datctype FROM pg_database WHERE datname = %s", (yv["name"],)))[0]
     assert owner_after == expected
     assert (collate, ctype) == tuple(locale_before)
+
+
+def _autovacuum_workers(pg_cluster, dbname):
+    return _admin(pg_cluster, ("SELECT pid FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                               "AND datname = %s", (dbname,)))
+
+
+@pytest.fixture
+def busy_autovacuum(pg_cluster):
+    """Autovacuum launched every second (naptime 1 s) for the test; reset afterwards."""
+    _admin(pg_cluster, ("ALTER SYSTEM SET autovacuum_naptime = '1s'", None), ("SELECT pg_reload_conf()", None))
+    yield
+    _admin(pg_cluster, ("ALTER SYSTEM RESET autovacuum_naptime", None), ("SELECT pg_reload_conf()", None))
+
+
+@pytest.mark.parametrize("method", ["swap", "in_place"])
+def test_autovacuum_on_production_is_not_a_session(method, pg_cluster, run_playbook, yv, busy_autovacuum):  # noqa: F811
+    # After a big restore the launcher vacuums every table for minutes. Its workers are no client: counted as
+    # sessions, they were "terminated" in the report and, restarted every round, failed the run in the middle of
+    # the downtime as "sessions keep reconnecting" (seen before the fix, after 10 rounds). Here a slow vacuum
+    # (100 ms a page) of a table updated after the newest backup (the same rows, 50000 dead versions) keeps one
+    # running on production through the run.
+    def sql(*statements):
+        conn = connect(pg_cluster, yv["name"])
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            conn.close()
+
+    sql("CREATE TABLE av_busy (id int, pad text) WITH (autovacuum_vacuum_threshold = 1, "
+        "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)",
+        "INSERT INTO av_busy SELECT g, repeat('x', 200) FROM generate_series(1, 50000) g")
+    make_backup.make_backup(pg_cluster, yv["name"], "local", minutes_ago(1), local_dir=str(yv["store"]))
+    backup_sums = table_checksums(pg_cluster, yv["name"])
+    sql("UPDATE av_busy SET pad = pad")  # 50000 dead rows to vacuum, the same rows
+    deadline = time.monotonic() + 60
+    while not _autovacuum_workers(pg_cluster, yv["name"]):
+        if time.monotonic() > deadline:
+            pytest.fail("no autovacuum worker started on %s within 60 s" % yv["name"])
+        time.sleep(0.2)
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method),
+                          {"point": "latest", "confirm": yv["name"]})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == backup_sums
+    report = result.report(str(yv["work"]))
+    assert int(report["connections"]["found"]) == 0, report["connections"]
+    assert report["connections_terminated"] == [], report["connections_terminated"]

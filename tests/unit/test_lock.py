@@ -222,6 +222,23 @@ def test_module_missing_binary_is_refused_before_the_lock(tmp_path, run_main):
     assert found['binaries_found'][str(tool)] == str(tool) and found['binaries_found']['sh'].endswith('/sh')
 
 
+def test_module_breaking_a_lock_with_a_binary_missing_leaves_the_lock(tmp_path, run_main):
+    path = tmp_path / 'locks' / 'db.lock'
+    take(path, 'run-other')
+    before = path.read_text()
+    result = run_main(lock.main, path=str(path), run_id='run-1', state='absent', force=True,
+                      binaries=[str(tmp_path / 'nowhere' / 'pg_restore')])
+    assert result['rc'] == 1 and 'Nothing was changed.' in result['msg']
+    assert result['released'] is False and path.read_text() == before
+
+
+def test_module_empty_run_id_returns_every_documented_key(tmp_path, run_main):
+    result = run_main(lock.main, path=str(tmp_path / 'db.lock'), run_id='  ')
+    assert result['rc'] == 1 and 'run_id must not be empty' in result['msg']
+    for key in ('acquired', 'released', 'holder', 'cpu_count', 'binaries_found', 'directories_created'):
+        assert key in result, key
+
+
 def test_module_creates_private_work_directories_once_the_lock_is_ours(tmp_path, run_main):
     path = tmp_path / 'work' / 'locks' / 'db.lock'
     work = tmp_path / 'work'
