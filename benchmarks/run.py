@@ -16,7 +16,8 @@ the checksum throughput against md5sum and the peak memory of backup_checksum.
 Results: benchmarks/results/<date>.md, .json and .svg, and latest.md/.svg.
 
     benchmarks/run.py                    quick set (sizes 0,50,100 MB; 0 = a tiny database)
-    benchmarks/run.py --full             0,50,200,600 MB, drill at every size, 1/4/16 databases
+    benchmarks/run.py --full             0,250,1000,2500 MB (the runbook's 2.5 GB), drill at every size, 1/4/16
+                                         databases
     benchmarks/run.py --sizes 0,30 --reps 2 --skip-multi --skip-micro
 """
 
@@ -47,7 +48,7 @@ import report  # noqa: E402
 import s3_server  # noqa: E402
 
 QUICK_SIZES = "0,50,100"
-FULL_SIZES = "0,50,200,600"
+FULL_SIZES = "0,250,1000,2500"
 BUCKET = "bench-backups"
 NOISE_NOTE = ("This machine is shared with other engineers' test runs while the benchmark runs, so absolute "
               "numbers are noisy (see the load average); compare contenders within one run, by their ratios.")

@@ -25,6 +25,18 @@ from psycopg2 import sql  # noqa: E402
 PG_BIN_DIR = os.environ.get("PG_BIN_DIR") or pg_cluster.DEFAULT_BIN_DIR
 VENV_BIN = Path(sys.executable).parent
 
+
+def wrapped_bin_dir(bin_dir, tool, script):
+    """bin_dir as PostgreSQL's bin directory (symlinks) with tool replaced by script (made executable)."""
+    bin_dir = Path(bin_dir)
+    bin_dir.mkdir(parents=True)
+    for real in Path(PG_BIN_DIR).iterdir():
+        if real.name != tool:
+            (bin_dir / real.name).symlink_to(real)
+    (bin_dir / tool).write_text(script)
+    (bin_dir / tool).chmod(0o755)
+    return bin_dir
+
 # Leaf tables, partitioned parents and materialized views of user schemas.
 _TABLES_QUERY = """
 SELECT n.nspname, c.relname, c.relkind, c.relispopulated

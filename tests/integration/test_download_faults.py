@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import re
 import socket
-import stat
 import threading
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 import make_backup
 import yieldvault_fixture
-from dbutil import PG_BIN_DIR, exact_counts, table_checksums
+from dbutil import PG_BIN_DIR, exact_counts, table_checksums, wrapped_bin_dir
 
 UTC = dt.timezone.utc
 
@@ -250,14 +249,8 @@ exec "$real" "$@"
 @pytest.fixture
 def oom_bin_dir(tmp_path):
     """A pg bin directory whose pg_restore runs out of memory with --jobs > 1."""
-    bin_dir = tmp_path / "pgbin"
-    bin_dir.mkdir()
-    for tool in Path(PG_BIN_DIR).iterdir():
-        if tool.name != "pg_restore":
-            (bin_dir / tool.name).symlink_to(tool)
-    wrapper = bin_dir / "pg_restore"
-    wrapper.write_text(OOM_WRAPPER % {"real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql"})
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", OOM_WRAPPER % {
+        "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql"})
     os.chmod(tmp_path, 0o755)
     return bin_dir
 

@@ -44,7 +44,8 @@ from psycopg2 import sql
 import make_backup
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import admin_query, PG_BIN_DIR, exact_counts, free_port, skip_unless_strict, table_checksums
+from dbutil import (admin_query, PG_BIN_DIR, exact_counts, free_port, skip_unless_strict, table_checksums,
+                    wrapped_bin_dir)
 from test_backend import backend_env, node_apps, wait_http  # noqa: F401  (node_apps is a fixture)
 from test_pm2_process import Pm2
 
@@ -731,14 +732,8 @@ exit "$rc"
 def test_safety_backup_without_its_sidecar_drops_nothing(pg_cluster, site, pm2, prod, tmp_path, run_playbook):
     """In place, the safety dump works but its md5 sidecar cannot be written: the result carries the md5, and
     the run must still stop before the drop (a safety copy without its sidecar is not a verified one)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in Path(PG_BIN_DIR).iterdir():
-        if tool.name != "pg_dump":
-            (bin_dir / tool.name).symlink_to(tool)
-    wrapper = bin_dir / "pg_dump"
-    wrapper.write_text(SIDECAR_BLOCKER.replace("__REAL__", str(Path(PG_BIN_DIR) / "pg_dump")))
-    wrapper.chmod(0o755)
+    bin_dir = wrapped_bin_dir(tmp_path / "bin", "pg_dump",
+                              SIDECAR_BLOCKER.replace("__REAL__", str(Path(PG_BIN_DIR) / "pg_dump")))
     result = restore(run_playbook, prod.inv(db_restore_method="in_place", db_restore_pg_bin_dir=str(bin_dir)))
     result.assert_failed()
     assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
