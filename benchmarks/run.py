@@ -109,11 +109,13 @@ def clear_prefix(s3, prefix):
 
 
 def settle(conn_info):
-    """Start each contender from the same state: the previous one's writes checkpointed and on disk.
+    """Put the previous contender's writes on disk (checkpoint, sync) before the next one starts.
 
     Otherwise the run after a big restore may pay for that restore's checkpoint and write-back, and which
     contender that is depends on the rotation. (At 1 GB, 2 pairs with and without: no difference beyond the
-    noise; it costs 1.8 s between runs, outside every contender's time.)
+    noise; it costs 1.8 s between runs, outside every contender's time.) The autovacuum of the previous restore
+    may still run, as it would on a production server after a restore; the rotation spreads it over the
+    contenders.
     """
     conn = pg_cluster.connect(conn_info, "postgres")
     try:

@@ -252,7 +252,7 @@ DESCRIBE_SQL = """
 SELECT split_part(current_setting('server_version'), ' ', 1), d.datname, pg_catalog.pg_get_userbyid(d.datdba),
        pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, pg_catalog.pg_database_size(d.oid),
        (SELECT count(*) FROM pg_catalog.pg_stat_activity a
-        WHERE a.datname = d.datname AND a.backend_type <> 'autovacuum worker')
+        WHERE a.datname = d.datname AND a.backend_type IS DISTINCT FROM 'autovacuum worker')
 FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_database d ON d.datname = %s
 """
 

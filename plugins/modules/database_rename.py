@@ -121,7 +121,9 @@ def _existing(cur):
 
 
 # Autovacuum workers are not sessions: the rename signals them to exit itself.
-CLIENTS = "datname = ANY(%s) AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'"
+# (IS DISTINCT FROM: a session the login user may not see has a NULL backend_type, and is still one.)
+CLIENTS = ("datname = ANY(%s) AND pid <> pg_backend_pid() "
+           "AND backend_type IS DISTINCT FROM 'autovacuum worker'")
 
 
 def _terminate(cur, names):

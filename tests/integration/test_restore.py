@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import stat
 import subprocess
 
@@ -19,7 +20,8 @@ import pytest
 import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
-from dbutil import PG_BIN_DIR, admin_query, exact_counts, free_port, skip_unless_strict, table_checksums, tables_without_statistics
+from dbutil import (admin_query, exact_counts, free_port, skip_unless_strict, table_checksums,
+                    tables_without_statistics, wrapped_bin_dir)
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -118,14 +120,8 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
 
 def test_failed_statistics_update_warns_and_the_restore_stands(tmp_path, pg_cluster, run_playbook, yv):
     # vacuumdb --analyze-only failing after a restore that worked: a warning, not a failure or a rollback
-    bin_dir = tmp_path / "pgbin"
-    bin_dir.mkdir()
-    for tool in pathlib.Path(PG_BIN_DIR).iterdir():
-        if tool.name != "vacuumdb":
-            (bin_dir / tool.name).symlink_to(tool)
-    vacuumdb = bin_dir / "vacuumdb"
-    vacuumdb.write_text("#!/bin/sh\necho 'vacuumdb: error: the yv-test statistics failure' >&2\nexit 1\n")
-    vacuumdb.chmod(0o755)
+    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "vacuumdb",
+                              "#!/bin/sh\necho 'vacuumdb: error: the yv-test statistics failure' >&2\nexit 1\n")
     chosen = yv["states"][2]
     result = run_playbook("restore.yml", dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir)),
                           {"point": "latest", "confirm": yv["name"]})
@@ -200,28 +196,34 @@ def test_pagila_from_s3_latest(method, tmp_path, pg_cluster, s3_server, pagila_d
             assert password not in f.read_text(errors="replace"), f
 
 
-@pytest.mark.parametrize("fmt", ["plain", "gzip"])
-def test_plain_sql_backup_is_detected_from_its_content(fmt, tmp_path, pg_cluster, yv, run_playbook):
-    # a plain SQL dump (or a gzipped one) under the .dump name: the format comes from the content
+ODD_PLAIN_OWNER = 'yv plain "o\'wner" \\ 5%s'
+
+
+@pytest.mark.parametrize("fmt,owner", [("plain", "yieldvault_user"), ("gzip", "yieldvault_user"),
+                                       ("plain", ODD_PLAIN_OWNER)], ids=["plain", "gzip", "plain-odd-owner"])
+def test_plain_sql_backup_is_detected_from_its_content(fmt, owner, tmp_path, pg_cluster, yv, run_playbook):
+    # A plain SQL dump (or a gzipped one) under the .dump name: the format comes from the content. psql runs as
+    # the owner (PGOPTIONS -c role=...; a space or a backslash in the name must be escaped there), so with the
+    # dump's own ALTER ... OWNER TO lines taken out every table is created by, and belongs to, the owner.
     for f in yv["store"].iterdir():
         f.unlink()
     b = make_backup.make_backup(pg_cluster, yv["name"], "local", minutes_ago(3), local_dir=str(yv["store"]), fmt="plain")
-    if fmt == "gzip":
-        path = yv["store"] / b["name"]
-        path.write_bytes(gzip.compress(path.read_bytes()))
-        md5 = hashlib.md5(path.read_bytes()).hexdigest()
-        (yv["store"] / (b["name"] + ".md5")).write_text("%s  %s\n" % (md5, b["name"]))
+    path = yv["store"] / b["name"]
+    text = re.sub(r"^ALTER [^\n]* OWNER TO [^\n]*;$", "", path.read_text(), flags=re.M)
+    assert "OWNER TO" not in text
+    path.write_bytes(gzip.compress(text.encode()) if fmt == "gzip" else text.encode())
+    (yv["store"] / (b["name"] + ".md5")).write_text("%s  %s\n" % (hashlib.md5(path.read_bytes()).hexdigest(), b["name"]))
     sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", yv["inv"], {"backup": b["name"], "confirm": yv["name"]})
+    inv = dict(yv["inv"], db_restore_owner=owner)
+    result = run_playbook("restore.yml", inv, {"backup": b["name"], "confirm": yv["name"]})
     result.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == sums
     assert tables_without_statistics(pg_cluster, yv["name"]) == []
     report = result.report(str(yv["work"]))
     assert report["backup"]["format"] == fmt
-    # psql ran as the owner (its role set on psql alone): every table is the application's.
     owners = admin_query(pg_cluster, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
                          dbname=yv["name"])
-    assert owners == [("yieldvault_user",)], owners
+    assert owners == [(owner,)], owners
 
 
 def _truncate_newest(yv):

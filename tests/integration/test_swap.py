@@ -248,9 +248,10 @@ def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, met
     assert (collate, ctype) == tuple(locale_before)
 
 
-def _autovacuum_workers(pg_cluster, dbname):
+def _autovacuum_workers(pg_cluster, dbname, table):
+    """pids of the autovacuum workers vacuuming table in dbname."""
     return _admin(pg_cluster, ("SELECT pid FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
-                               "AND datname = %s", (dbname,)))
+                               "AND datname = %s AND query LIKE %s", (dbname, "autovacuum: VACUUM %" + table + "%")))
 
 
 @pytest.fixture
@@ -285,9 +286,9 @@ def test_autovacuum_on_production_is_not_a_session(method, pg_cluster, run_playb
     backup_sums = table_checksums(pg_cluster, yv["name"])
     sql("UPDATE av_busy SET pad = pad")  # 50000 dead rows to vacuum, the same rows
     deadline = time.monotonic() + 60
-    while not _autovacuum_workers(pg_cluster, yv["name"]):
+    while not _autovacuum_workers(pg_cluster, yv["name"], "av_busy"):
         if time.monotonic() > deadline:
-            pytest.fail("no autovacuum worker started on %s within 60 s" % yv["name"])
+            pytest.fail("no autovacuum worker started on %s.av_busy within 60 s" % yv["name"])
         time.sleep(0.2)
     result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method),
                           {"point": "latest", "confirm": yv["name"]})
