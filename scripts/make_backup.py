@@ -61,6 +61,14 @@ def file_md5(path):
     return digest.hexdigest()
 
 
+def write_sidecar(path, md5=None):
+    """Write <path>.md5 in md5sum's format (the file's md5 unless given); returns the md5."""
+    path = Path(path)
+    md5 = md5 or file_md5(path)
+    Path(str(path) + ".md5").write_text("%s  %s\n" % (md5, path.name))
+    return md5
+
+
 def s3_client(s3):
     """s3 is a boto3 client, or a dict as s3_server.start returns it."""
     if hasattr(s3, "put_object"):
@@ -119,7 +127,7 @@ def make_backup(conn_info, dbname, store, when=None, local_dir=None, s3=None, bu
         md5 = file_md5(path)
         size = path.stat().st_size
         if local_dir:
-            (target_dir / (name + ".md5")).write_text("%s  %s\n" % (md5, name))
+            write_sidecar(path, md5)
         location = str(path.resolve())
         if store == "s3":
             client = s3_client(s3)

@@ -514,8 +514,7 @@ def test_s3_endpoint_down_mid_download_is_refused(pg_cluster, site, s3_server, s
 def truncate_with_matching_sidecar(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
-    md5 = make_backup.file_md5(path)
-    Path(str(path) + ".md5").write_text("%s  %s\n" % (md5, path.name))
+    make_backup.write_sidecar(path)
 
 
 def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
@@ -531,7 +530,7 @@ def test_file_valid_for_its_checksum_but_no_dump_stops_in_the_download(pg_cluste
     stops the run there, before the services stop, and no older backup is tried (no transfer problem)."""
     path = prod.store / site["newer"]["name"]
     path.write_bytes(os.urandom(64 * 1024))
-    Path(str(path) + ".md5").write_text("%s  %s\n" % (make_backup.file_md5(path), path.name))
+    make_backup.write_sidecar(path)
     result = restore(run_playbook, prod.inv(db_restore_try_older_backups=True))
     result.assert_failed("is not a PostgreSQL dump")
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import make_backup
 from test_restore import _corrupt_byte, yv  # noqa: F401  (yv is a fixture)
 
 # Secrets as Slack and PagerDuty shape them; neither may appear in any output or report.
@@ -120,13 +121,11 @@ def test_failure_triggers(run_playbook, yv, receiver):  # noqa: F811
 
 
 def test_rollback_triggers(run_playbook, yv, receiver):  # noqa: F811
-    import subprocess
     newest = yv["states"][2]["backup"]
     path = yv["store"] / newest["name"]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])  # readable header, broken body: pg_restore fails after the drop
-    md5 = subprocess.run(["md5sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
-    (yv["store"] / (newest["name"] + ".md5")).write_text("%s  %s\n" % (md5, newest["name"]))
+    make_backup.write_sidecar(path)
     # in place, so that the failure comes after the drop (with the swap method it
     # comes in the staging database, and nothing needs rolling back)
     result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method="in_place", **notify_vars(receiver.url)),

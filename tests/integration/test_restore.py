@@ -7,7 +7,6 @@ database exactly as it was.
 """
 import datetime as dt
 import gzip
-import hashlib
 import json
 import os
 import pathlib
@@ -212,7 +211,7 @@ def test_plain_sql_backup_is_detected_from_its_content(fmt, owner, tmp_path, pg_
     text = re.sub(r"^ALTER [^\n]* OWNER TO [^\n]*;$", "", path.read_text(), flags=re.M)
     assert "OWNER TO" not in text
     path.write_bytes(gzip.compress(text.encode()) if fmt == "gzip" else text.encode())
-    (yv["store"] / (b["name"] + ".md5")).write_text("%s  %s\n" % (hashlib.md5(path.read_bytes()).hexdigest(), b["name"]))
+    make_backup.write_sidecar(path)
     sums = table_checksums(pg_cluster, yv["name"])
     inv = dict(yv["inv"], db_restore_owner=owner)
     result = run_playbook("restore.yml", inv, {"backup": b["name"], "confirm": yv["name"]})
@@ -232,8 +231,7 @@ def _truncate_newest(yv):
     path = yv["store"] / newest["name"]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
-    md5 = subprocess.run(["md5sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
-    (yv["store"] / (newest["name"] + ".md5")).write_text("%s  %s\n" % (md5, newest["name"]))
+    make_backup.write_sidecar(path)
 
 
 def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv):
@@ -273,8 +271,7 @@ def _newer_dump(yv):
     assert data[:5] == b"PGDMP"
     data[5:8] = bytes([1, 16, 0])
     path.write_bytes(bytes(data))
-    md5 = subprocess.run(["md5sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
-    (yv["store"] / (newest["name"] + ".md5")).write_text("%s  %s\n" % (md5, newest["name"]))
+    make_backup.write_sidecar(path)
     return {"point": "latest", "confirm": yv["name"]}
 
 
