@@ -208,20 +208,23 @@ class CuttingProxy:
     gets `cut_after` bytes of its response body, then both connections are
     closed (the client sees a truncated download); only the first `cuts` such
     GETs are cut (None: all of them). With go_down, the proxy stops listening
-    after the first cut, so the endpoint is down for every retry. moto itself
-    cannot drop a connection, hence this proxy.
+    after the first cut, so the endpoint is down for every retry. With
+    refuse_uploads, it is the uploads (PUT or POST) matching `match` that are
+    cut instead: the connection is closed before anything reaches moto, so no
+    object is written. moto itself cannot drop a connection, hence this proxy.
 
     url: the endpoint to give the client; cut_count: downloads cut so far;
     requests: request lines seen; down: the proxy stopped listening.
     """
 
-    def __init__(self, upstream_url, match, cut_after, cuts=None, go_down=False):
+    def __init__(self, upstream_url, match, cut_after, cuts=None, go_down=False, refuse_uploads=False):
         import socket
         import threading
         from urllib.parse import urlsplit
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname, parts.port or 80)
         self.match, self.cut_after, self.cuts, self.go_down = match.encode(), int(cut_after), cuts, go_down
+        self.refuse_uploads = refuse_uploads
         self.cut_count = 0
         self.requests = []
         self.down = False
@@ -264,13 +267,24 @@ class CuttingProxy:
                 data = conn["client"].recv(65536)
                 if not data:
                     break
+                refused = False
                 for line in re.findall(rb"(?m)^(?:GET|HEAD|PUT|POST|DELETE) \S+ HTTP/1\.[01]", data):
                     self.requests.append(line.decode("latin-1"))
-                    if line.startswith(b"GET ") and self.match in line:
+                    if self.refuse_uploads:
+                        if line.startswith((b"PUT ", b"POST ")) and self.match in line:
+                            with self._lock:
+                                refused = self.cuts is None or self.cut_count < self.cuts
+                                self.cut_count += refused
+                    elif line.startswith(b"GET ") and self.match in line:
                         with self._lock:
                             if self.cuts is None or self.cut_count < self.cuts:
                                 # Armed before the request goes out, so no response byte slips through uncounted.
                                 conn.update(armed=True, header=b"", body=0)
+                if refused:
+                    self._close(conn["client"])
+                    if self.go_down:
+                        self.stop()
+                    break
                 conn["upstream"].sendall(data)
         except OSError:
             pass
@@ -331,11 +345,13 @@ class CuttingProxy:
 
 @pytest.fixture
 def cutting_proxy(s3_server):
-    """cutting_proxy(match, cut_after, cuts=None, go_down=False) -> CuttingProxy in front of the moto server."""
+    """cutting_proxy(match, cut_after=0, cuts=None, go_down=False, refuse_uploads=False) -> CuttingProxy in front of
+    the moto server."""
     proxies = []
 
-    def make(match, cut_after, cuts=None, go_down=False):
-        proxy = CuttingProxy(s3_server["endpoint_url"], match, cut_after, cuts=cuts, go_down=go_down)
+    def make(match, cut_after=0, cuts=None, go_down=False, refuse_uploads=False):
+        proxy = CuttingProxy(s3_server["endpoint_url"], match, cut_after, cuts=cuts, go_down=go_down,
+                             refuse_uploads=refuse_uploads)
         proxies.append(proxy)
         return proxy
 

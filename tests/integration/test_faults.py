@@ -509,6 +509,35 @@ def test_s3_endpoint_down_mid_download_is_refused(pg_cluster, site, s3_server, s
     assert not (prod.work / "restore" / site["newer"]["name"]).exists()
 
 
+def test_a_refused_safety_upload_after_a_swap_keeps_the_restore_and_says_so(pg_cluster, site, s3_server, s3_site,
+                                                                            cutting_proxy, pm2, prod, run_playbook):
+    """After a swap the safety backup's upload runs in the background while the previous database is dropped; an
+    upload that fails is a warning (as in line): the restore stands, the local copy is verified, the report says
+    NOT uploaded and why."""
+    proxy = cutting_proxy(match="/safety/", refuse_uploads=True)
+    result = restore(run_playbook, prod.inv("s3", s3=dict(s3_server, endpoint_url=proxy.url), bucket=s3_site["bucket"],
+                                            db_restore_method="swap"))
+    result.assert_ok()
+    assert proxy.cut_count >= 1, "no upload of the safety backup was refused: %s" % proxy.requests
+    assert_production_is(pg_cluster, site["newer"], "the newer backup")
+    report = report_of(result, prod, "succeeded")
+    safety = report["safety_backup"]
+    assert safety["uploaded"] is False and not safety["s3_key"], safety
+    assert "127.0.0.1" in safety["upload_error"] or "onnection" in safety["upload_error"], safety["upload_error"]
+    local = Path(safety["path"])
+    assert make_backup.file_md5(local) == safety["md5"], "the local safety backup is not the one hashed"
+    assert (Path(str(local) + ".md5")).read_text().split()[0] == safety["md5"]
+    listed = make_backup.s3_client(s3_server).list_objects_v2(Bucket=s3_site["bucket"], Prefix="safety/")
+    assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
+    (md,) = prod.work.glob("reports/*/report.md")
+    assert "NOT uploaded to S3" in md.read_text()
+    assert "WARNING: the safety backup %s was NOT uploaded to S3" % local in " ".join(result.stdout.split())
+    assert report["previous_database"]["dropped"] is True, report["previous_database"]
+    assert_backend_restarted(pm2, prod, report)
+    assert_lock_released(prod)
+    assert_no_leftovers(pg_cluster)
+
+
 # ---- 4. a backup valid for its checksum that pg_restore cannot restore ----------
 
 def truncate_with_matching_sidecar(path):
