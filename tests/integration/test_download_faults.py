@@ -1,8 +1,9 @@
 """Download faults and pg_restore out of memory, against real PostgreSQL 15 and a real S3 endpoint (moto).
 
-moto cannot drop a connection, so a small TCP proxy on 127.0.0.1 sits in front
-of it and cuts the response to the GET of one object after a few bytes, the
-first N times or every time. Everything else passes through untouched.
+moto cannot drop a connection, so a small TCP proxy on 127.0.0.1 (conftest's
+CuttingProxy) sits in front of it and cuts the response to the GET of one
+object after a few bytes, the first N times or every time. Everything else
+passes through untouched.
 
 pg_restore running out of memory is made reliable with a wrapper in a private
 bin directory (db_restore_pg_bin_dir): with --jobs > 1 it leaves a table
@@ -11,9 +12,6 @@ with the server's "out of memory"; with one job it runs the real pg_restore.
 """
 import datetime as dt
 import os
-import re
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -27,103 +25,6 @@ UTC = dt.timezone.utc
 
 def minutes_ago(n):
     return dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=n)
-
-
-class CuttingProxy:
-    """TCP proxy on 127.0.0.1 that cuts the response to ``GET .../<key>`` after ``cut_after`` bytes.
-
-    ``times`` responses are cut (None: every one); every other request passes
-    through. ``cuts`` counts the responses that were cut.
-    """
-
-    def __init__(self, upstream_url, key, cut_after=2048, times=1):
-        host, port = re.match(r"https?://([^:/]+):(\d+)", upstream_url).groups()
-        self.upstream = (host, int(port))
-        self.request_re = re.compile(rb"^GET /[^ ]*" + re.escape(key.encode()) + rb"(\?[^ ]*)? HTTP/")
-        self.cut_after = cut_after
-        self.times = times
-        self.cuts = 0
-        self.lock = threading.Lock()
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(32)
-        self.url = "http://127.0.0.1:%d" % self.server.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self):
-        self.closed = True
-        try:
-            self.server.close()
-        except OSError:
-            pass
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client):
-        try:
-            upstream = socket.create_connection(self.upstream, timeout=30)
-        except OSError:
-            client.close()
-            return
-        # Requests on one keep-alive connection are sequential: a request is
-        # sent only after the previous response was read, so arming the cut
-        # when a request goes up applies it to that request's response.
-        state = {"armed": False, "sent": 0}
-
-        def kill():
-            for sock in (client, upstream):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
-
-        def up():
-            try:
-                while True:
-                    data = client.recv(65536)
-                    if not data:
-                        break
-                    if self.request_re.match(data):
-                        with self.lock:
-                            arm = self.times is None or self.cuts < self.times
-                            if arm:
-                                self.cuts += 1
-                        state.update(armed=arm, sent=0)
-                    elif data[:4] in (b"GET ", b"HEAD", b"PUT ", b"POST"):
-                        state.update(armed=False, sent=0)
-                    upstream.sendall(data)
-            except OSError:
-                pass
-            kill()
-
-        def down():
-            try:
-                while True:
-                    data = upstream.recv(65536)
-                    if not data:
-                        break
-                    if state["armed"]:
-                        left = self.cut_after - state["sent"]
-                        if len(data) >= left:
-                            client.sendall(data[:left])
-                            break
-                        state["sent"] += len(data)
-                    client.sendall(data)
-            except OSError:
-                pass
-            kill()
-
-        threading.Thread(target=up, daemon=True).start()
-        threading.Thread(target=down, daemon=True).start()
 
 
 @pytest.fixture
@@ -147,17 +48,9 @@ def yv_s3(tmp_path, pg_cluster, s3_server, yieldvault_db, db_inventory_vars):
 
 
 @pytest.fixture
-def proxy_for(s3_server):
-    proxies = []
-
-    def make(key, times):
-        proxy = CuttingProxy(s3_server["endpoint_url"], key, times=times)
-        proxies.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in proxies:
-        proxy.close()
+def proxy_for(cutting_proxy):
+    """proxy_for(key, times): conftest's proxy, cutting the first `times` downloads of key after 2 KiB (None: all)."""
+    return lambda key, times: cutting_proxy(match=key, cut_after=2048, cuts=times)
 
 
 def assert_no_partial_files(work):
@@ -171,7 +64,7 @@ def test_a_dropped_download_is_retried_and_the_retry_restores(pg_cluster, run_pl
     inv = dict(yv_s3["inv"], db_restore_s3_endpoint_url=proxy.url)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv_s3["name"]})
     result.assert_ok()
-    assert proxy.cuts == 1
+    assert proxy.cut_count == 1
     assert table_checksums(pg_cluster, yv_s3["name"]) == newest["sums"]
 
     report = result.report(yv_s3["work"])
@@ -198,7 +91,7 @@ def test_a_backup_that_never_downloads_fails_then_falls_back_to_an_older_one(pg_
     # Without older backups allowed: retried, then the run fails and nothing changed.
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv_s3["name"]})
     result.assert_failed("No intact backup could be downloaded")
-    assert proxy.cuts == 2
+    assert proxy.cut_count == 2
     assert table_checksums(pg_cluster, yv_s3["name"]) == sums_before
     report = result.report(yv_s3["work"])
     assert report["outcome"] == "failed"
@@ -212,7 +105,7 @@ def test_a_backup_that_never_downloads_fails_then_falls_back_to_an_older_one(pg_
     result = run_playbook("restore.yml", dict(inv, db_restore_try_older_backups=True),
                           {"point": "latest", "confirm": yv_s3["name"]})
     result.assert_ok()
-    assert proxy.cuts == 4
+    assert proxy.cut_count == 4
     assert table_checksums(pg_cluster, yv_s3["name"]) == older["sums"]
     report = result.report(yv_s3["work"])
     assert report["outcome"] == "succeeded"
