@@ -511,9 +511,9 @@ def test_s3_endpoint_down_mid_download_is_refused(pg_cluster, site, s3_server, s
 
 def test_a_refused_safety_upload_after_a_swap_keeps_the_restore_and_says_so(pg_cluster, site, s3_server, s3_site,
                                                                             cutting_proxy, pm2, prod, run_playbook):
-    """After a swap the safety backup's upload runs in the background while the previous database is dropped; an
-    upload that fails is a warning (as in line): the restore stands, the local copy is verified, the report says
-    NOT uploaded and why."""
+    """After a swap, a safety backup whose upload fails is a warning, not a failure: the restore stands, the local
+    copy is the one hashed (with its sidecar), the previous database is dropped (its dump exists), and the output
+    and the report say NOT uploaded and why."""
     proxy = cutting_proxy(match="/safety/", refuse_uploads=True)
     result = restore(run_playbook, prod.inv("s3", s3=dict(s3_server, endpoint_url=proxy.url), bucket=s3_site["bucket"],
                                             db_restore_method="swap"))
@@ -531,7 +531,7 @@ def test_a_refused_safety_upload_after_a_swap_keeps_the_restore_and_says_so(pg_c
     assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
     (md,) = prod.work.glob("reports/*/report.md")
     assert "NOT uploaded to S3" in md.read_text()
-    assert "WARNING: the safety backup %s was NOT uploaded to S3" % local in " ".join(result.stdout.split())
+    assert "UPLOAD FAILED: %s" % safety["upload_error"] in " ".join(result.stdout.split())
     assert report["previous_database"]["dropped"] is True, report["previous_database"]
     assert_backend_restarted(pm2, prod, report)
     assert_lock_released(prod)
