@@ -26,11 +26,14 @@ import pg_cluster  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
 PHASES = ("fetch", "safety_backup", "prepare_database", "restore_database", "verify_restore")
-CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "restore_yml_baseline", "drill_yml")
+CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "restore_yml_in_place", "restore_yml_baseline", "drill_yml")
+# What `make bench` runs without --contenders (--baseline adds restore_yml_baseline, --full restore_yml_in_place).
+DEFAULT_CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "drill_yml")
 LABELS = {
     "runbook": "runbook by hand (runbook.sh)",
     "postgresql_db": "community.postgresql postgresql_db",
     "restore_yml": "playbooks/restore.yml",
+    "restore_yml_in_place": "playbooks/restore.yml, method in_place",
     "restore_yml_baseline": "playbooks/restore.yml, baseline",
     "drill_yml": "playbooks/drill.yml (no downtime)",
 }
@@ -184,7 +187,7 @@ def postgresql_db(ctx, db, backup):
     return out
 
 
-def inventory(ctx, hosts, work_root):
+def inventory(ctx, hosts, work_root, extra_vars=None):
     """A restore.yml inventory, the shape of tests/integration (dbutil.db_inventory_vars), one host per database."""
     host_vars = {}
     for name, db in hosts.items():
@@ -203,6 +206,7 @@ def inventory(ctx, hosts, work_root):
             # The benchmark's backups are hours old in no sense that matters here.
             "db_restore_rpo_minutes": 100000,
         }
+        host_vars[name].update(extra_vars or {})
     return {"all": {"hosts": host_vars, "children": {
         "db_servers": {"hosts": {h: None for h in hosts}},
         "app_servers": {"hosts": {h: None for h in hosts}},
@@ -230,15 +234,16 @@ def _report_spans(report):
     return spans
 
 
-def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, code=None):
+def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, code=None, extra_vars=None):
     """(c) playbooks/restore.yml or drill.yml over hosts {inventory name: database}; one result per run.
 
-    code: run the playbook of this checkout instead of ctx.code (the baseline).
+    code: run the playbook of this checkout instead of ctx.code (the baseline); extra_vars: more inventory
+    variables for every host (db_restore_method=in_place).
     """
     code = code or ctx.code
     work = ctx.run_dir(label or playbook_name.replace(".yml", ""))
     inv = work / "inventory.yml"
-    inv.write_text(yaml.safe_dump(inventory(ctx, hosts, work), sort_keys=False))
+    inv.write_text(yaml.safe_dump(inventory(ctx, hosts, work, extra_vars), sort_keys=False))
     os.chmod(inv, 0o600)
     cmd = [str(VENV_BIN / "ansible-playbook"), str(code / "playbooks" / playbook_name), "-i", str(inv),
            "-e", "incident=BENCH"]
@@ -283,6 +288,15 @@ def restore_yml(ctx, db, backup):
     return playbook(ctx, {"db1": db}, "restore.yml")
 
 
+def restore_yml_in_place(ctx, db, backup):
+    """restore.yml with db_restore_method=in_place (hosts without room for a second copy): the runbook's own order,
+    so the safety dump, the drop and the restore are all inside the downtime."""
+    out = playbook(ctx, {"db1": db}, "restore.yml", label="restore-in-place",
+                   extra_vars={"db_restore_method": "in_place"})
+    out["contender"] = "restore_yml_in_place"
+    return out
+
+
 def restore_yml_baseline(ctx, db, backup):
     """restore.yml as committed at run.py --baseline REF: the before of a before/after in the same run."""
     out = playbook(ctx, {"db1": db}, "restore.yml", label="restore-baseline", code=ctx.baseline_code)
@@ -295,4 +309,5 @@ def drill_yml(ctx, db, backup):
 
 
 RUNNERS = {"runbook": runbook, "postgresql_db": postgresql_db, "restore_yml": restore_yml,
-           "restore_yml_baseline": restore_yml_baseline, "drill_yml": drill_yml}
+           "restore_yml_in_place": restore_yml_in_place, "restore_yml_baseline": restore_yml_baseline,
+           "drill_yml": drill_yml}

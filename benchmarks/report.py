@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 from contenders import CONTENDERS, LABELS, PHASES
 
 COLORS = {"runbook": "#444444", "postgresql_db": "#1f77b4", "restore_yml": "#d62728",
-          "restore_yml_baseline": "#ff9896", "drill_yml": "#2ca02c"}
+          "restore_yml_in_place": "#9467bd", "restore_yml_baseline": "#ff9896", "drill_yml": "#2ca02c"}
 
 
 def _median(values):

@@ -9,6 +9,7 @@ that backup with each contender, interleaved, --reps times:
   runbook        benchmarks/runbook.sh, the runbook's commands by hand
   postgresql_db  community.postgresql.postgresql_db state=restore (benchmarks/postgresql_db_restore.yml)
   restore_yml    playbooks/restore.yml
+  restore_yml_in_place  the same with db_restore_method=in_place (--full, or by name)
   drill_yml      playbooks/drill.yml (quick set: once, at the largest size)
 
 then measures restore.yml with 4 (and 16 with --full) databases in one run,
@@ -16,8 +17,8 @@ the checksum throughput against md5sum and the peak memory of backup_checksum.
 Results: benchmarks/results/<date>.md, .json and .svg, and latest.md/.svg.
 
     benchmarks/run.py                    quick set (sizes 0,50,100 MB; 0 = a tiny database)
-    benchmarks/run.py --full             0,250,1000,2500 MB (the runbook's 2.5 GB), drill at every size, 1/4/16
-                                         databases
+    benchmarks/run.py --full             0,250,1000,2500 MB (the runbook's 2.5 GB), in_place too, drill at every
+                                         size, 1/4/16 databases
     benchmarks/run.py --sizes 0,30 --reps 2 --skip-multi --skip-micro
 """
 
@@ -260,8 +261,10 @@ def parse_args(argv):
     parser.add_argument("--full", action="store_true", help="the big set: larger sizes, drill at every size, "
                                                             "1/4/16 databases per run")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per contender and size (default 3)")
-    parser.add_argument("--contenders", default=",".join(contenders.CONTENDERS),
-                        help="comma-separated subset of %s" % ",".join(contenders.CONTENDERS))
+    parser.add_argument("--contenders",
+                        help="comma-separated subset of %s (default %s; --full adds restore_yml_in_place, "
+                             "--baseline restore_yml_baseline)" % (",".join(contenders.CONTENDERS),
+                                                                   ",".join(contenders.DEFAULT_CONTENDERS)))
     parser.add_argument("--databases", help="databases per restore.yml run to measure (default 4; --full 4,16)")
     parser.add_argument("--jobs", type=int, default=4, help="pg_restore --jobs of the hand-run script and "
                                                             "postgresql_db (the runbook says 4)")
@@ -279,7 +282,12 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     args.size_list = [float(s) for s in (args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)).split(",")]
     args.size_list = [int(s) if s == int(s) else s for s in args.size_list]
-    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    if args.contenders:
+        names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    else:
+        names = list(contenders.DEFAULT_CONTENDERS)
+        if args.full:
+            names.insert(names.index("restore_yml") + 1, "restore_yml_in_place")
     unknown = [n for n in names if n not in contenders.CONTENDERS]
     if unknown:
         parser.error("unknown contender(s) %s; choose from %s" % (", ".join(unknown), ", ".join(contenders.CONTENDERS)))

@@ -175,6 +175,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import UTC, isoformat_z
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import detect_format, hash_stream
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
@@ -218,11 +219,10 @@ def normalize_prefix(prefix):
 
 def resolve_pg_dump(module):
     binary = module.params['pg_dump']
-    path = binary if os.sep in binary else module.get_bin_path(binary)
-    if not path or not os.access(path, os.X_OK):
-        module.fail_json(msg='pg_dump (%s) was not found or is not executable. Install the PostgreSQL client tools '
-                             '(Debian: postgresql-client-15) or set pg_dump (db_restore_pg_bin_dir) to their bin '
-                             'directory. %s' % (binary, NOTHING_STORED))
+    path, missing = resolve_binary(module, binary)
+    if not path:
+        module.fail_json(msg='pg_dump: %s. Install the PostgreSQL client tools (Debian: postgresql-client-15) or set '
+                             'pg_dump (db_restore_pg_bin_dir) to their bin directory. %s' % (missing, NOTHING_STORED))
     rc, out, err = module.run_command([path, '--version'])
     if rc != 0:
         module.fail_json(msg='Could not run %s --version: %s. %s' % (path, first_line(err) or rc, NOTHING_STORED))

@@ -143,15 +143,9 @@ class Gate:
         self.dir = Path(base)
         self.bin = self.dir / "bin"
         self.gate = self.dir / "gate"
-        self.bin.mkdir(parents=True)
-        self.gate.mkdir()
-        for tool in Path(PG_BIN_DIR).iterdir():
-            if tool.name != "pg_restore":
-                (self.bin / tool.name).symlink_to(tool)
-        wrapper = self.bin / "pg_restore"
-        wrapper.write_text(GATE_WRAPPER.replace("__PYTHON__", sys.executable).replace(
+        self.gate.mkdir(parents=True)
+        wrapped_bin_dir(self.bin, "pg_restore", GATE_WRAPPER.replace("__PYTHON__", sys.executable).replace(
             "__REAL__", repr(REAL_PG_RESTORE)).replace("__GATE__", repr(str(self.gate))))
-        wrapper.chmod(0o755)
 
     def close(self):
         for f in self.gate.iterdir():
@@ -540,15 +534,9 @@ def test_a_refused_safety_upload_after_a_swap_keeps_the_restore_and_says_so(pg_c
 
 # ---- 4. a backup valid for its checksum that pg_restore cannot restore ----------
 
-def truncate_with_matching_sidecar(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) * 2 // 3])
-    make_backup.write_sidecar(path)
-
-
 def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
     gate.open()
-    truncate_with_matching_sidecar(prod.store / site["newer"]["name"])
+    make_backup.truncate_keeping_sidecar(prod.store / site["newer"]["name"])
     result = restore(run_playbook, prod.inv())
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "restore_database")
     assert "pg_restore" in report["error"] or "Restoring" in report["error"], report["error"]
