@@ -165,7 +165,7 @@ def bench_size(ctx, args, size_mb, names, reps, results):
                     run["error"] = "restored rows differ from the backup: %s" % json.dumps(diff)[:500]
             entry["runs"].append(run)
             clear_prefix(ctx.s3, "safety/")
-            say("  rep %d %-14s %s total %6.1fs downtime %s" % (
+            say("  rep %d %-20s %s total %6.1fs downtime %s" % (
                 rep + 1, name, "ok  " if run["ok"] else "FAIL", run["total"],
                 "-" if run["downtime"] is None else "%.1fs" % run["downtime"]))
             save(results, args)
@@ -258,8 +258,8 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--sizes", help="comma-separated sizes in MB on disk; 0 = a tiny database (default %s, "
                                         "--full %s)" % (QUICK_SIZES, FULL_SIZES))
-    parser.add_argument("--full", action="store_true", help="the big set: larger sizes, drill at every size, "
-                                                            "1/4/16 databases per run")
+    parser.add_argument("--full", action="store_true", help="the big set: larger sizes, restore_yml_in_place too, "
+                                                            "drill at every size, 1/4/16 databases per run")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per contender and size (default 3)")
     parser.add_argument("--contenders",
                         help="comma-separated subset of %s (default %s; --full adds restore_yml_in_place, "

@@ -204,17 +204,20 @@ def db_inventory_vars():
 class CuttingProxy:
     """A TCP proxy on 127.0.0.1 in front of an S3 endpoint that breaks object downloads on purpose.
 
-    Requests pass through unchanged. A GET whose request line contains `match`
-    gets `cut_after` bytes of its response body, then both connections are
-    closed (the client sees a truncated download); only the first `cuts` such
-    GETs are cut (None: all of them). With go_down, the proxy stops listening
-    after the first cut, so the endpoint is down for every retry. With
-    refuse_uploads, it is the uploads (PUT or POST) matching `match` that are
-    cut instead: the connection is closed before anything reaches moto, so no
-    object is written. moto itself cannot drop a connection, hence this proxy.
+    Requests pass through unchanged. A GET of the object `match` (the request
+    path ends with it, a query string aside) gets `cut_after` bytes of its
+    response body, then both connections are closed (the client sees a
+    truncated download); only the first `cuts` such GETs are cut (None: all of
+    them). With go_down, the proxy stops listening after the first cut, so the
+    endpoint is down for every retry. With refuse_uploads, it is the uploads
+    (PUT or POST) whose path contains `match` (a prefix such as "/safety/")
+    that are cut instead: the connection is closed before anything reaches
+    moto, so no object is written. moto itself cannot drop a connection, hence
+    this proxy.
 
-    url: the endpoint to give the client; cut_count: downloads cut so far;
-    requests: request lines seen; down: the proxy stopped listening.
+    url: the endpoint to give the client; cut_count: downloads armed to be cut
+    (counted when the GET goes out) or uploads refused, so far; requests:
+    request lines seen; down: the proxy stopped listening.
     """
 
     def __init__(self, upstream_url, match, cut_after, cuts=None, go_down=False, refuse_uploads=False):
@@ -275,11 +278,16 @@ class CuttingProxy:
                             with self._lock:
                                 refused = self.cuts is None or self.cut_count < self.cuts
                                 self.cut_count += refused
-                    elif line.startswith(b"GET ") and self.match in line:
+                    elif re.match(rb"GET /\S*" + re.escape(self.match) + rb"(\?\S*)? HTTP/", line):
+                        # Armed and counted before the request goes out, so no response byte slips through
+                        # uncounted and a retry sees the count.
                         with self._lock:
-                            if self.cuts is None or self.cut_count < self.cuts:
-                                # Armed before the request goes out, so no response byte slips through uncounted.
-                                conn.update(armed=True, header=b"", body=0)
+                            arm = self.cuts is None or self.cut_count < self.cuts
+                            self.cut_count += arm
+                        conn.update(armed=arm, header=b"", body=0)
+                    else:
+                        # Any other request on this keep-alive connection gets its whole response.
+                        conn.update(armed=False, header=b"", body=0)
                 if refused:
                     self._close(conn["client"])
                     if self.go_down:
@@ -311,8 +319,6 @@ class CuttingProxy:
                     allowed = max(0, self.cut_after - conn["body"])
                     if len(body) >= allowed:
                         conn["client"].sendall(data[:passed + allowed])
-                        with self._lock:
-                            self.cut_count += 1
                         self._close(conn["client"])
                         self._close(conn["upstream"])
                         if self.go_down:

@@ -517,7 +517,8 @@ def test_a_refused_safety_upload_after_a_swap_keeps_the_restore_and_says_so(pg_c
     report = report_of(result, prod, "succeeded")
     safety = report["safety_backup"]
     assert safety["uploaded"] is False and not safety["s3_key"], safety
-    assert "127.0.0.1" in safety["upload_error"] or "onnection" in safety["upload_error"], safety["upload_error"]
+    # botocore: "Connection was closed before we received a valid response from endpoint URL ..."
+    assert "onnection" in safety["upload_error"], safety["upload_error"]
     local = Path(safety["path"])
     assert make_backup.file_md5(local) == safety["md5"], "the local safety backup is not the one hashed"
     assert (Path(str(local) + ".md5")).read_text().split()[0] == safety["md5"]
