@@ -1,27 +1,12 @@
 """pg_backup finds pg_dump as the other modules find their client tools (module_utils.binaries.resolve_binary):
-a missing or non-executable one fails with what to install, before anything is stored."""
+a missing or non-executable one fails the module with what to install, before it connects or stores anything."""
 import pytest
 
 from ansible_collections.yieldvault.db_restore.plugins.modules import pg_backup
 
 
-class Failed(Exception):
-    pass
-
-
-class FakeModule:
-    def __init__(self, pg_dump):
-        self.params = {"pg_dump": pg_dump}
-
-    def get_bin_path(self, name):
-        return None
-
-    def fail_json(self, **kwargs):
-        raise Failed(kwargs)
-
-
 @pytest.mark.parametrize("case", ["missing path", "not executable", "not on PATH"])
-def test_pg_dump_not_usable_says_what_to_install(case, tmp_path):
+def test_pg_dump_not_usable_says_what_to_install(case, tmp_path, run_main):
     if case == "missing path":
         binary = str(tmp_path / "bin" / "pg_dump")
     elif case == "not executable":
@@ -29,8 +14,13 @@ def test_pg_dump_not_usable_says_what_to_install(case, tmp_path):
         (tmp_path / "pg_dump").write_text("#!/bin/sh\n")
     else:
         binary = "pg_dump_not_installed"
-    with pytest.raises(Failed) as failed:
-        pg_backup.resolve_pg_dump(FakeModule(binary))
-    msg = failed.value.args[0]["msg"]
+    store = tmp_path / "store"
+    store.mkdir()
+    # Port 1: a module that went on to connect would fail with a connection error instead.
+    result = run_main(pg_backup.main, database="yv", store="local", local_dir=str(store), pg_dump=binary,
+                      login_host="127.0.0.1", login_port=1)
+    msg = result["msg"]
+    assert result["rc"] == 1 and result["failed"] is True, result
     assert binary in msg and "postgresql-client-15" in msg and pg_backup.NOTHING_STORED in msg, msg
     assert ("not found on PATH" if case == "not on PATH" else "does not exist or is not executable") in msg, msg
+    assert list(store.iterdir()) == []
