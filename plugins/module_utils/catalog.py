@@ -25,7 +25,7 @@ _POINT_RE = re.compile(
     r'(?:[Tt ](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,6}))?)?'
     r'\s*(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$'
 )
-_STAMP_RE = re.compile(r'_(\d{8})_(\d{4})\.dump$')
+_STAMP_RE = re.compile(r'_(\d{8})_(\d{4})(?:\d{2})?(?:\.dump|\.dir\.tar)$')
 
 
 def isoformat_z(value):
@@ -90,9 +90,10 @@ def parse_backup_name(name, database):
     """Timestamp (aware UTC) of ``<database>_YYYYMMDD_HHMM.dump``, or None when ``name`` is not one.
 
     Seconds (``_YYYYMMDD_HHMMSS``) are accepted too: safety backups carry them,
-    so that two runs in the same minute never overwrite each other's.
+    so that two runs in the same minute never overwrite each other's. So is
+    ``.dir.tar``, the safety backup's packed directory-format dump.
     """
-    match = re.match(r'^%s_(\d{8})_(\d{4})(\d{2})?\.dump$' % re.escape(database), name or '')
+    match = re.match(r'^%s_(\d{8})_(\d{4})(\d{2})?(?:\.dump|\.dir\.tar)$' % re.escape(database), name or '')
     if not match:
         return None
     return _stamp_to_datetime(match.group(1), match.group(2), match.group(3))
@@ -101,7 +102,7 @@ def parse_backup_name(name, database):
 def normalize_backup_name(backup):
     """Accept a name, a name without .dump, an S3 key or a path; return the bare file name."""
     name = str(backup).strip().rstrip('/').replace('\\', '/').rsplit('/', 1)[-1]
-    if not name.endswith('.dump'):
+    if not name.endswith(('.dump', '.dir.tar')):
         name += '.dump'
     return name
 

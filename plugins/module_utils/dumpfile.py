@@ -22,6 +22,13 @@ import zlib
 MAGIC = b'PGDMP'
 TOC_FILE = 'toc.dat'
 SNIFF_BYTES = 65536
+# A directory-format dump packed into one uncompressed tar file (the safety
+# backup, so that one file can be hashed, given a sidecar and uploaded):
+# <top>/toc.dat first, then the data files, under one top directory named after
+# the file. pg_restore cannot read it as it is (a pg_dump tar archive has
+# toc.dat at the root and no compressed members): it is unpacked first.
+PACKED_DIRECTORY = 'directory_tar'
+PACKED_SUFFIX = '.dir.tar'
 
 # pg_compress_algorithm in common/compression.h, stored from archive 1.15 on.
 COMPRESSION_ALGORITHMS = {0: 'none', 1: 'gzip', 2: 'lz4', 3: 'zstd'}
@@ -68,7 +75,7 @@ class DumpHeaderError(ValueError):
 
 
 def detect_format(path):
-    """custom, tar, directory, gzip, plain or unknown, from the content only."""
+    """custom, tar, directory, directory_tar, gzip, plain or unknown, from the content only."""
     if os.path.isdir(path):
         return 'directory' if os.path.isfile(os.path.join(path, TOC_FILE)) else 'unknown'
     with open(path, 'rb') as handle:
@@ -81,9 +88,10 @@ def detect_format_bytes(head, path=None):
         return 'custom'
     if len(head) >= 262 and head[257:262] == b'ustar':
         # A tar that is not a pg_dump archive (no toc.dat) is not ours to restore.
-        if path is None:
-            return 'tar' if _tar_name(head) == TOC_FILE else 'unknown'
-        return 'tar' if tar_member(path, TOC_FILE) is not None else 'unknown'
+        name = _tar_name(head) if path is None else toc_member_name(path)
+        if name == TOC_FILE:
+            return 'tar'
+        return PACKED_DIRECTORY if is_packed_toc_name(name) else 'unknown'
     if head[:2] == b'\x1f\x8b':
         return 'gzip'
     if looks_like_sql(head):
@@ -93,6 +101,54 @@ def detect_format_bytes(head, path=None):
 
 def _tar_name(block):
     return block[:100].split(b'\0', 1)[0].decode('utf-8', 'replace')
+
+
+def is_packed_toc_name(name):
+    """True for <top>/toc.dat, the first member of a packed directory dump."""
+    parts = (name or '').split('/')
+    return len(parts) == 2 and parts[1] == TOC_FILE and parts[0] not in ('', '.', '..')
+
+
+def toc_member_name(path, max_members=16):
+    """Name of the TOC member of a tar file (toc.dat or <top>/toc.dat) among its first members, or None."""
+    try:
+        with tarfile.open(path, 'r:') as archive:
+            for index, member in enumerate(archive):
+                if index >= max_members:
+                    break
+                if member.isfile() and (member.name == TOC_FILE or is_packed_toc_name(member.name)):
+                    return member.name
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return None
+
+
+def pack_directory(directory, dest, top, remove=False):
+    """Pack a directory-format dump into dest (created with mode 0600, must not exist): toc.dat first.
+
+    Only the dump's own regular files are taken, as top/<name>; anything else in the directory is an error.
+    remove deletes each file once it is in dest, so that the disk holds one copy of the dump, not two.
+    """
+    names = sorted(os.listdir(directory))
+    if TOC_FILE not in names:
+        raise OSError('%s has no %s: not a directory-format dump' % (directory, TOC_FILE))
+    names.remove(TOC_FILE)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'wb') as handle:
+        with tarfile.open(fileobj=handle, mode='w', format=tarfile.GNU_FORMAT) as archive:
+            for name in [TOC_FILE] + names:
+                source = os.path.join(directory, name)
+                if not os.path.isfile(source) or os.path.islink(source):
+                    raise OSError('%s is not a regular file of the dump' % source)
+                info = archive.gettarinfo(source, arcname='%s/%s' % (top, name))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ''
+                with open(source, 'rb') as member:
+                    archive.addfile(info, member)
+                if remove:
+                    os.unlink(source)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def looks_like_sql(data):
@@ -128,6 +184,22 @@ def gzip_inner_format(path, limit=SNIFF_BYTES):
     return 'plain' if looks_like_sql(head) else 'unknown'
 
 
+def extract_toc(path, dest_dir):
+    """Write the whole toc.dat of a packed directory dump into dest_dir (for pg_restore --list dest_dir)."""
+    name = toc_member_name(path)
+    if not name:
+        raise OSError('%s has no %s among its first members' % (path, TOC_FILE))
+    with tarfile.open(path, 'r:') as archive:
+        source = archive.extractfile(archive.getmember(name))
+        fd = os.open(os.path.join(dest_dir, TOC_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as handle:
+            while True:
+                chunk = source.read(1048576)
+                if not chunk:
+                    break
+                handle.write(chunk)
+
+
 def tar_member(path, name, max_members=16):
     """Bytes of a (small, early) member of a tar file, or None.
 
@@ -154,6 +226,9 @@ def header_bytes(path, fmt):
             return handle.read(SNIFF_BYTES)
     if fmt == 'tar':
         return tar_member(path, TOC_FILE)
+    if fmt == PACKED_DIRECTORY:
+        name = toc_member_name(path)
+        return tar_member(path, name) if name else None
     if fmt == 'directory':
         with open(os.path.join(path, TOC_FILE), 'rb') as handle:
             return handle.read(SNIFF_BYTES)

@@ -12,15 +12,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
+import tempfile
 
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
+    PACKED_DIRECTORY,
     DumpHeaderError,
     archive_readable,
     detect_format,
     dump_size,
+    extract_toc,
     gzip_inner_format,
     header_bytes,
     max_readable_archive,
@@ -53,6 +57,22 @@ def pg_restore_version(module, binary):
 
 class _Unreadable(Exception):
     pass
+
+
+def list_archive(module, binary, path, fmt):
+    """pg_restore --list of the archive; a packed directory dump is listed from its toc.dat alone."""
+    if fmt != PACKED_DIRECTORY:
+        return module.run_command([binary, '--list', path])
+    scratch = tempfile.mkdtemp(prefix='yv-toc-')
+    try:
+        try:
+            extract_toc(path, scratch)
+        except (IOError, OSError) as exc:
+            return 1, '', 'could not read toc.dat from the packed directory dump: %s' % to_native(
+                getattr(exc, 'strerror', None) or exc)
+        return module.run_command([binary, '--list', scratch])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def inspect_backup(module, path, binary='pg_restore', list_toc=True):
@@ -89,7 +109,7 @@ def _inspect(module, path, binary, list_toc, result):
                    'Could not read the backup %s: %s. Check its permissions. Nothing was changed.'
                    % (path, to_native(exc.strerror or exc)))
     result['format'] = fmt
-    result['jobs_supported'] = fmt in ('custom', 'directory')
+    result['jobs_supported'] = fmt in ('custom', 'directory', PACKED_DIRECTORY)
 
     if fmt == 'unknown':
         unreadable('not a PostgreSQL dump',
@@ -151,7 +171,7 @@ def _inspect(module, path, binary, list_toc, result):
               % (version, header['archive_version']))
 
     if list_toc:
-        rc, out, err = module.run_command([binary, '--list', path])
+        rc, out, err = list_archive(module, binary, path, fmt)
         if rc != 0:
             detail = first_line(err) or 'exit code %d' % rc
             unreadable('pg_restore --list failed: %s' % detail,

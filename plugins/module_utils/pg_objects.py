@@ -11,8 +11,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import detect_format, parse_toc_listing
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
+    PACKED_DIRECTORY,
+    detect_format,
+    parse_toc_listing,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line, list_archive
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect,
     connection_target,
@@ -68,14 +72,14 @@ def check_objects(module, database, path, pg_restore='pg_restore'):
         fmt = detect_format(path)
     except (IOError, OSError) as exc:
         module.fail_json(msg='Could not read the dump %s: %s. Check the path. Nothing was changed.' % (path, exc))
-    if fmt not in ('custom', 'tar', 'directory'):
-        module.fail_json(msg='%s is a %s dump; only custom, tar and directory dumps have a table of contents to check '
-                             'against. Nothing was changed.' % (path, fmt))
+    if fmt not in ('custom', 'tar', 'directory', PACKED_DIRECTORY):
+        module.fail_json(msg='%s is a %s dump; only custom, tar and directory dumps (packed or not) have a table of '
+                             'contents to check against. Nothing was changed.' % (path, fmt))
     resolved, missing = resolve_binary(module, pg_restore)
     if not resolved:
         module.fail_json(msg='pg_restore: %s. Install the PostgreSQL client tools or set pg_restore '
                              '(db_restore_pg_bin_dir). Nothing was changed.' % missing)
-    rc, out, err = module.run_command([resolved, '--list', path])
+    rc, out, err = list_archive(module, resolved, path, fmt)
     if rc != 0:
         module.fail_json(msg='pg_restore --list %s failed: %s. The dump is damaged or was made by a newer pg_dump. '
                              'Nothing was changed.' % (path, first_line(err) or 'exit code %d' % rc))

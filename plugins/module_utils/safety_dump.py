@@ -8,11 +8,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
 import time
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
+    PACKED_DIRECTORY, PACKED_SUFFIX, pack_directory,
+)
 
-EXTENSIONS = {'custom': '.dump', 'plain': '.sql'}
+# directory: pg_dump --format=directory --jobs=N (parallel), packed into one
+# tar file <base>.dir.tar so that it is hashed, given a sidecar and uploaded as
+# one file; its format is then directory_tar (dumpfile.PACKED_DIRECTORY).
+EXTENSIONS = {'directory': PACKED_SUFFIX, 'custom': '.dump', 'plain': '.sql'}
+FILE_FORMATS = {'directory': PACKED_DIRECTORY, 'custom': 'custom', 'plain': 'plain'}
 
 
 def last_lines(text, count=3):
@@ -21,21 +29,35 @@ def last_lines(text, count=3):
     return ' '.join(lines[-count:])
 
 
-def dump_argv(pg_dump, database, fmt, part, compress=None):
+def dump_argv(pg_dump, database, fmt, part, compress=None, jobs=1):
     argv = [pg_dump, '--no-password', '--format=%s' % fmt, '--file=%s' % part]
-    if fmt == 'custom' and compress is not None and compress >= 0:
+    if fmt in ('custom', 'directory') and compress is not None and compress >= 0:
         argv.append('--compress=%d' % compress)
+    if fmt == 'directory' and jobs and jobs > 1:
+        argv.append('--jobs=%d' % jobs)
     # '--' so that a database name starting with '-' is not taken for an option.
     return argv + ['--', database]
 
 
-def dump_database(module, base, database, pg_dump='pg_dump', formats=('custom', 'plain'), compress=None):
+def _remove(path):
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def dump_database(module, base, database, pg_dump='pg_dump', formats=('custom', 'plain'), compress=None, jobs=1):
     """Dump database to base + extension in the first format of formats that works.
 
     Each attempt writes <file>.part (mode 0600: the umask of the dump is 077) and renames it when pg_dump
     succeeded; a failed attempt's .part is removed, so a full disk gets its space back before the next format is
-    tried. The connection comes from the environment (PGHOST, PGPORT, PGUSER, PGPASSFILE), as for the client tools.
-    Returns dict(path, format, errors {format: message}, seconds); path and format are None when no format worked.
+    tried. directory dumps with jobs parallel workers into <file>.d.part, packed into <file>.part and removed.
+    The connection comes from the environment (PGHOST, PGPORT, PGUSER, PGPASSFILE), as for the client tools.
+    Returns dict(path, format, errors {requested format: message}, seconds); format is the file's (directory_tar
+    for directory); path and format are None when no format worked.
     """
     started = time.time()
     result = dict(path=None, format=None, errors={}, seconds=0.0)
@@ -46,20 +68,28 @@ def dump_database(module, base, database, pg_dump='pg_dump', formats=('custom', 
     for fmt in formats:
         final = base + EXTENSIONS[fmt]
         part = final + '.part'
-        rc, out, err = module.run_command(dump_argv(binary, database, fmt, part, compress), umask=0o077)
+        # pg_dump creates the directory itself and refuses one that is not empty.
+        target = final + '.d.part' if fmt == 'directory' else part
+        _remove(target)
+        rc, out, err = module.run_command(dump_argv(binary, database, fmt, target, compress, jobs), umask=0o077)
         if rc == 0:
             try:
+                if fmt == 'directory':
+                    stage = 'pack'
+                    pack_directory(target, part, os.path.basename(base), remove=True)
+                    _remove(target)
+                stage = 'rename'
                 os.rename(part, final)
-            except OSError as exc:
-                result['errors'][fmt] = 'could not rename %s: %s' % (part, exc.strerror or exc)
+            except (IOError, OSError) as exc:
+                result['errors'][fmt] = 'could not %s %s: %s' % (stage, target if stage == 'pack' else part,
+                                                                 getattr(exc, 'strerror', None) or exc)
             else:
-                result.update(path=final, format=fmt)
+                result.update(path=final, format=FILE_FORMATS[fmt])
                 break
         else:
             result['errors'][fmt] = last_lines(err) or last_lines(out) or 'pg_dump exit code %d' % rc
-        try:
-            os.unlink(part)
-        except OSError:
-            pass
+        _remove(part)
+        if target != part:
+            _remove(target)
     result['seconds'] = round(time.time() - started, 3)
     return result

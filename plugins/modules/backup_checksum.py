@@ -120,8 +120,12 @@ options:
     description:
       - Make the file first, with C(pg_dump), then hash it (and write its sidecar, upload it) in the same call - the
         safety backup of a restore in one round trip. Not with O(src) or O(s3_key).
-      - O(path) is then the name without extension - the dump is C(<path>.dump) (custom format) or C(<path>.sql)
-        (plain), and the extension is added to O(upload_key) as well.
+      - O(path) is then the name without extension - the dump is C(<path>.dir.tar) (directory format, packed),
+        C(<path>.dump) (custom format) or C(<path>.sql) (plain), and the extension is added to O(upload_key) as well.
+      - The directory format is dumped with O(dump.jobs) parallel workers into C(<path>.dir.tar.d.part), then packed
+        into one uncompressed tar file, C(<name>/toc.dat) first, so that it is hashed, given a sidecar and uploaded
+        as one file (RV(dump_format) C(directory_tar)). Restore it with
+        C(tar -xf <path>.dir.tar && pg_restore --jobs=N ... <name>).
       - Each format of O(dump.formats) is tried in turn until one works. An attempt writes C(<file>.part) (mode
         0600) and renames it when C(pg_dump) succeeded; a failed attempt's C(.part) is removed, so a full disk gets
         its space back. When no format works the task fails with every format's error in RV(dump_errors).
@@ -142,14 +146,19 @@ options:
         description: The formats to try, in order.
         type: list
         elements: str
-        choices: [custom, plain]
+        choices: [directory, custom, plain]
         default: [custom, plain]
       compress:
         description:
-          - zlib level of the custom format, 0 (none) to 9; V(-1) leaves it to C(pg_dump) (6).
+          - zlib level of the custom and directory formats, 0 (none) to 9; V(-1) leaves it to C(pg_dump) (6).
           - Level 1 dumps about twice as fast as level 6 for a file some 5-10% larger.
         type: int
         default: -1
+      jobs:
+        description:
+          - Parallel C(pg_dump) workers for the directory format (C(--jobs)); each holds its own connection.
+        type: int
+        default: 1
 extends_documentation_fragment:
   - yieldvault.db_restore.s3
 attributes:
@@ -212,7 +221,7 @@ path:
   type: str
   sample: /var/backups/postgresql/restore/yieldvault_prod_20260429_1400.dump
 dump_format:
-  description: The format O(dump) wrote (C(custom) or C(plain)); null when none worked.
+  description: The format of the file O(dump) wrote (C(directory_tar), C(custom) or C(plain)); null when none worked.
   returned: when O(dump) is given
   type: str
 dump_errors:
@@ -325,7 +334,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import EXTENSIONS, dump_database
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import EXTENSIONS, FILE_FORMATS, dump_database
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     build_s3_client, describe_s3_error, is_transient_s3_error, load_boto3, s3_argument_spec, s3_client,
 )
@@ -384,7 +393,7 @@ class Checksum(object):
         self.module.fail_json(msg=msg, path=self.path, **extra)
 
     def make_dump(self):
-        """O(dump): pg_dump into <path>.dump or <path>.sql, which becomes the file to hash."""
+        """O(dump): pg_dump into <path>.dir.tar, <path>.dump or <path>.sql, which becomes the file to hash."""
         spec = self.params['dump']
         if self.src or self.s3_key:
             self.fail('dump makes the file at path: give neither src nor s3_key with it. Nothing was changed.')
@@ -396,24 +405,27 @@ class Checksum(object):
             if fmt not in formats:
                 formats.append(fmt)
         if not formats:
-            self.fail('dump.formats is empty: give custom, plain or both. Nothing was changed.')
+            self.fail('dump.formats is empty: give directory, custom, plain or several. Nothing was changed.')
+        if spec['jobs'] < 1:
+            self.fail('dump.jobs must be 1 or more, not %d. Nothing was changed.' % spec['jobs'])
         if self.params['upload_key']:
             self.params['upload_key'] = self.params['upload_key'].strip()
         if self.module.check_mode:
-            ext = EXTENSIONS[formats[0]]
-            self.module.exit_json(changed=True, path=self.path + ext, dump_format=formats[0], dump_errors={},
-                                  dump_seconds=0.0, attempts=[])
+            self.module.exit_json(changed=True, path=self.path + EXTENSIONS[formats[0]],
+                                  dump_format=FILE_FORMATS[formats[0]], dump_errors={}, dump_seconds=0.0, attempts=[])
         done = dump_database(self.module, self.path, spec['database'], spec['pg_dump'], formats,
-                             spec['compress'])
+                             spec['compress'], spec['jobs'])
         self.dump_info = dict(dump_format=done['format'], dump_errors=done['errors'], dump_seconds=done['seconds'])
         if not done['path']:
             self.fail('pg_dump could not dump %s in any format: %s. Nothing was changed.'
                       % (spec['database'], '; '.join('%s: %s' % (fmt, done['errors'].get(fmt, '')) for fmt in formats)),
                       **self.dump_info)
+        spec_base = self.path
         self.path = done['path']
         self.name = os.path.basename(self.path)
         if self.params['upload_key']:
-            self.params['upload_key'] += EXTENSIONS[done['format']]
+            # The extension the dump got (.dir.tar, .dump or .sql).
+            self.params['upload_key'] += done['path'][len(spec_base):]
 
     # Sources -----------------------------------------------------------------------------------
 
@@ -739,8 +751,10 @@ def main():
         dump=dict(type='dict', options=dict(
             database=dict(type='str', required=True),
             pg_dump=dict(type='str', default='pg_dump'),
-            formats=dict(type='list', elements='str', choices=['custom', 'plain'], default=['custom', 'plain']),
+            formats=dict(type='list', elements='str', choices=['directory', 'custom', 'plain'],
+                         default=['custom', 'plain']),
             compress=dict(type='int', default=-1),
+            jobs=dict(type='int', default=1),
         )),
     )
     argument_spec.update(s3_argument_spec())

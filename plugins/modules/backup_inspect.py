@@ -83,7 +83,9 @@ path:
   returned: always
   type: str
 format:
-  description: Detected format - custom, tar, directory, gzip, plain or unknown.
+  description:
+    - Detected format - custom, tar, directory, gzip, plain or unknown, or directory_tar (a directory-format dump
+      packed into one tar file, C(<name>/toc.dat) first, as the safety backup is), which is unpacked before pg_restore.
   returned: always
   type: str
   sample: custom

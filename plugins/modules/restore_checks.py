@@ -89,7 +89,7 @@ options:
         type: str
   objects_from:
     description:
-      - A custom, tar or directory dump; every object of its table of contents must exist in O(database).
+      - A custom, tar or directory dump (or a packed directory dump, directory_tar); every object of its table of contents must exist in O(database).
         Omit to skip the object check.
     type: path
   pg_restore:

@@ -705,7 +705,8 @@ def test_disk_full_in_the_work_directory(method, pg_cluster, site, pm2, prod, ga
     result = run.result()
     filler.join(30)
     assert filler.filled, "the disk was never filled\n" + result.describe(4000)
-    safety_dumps = [p for p in prod.work.rglob("*_safety_*") if p.is_file() and p.suffix not in (".json", ".md5")]
+    # Files and directories: the directory format dumps into a <name>.dir.tar.d.part directory first.
+    safety_dumps = [p for p in prod.work.rglob("*_safety_*") if p.suffix not in (".json", ".md5")]
     locks = list((prod.work / "locks").glob("*")) if (prod.work / "locks").exists() else []
     assert not locks, "the lock was not released on the full disk\n" + result.describe(6000)
     if method == "in_place":
@@ -739,7 +740,11 @@ __REAL__ "$@"
 rc=$?
 if [ "$rc" -eq 0 ]; then
     for arg in "$@"; do
-        case "$arg" in --file=*.part) part="${arg#--file=}"; mkdir -p "${part%.part}.md5" ;; esac
+        # The directory format dumps into <file>.d.part (packed into <file> after), the others into <file>.part.
+        case "$arg" in
+            --file=*.d.part) part="${arg#--file=}"; mkdir -p "${part%.d.part}.md5" ;;
+            --file=*.part) part="${arg#--file=}"; mkdir -p "${part%.part}.md5" ;;
+        esac
     done
 fi
 exit "$rc"

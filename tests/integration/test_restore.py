@@ -20,7 +20,7 @@ import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
 from dbutil import (admin_query, exact_counts, free_port, skip_unless_strict, table_checksums,
-                    tables_without_statistics, wrapped_bin_dir)
+                    tables_without_statistics, wrapped_bin_dir, PG_BIN_DIR, VENV_BIN)
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -231,13 +231,18 @@ def _truncate_newest(yv):
     make_backup.truncate_keeping_sidecar(yv["store"] / newest["name"])
 
 
-def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv):
+@pytest.mark.parametrize("safety_format,expected", [("directory", "directory_tar"), ("custom", "custom")])
+def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv, safety_format,
+                                                                    expected):
     # In place the failure comes after the drop, so the safety backup is restored
     # and checked against the snapshot before the restore. (With the swap method
-    # the same backup fails in the staging database: test_swap.py.)
+    # the same backup fails in the staging database: test_swap.py.) In both
+    # formats: a directory dump packed into .dir.tar (unpacked for pg_restore),
+    # and one custom-format file.
     _truncate_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
-    inv = dict(yv["inv"], db_restore_method="in_place")
+    inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2,
+               db_restore_safety_backup_format=safety_format)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
     result.assert_failed("ROLLED_BACK")
     assert table_checksums(pg_cluster, yv["name"]) == sums, "the rollback did not bring the data back"
@@ -246,6 +251,13 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     assert report["failed_phase"] == "restore_database"
     assert "pg_restore" in report["error"] or "Restoring" in report["error"]
     assert report["rollback"]["verified"] is True, report["rollback"]
+    safety = report["safety_backup"]
+    assert safety["format"] == expected, safety
+    assert safety["path"].endswith(".dir.tar" if expected == "directory_tar" else ".dump"), safety
+    assert make_backup.file_md5(safety["path"]) == safety["md5"]
+    # the rollback restored it in parallel; the unpacked copy is gone, only the packed file stays
+    assert [(a["jobs"], a["rc"]) for a in report["restore"]["rollback_attempts"]] == [(2, 0)], report["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
     assert not list((yv["work"] / "locks").iterdir())
 
 
@@ -366,3 +378,59 @@ def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):
         assert table_checksums(pg_cluster, yv["name"]) == sums
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+# What breaks the in-run rollback of a .dir.tar safety backup: pg_restore failing on the unpacked safety backup
+# of run <id>-rollback (and working for everything else), or tar running out of space while it unpacks. Either
+# way the rollback fails, and the command the report gives for doing it by hand must work.
+ROLLBACK_BREAKERS = {
+    "pg_restore": '''#!/bin/bash
+for last; do :; done
+case "$last" in *-rollback) echo "pg_restore: error: injected failure of the rollback's restore" >&2; exit 1 ;; esac
+exec __REAL__ "$@"
+''',
+    "tar": '''#!/bin/bash
+case " $* " in *" --extract "*) : > "$(dirname "$0")/unpack-started"
+  echo "tar: 3001.dat.gz: Wrote only 4096 of 10240 bytes: No space left on device" >&2; exit 2 ;; esac
+exec /usr/bin/env PATH=/usr/bin:/bin tar "$@"
+''',
+}
+
+
+@pytest.mark.parametrize("breaker", sorted(ROLLBACK_BREAKERS))
+def test_a_failed_rollback_gives_a_restore_command_that_works_by_hand(pg_cluster, run_playbook, yv, tmp_path,
+                                                                       breaker):
+    _truncate_newest(yv)
+    sums = table_checksums(pg_cluster, yv["name"])
+    inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2, db_restore_safety_backup_format="directory")
+    env = None
+    if breaker == "pg_restore":
+        inv["db_restore_pg_bin_dir"] = str(wrapped_bin_dir(
+            tmp_path / "bin", "pg_restore",
+            ROLLBACK_BREAKERS[breaker].replace("__REAL__", str(pathlib.Path(PG_BIN_DIR) / "pg_restore"))))
+    else:
+        tar = tmp_path / "bin" / "tar"
+        tar.parent.mkdir()
+        tar.write_text(ROLLBACK_BREAKERS[breaker])
+        tar.chmod(0o755)
+        env = {"PATH": "%s:%s:%s" % (tar.parent, VENV_BIN, os.environ.get("PATH", "/usr/bin:/bin"))}
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]}, env=env)
+    result.assert_failed("ROLLBACK_FAILED")
+    assert "ROLLBACK FAILED" in result.output
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "rollback_failed" and report["safety_backup"]["format"] == "directory_tar"
+    detail = report["rollback"]["detail"]
+    if breaker == "tar":
+        assert (tmp_path / "bin" / "unpack-started").exists(), "the fault was not injected"
+        assert "Could not unpack" in detail and "No space left on device" in detail, detail
+    assert not list(yv["work"].glob("unpacked/*")), "a partial unpacked copy was left behind"
+    command = detail.split("Restore by hand on ", 1)[1].split(":", 1)[1].strip()
+    assert report["safety_backup"]["path"] in command and "tar -xf" in command, detail
+    assert table_checksums(pg_cluster, yv["name"]) != sums, "the injected failure did not break the rollback"
+    # What the on-call engineer pastes, with the client tools' usual connection settings.
+    env = dict(os.environ, PGHOST=pg_cluster["host"], PGPORT=str(pg_cluster["port"]), PGUSER=pg_cluster["user"],
+               PGPASSFILE="", PGPASSWORD=pathlib.Path(pg_cluster["password_file"]).read_text().strip())
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, "the hand restore command failed: %s\n%s" % (command, done.stderr[-3000:])
+    assert table_checksums(pg_cluster, yv["name"]) == sums, "the hand restore did not bring the data back"
+    assert "ROLLBACK FAILED" in (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()

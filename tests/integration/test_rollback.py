@@ -5,16 +5,24 @@ Each rollback follows a restore that went wrong in the eyes of the on-call
 engineer (restored to the wrong point); afterwards the database must hold
 exactly the data it held before that restore, or the alternate backup's.
 """
+import os
+
+import pytest
 from dbutil import exact_counts, table_checksums
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 from test_swap import databases
 
 
-def test_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv):  # noqa: F811
+@pytest.mark.parametrize("safety_format,suffix", [("directory", ".dir.tar"), ("custom", ".dump")])
+def test_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv, safety_format, suffix):  # noqa: F811
     sums_before = table_checksums(pg_cluster, yv["name"])
     counts_before = exact_counts(pg_cluster, yv["name"])
-    run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20)), "confirm": yv["name"]}).assert_ok()
+    inv = dict(yv["inv"], db_restore_jobs=2, db_restore_safety_backup_format=safety_format)
+    restored = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+    restored.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
+    safety = restored.report(str(yv["work"]))["safety_backup"]
+    assert safety["path"].endswith(suffix), safety
 
     result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
     result.assert_ok()
@@ -24,7 +32,7 @@ def test_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv):  # 
     report = result.report(str(yv["work"]))
     assert report["mode"] == "rollback" and report["outcome"] == "succeeded"
     assert report["run_id"].startswith("rollback-")
-    assert report["backup"]["name"].startswith(yv["name"] + "_safety_")
+    assert report["backup"]["name"] == os.path.basename(safety["path"])
     assert report["incident"] == "INC-7"
     # the rollback kept the database it replaced as its own safety backup
     assert report["safety_backup"]["path"] and report["safety_backup"]["path"] != report["backup"]["name"]

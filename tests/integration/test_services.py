@@ -299,7 +299,7 @@ def test_health_still_answering_after_the_stop_is_refused_before_the_drop(pg_clu
     result.assert_failed("was stopped but %s/health still answers 200" % impostor)
     assert "The database was not touched" in result.output
     assert table_checksums(pg_cluster, DB_NAME) == sums
-    assert not list(inv.work.rglob("safety/*.dump")), "a safety backup was taken"
+    assert not list(inv.work.rglob("safety/*_safety_*")), "a safety backup was taken"
     report = result.report(str(inv.work))
     assert report["outcome"] == "failed" and report["failed_phase"] == "stop_services"
     assert service_entry(report, APP)["action"] == "stopped and started"
@@ -433,7 +433,7 @@ def test_superuser_that_keeps_reconnecting_fails_the_run_before_the_drop(pg_clus
     result.assert_failed("Sessions keep reconnecting to %s after 2 rounds" % DB_NAME)
     assert "Nothing was dropped" in result.output
     assert table_checksums(pg_cluster, DB_NAME) == sums
-    assert not list(inv.work.rglob("safety/*.dump")), "a safety backup was taken"
+    assert not list(inv.work.rglob("safety/*_safety_*")), "a safety backup was taken"
     assert conn_limit(pg_cluster) == CONN_LIMIT, "the connection limit was not given back"
     report = result.report(str(inv.work))
     assert report["outcome"] == "failed" and report["failed_phase"] == "stop_services"

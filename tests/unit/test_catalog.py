@@ -66,6 +66,9 @@ def test_parse_point_zone_is_applied_before_future_check():
 
 def test_parse_backup_name():
     assert parse_backup_name('yieldvault_prod_20260429_1400.dump', 'yieldvault_prod') == utc(2026, 4, 29, 14, 0)
+    # The safety backup: seconds, and the packed directory-format dump's .dir.tar.
+    assert parse_backup_name('prod_safety_20260429_143512.dir.tar', 'prod_safety') == utc(2026, 4, 29, 14, 35, 12)
+    assert parse_backup_name('prod_safety_20260429_143512.dump', 'prod_safety') == utc(2026, 4, 29, 14, 35, 12)
 
 
 @pytest.mark.parametrize('name', [
@@ -74,6 +77,9 @@ def test_parse_backup_name():
     'app_20260101_0000.dump.manifest.json',
     'app_20260101_000.dump',
     'app_20260101_0000.sql',
+    'app_20260101_0000.tar',
+    'app_20260101_0000.dir.tar.md5',
+    'app_20260101_0000.dir.tar.d.part',
     'xapp_20260101_0000.dump',
     'app_20260230_1200.dump',            # invalid date
     'app_20260101_2460.dump',            # invalid time
@@ -156,6 +162,7 @@ def test_select_explicit_missing_without_timestamp():
 def test_normalize_backup_name():
     assert normalize_backup_name('s3://b/database/x_20260101_0000.dump') == 'x_20260101_0000.dump'
     assert normalize_backup_name('x_20260101_0000') == 'x_20260101_0000.dump'
+    assert normalize_backup_name('safety/x_safety_20260101_000000.dir.tar') == 'x_safety_20260101_000000.dir.tar'
 
 
 def test_rpo_gap_minutes():

@@ -212,7 +212,10 @@ for a in "$@"; do
     *) db=$a ;;
   esac
 done
-if [ "$fmt" = custom ]; then printf 'PGDMP%s' "$db" > "$file"; else printf -- '-- PostgreSQL database dump\n-- %s\n' "$db" > "$file"; fi
+if [ "$fmt" = directory ]; then
+  [ -e "$file" ] && { echo "pg_dump: error: could not create directory \"$file\": File exists" >&2; exit 1; }
+  mkdir "$file" && printf 'PGDMP%s' "$db" > "$file/toc.dat" && printf 'rows' > "$file/3001.dat.gz"
+elif [ "$fmt" = custom ]; then printf 'PGDMP%s' "$db" > "$file"; else printf -- '-- PostgreSQL database dump\n-- %s\n' "$db" > "$file"; fi
 case " $FAKE_FAIL " in *" $fmt "*) echo "pg_dump: error: could not write to file: No space left on device" >&2; exit 1 ;; esac
 exit 0
 '''
@@ -287,3 +290,54 @@ def test_module_dump_in_check_mode_writes_nothing(tmp_path, run_main, fake_pg_du
                        dump=dict(database='prod', pg_dump=str(fake_pg_dump)))
     assert checked['rc'] == 0 and checked['changed'] is True and checked['path'] == str(base) + '.dump'
     assert not (tmp_path / 'calls.log').exists() and not list(tmp_path.glob('prod_*'))
+
+
+def test_module_dump_in_directory_format_packs_it_into_one_tar_file(tmp_path, run_main, fake_pg_dump):
+    import hashlib
+    import stat
+    import tarfile
+    pytest.importorskip('boto3')
+    base = tmp_path / 'safety' / 'prod_safety_20260429_143512'
+    base.parent.mkdir()
+    # A leftover of an interrupted run with the same name would make pg_dump refuse the directory.
+    (tmp_path / 'safety' / (base.name + '.dir.tar.d.part')).mkdir()
+    made = run_main(checksum_main, path=str(base), require_expected=False, write_sidecar=True,
+                    upload_key='safety/' + base.name, s3_bucket='backups', s3_endpoint_url='http://127.0.0.1:1',
+                    aws_access_key='AKIDEXAMPLE', aws_secret_key='not-a-real-secret-key',
+                    dump=dict(database='prod', pg_dump=str(fake_pg_dump), compress=1, jobs=2,
+                              formats=['directory', 'custom', 'plain']))
+    packed = tmp_path / 'safety' / (base.name + '.dir.tar')
+    assert made['rc'] == 0 and made['path'] == str(packed), made
+    assert made['dump_format'] == 'directory_tar' and made['format'] == 'directory_tar' and made['dump_errors'] == {}
+    assert made['upload_key'] == 'safety/' + base.name + '.dir.tar'
+    assert made['md5'] == hashlib.md5(packed.read_bytes()).hexdigest() and made['sidecar'] == str(packed) + '.md5'
+    assert stat.S_IMODE(packed.stat().st_mode) == 0o600
+    with tarfile.open(str(packed)) as archive:
+        members = archive.getmembers()
+        assert [m.name for m in members] == [base.name + '/toc.dat', base.name + '/3001.dat.gz']
+        assert archive.extractfile(members[0]).read() == b'PGDMPprod'
+    call = (tmp_path / 'calls.log').read_text().split()
+    assert '--format=directory' in call and '--jobs=2' in call and '--compress=1' in call
+    # Only the packed file and its sidecar are left: no directory, no .part.
+    assert sorted(p.name for p in packed.parent.iterdir()) == [packed.name, packed.name + '.md5']
+
+
+def test_module_dump_falls_back_from_directory_to_custom_and_removes_the_directory(tmp_path, run_main,
+                                                                                  fake_pg_dump, monkeypatch):
+    monkeypatch.setenv('FAKE_FAIL', 'directory')
+    base = tmp_path / 'prod_safety_20260429_143512'
+    made = run_main(checksum_main, path=str(base), require_expected=False,
+                    dump=dict(database='prod', pg_dump=str(fake_pg_dump), jobs=2,
+                              formats=['directory', 'custom', 'plain']))
+    assert made['rc'] == 0 and made['dump_format'] == 'custom' and made['path'] == str(base) + '.dump'
+    assert 'No space left on device' in made['dump_errors']['directory']
+    assert '--jobs' not in (tmp_path / 'calls.log').read_text().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith('prod_')) == [base.name + '.dump']
+
+
+def test_module_dump_refuses_jobs_below_one(tmp_path, run_main, fake_pg_dump):
+    base = tmp_path / 'prod_safety_20260429_143512'
+    refused = run_main(checksum_main, path=str(base), require_expected=False,
+                       dump=dict(database='prod', pg_dump=str(fake_pg_dump), jobs=0, formats=['directory']))
+    assert refused['rc'] == 1 and 'dump.jobs must be 1 or more' in refused['msg']
+    assert not (tmp_path / 'calls.log').exists()

@@ -3,6 +3,7 @@
 import gzip
 import os
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -195,3 +196,59 @@ def test_real_dump_toc(real_dumps):
     counts, entries = dumpfile.parse_toc_listing(listing)
     assert counts['TABLE'] == 1 and counts['TABLE DATA'] == 1 and counts['CONSTRAINT'] == 1
     assert dict(type='TABLE', schema='public', name='User') in entries
+
+
+def test_real_directory_dump_packed_is_detected_listed_and_unpacks_for_pg_restore(real_dumps, tmp_path):
+    packed = str(tmp_path / 'prod_safety_20260429_143512.dir.tar')
+    dumpfile.pack_directory(real_dumps['d'], packed, 'prod_safety_20260429_143512')
+    assert stat.S_IMODE(os.stat(packed).st_mode) == 0o600
+    # By content, whatever the name; the header read from its toc.dat member.
+    assert dumpfile.detect_format(packed) == 'directory_tar'
+    with open(packed, 'rb') as handle:
+        assert dumpfile.detect_format_bytes(handle.read(dumpfile.SNIFF_BYTES)) == 'directory_tar'
+    header = dumpfile.parse_header(dumpfile.header_bytes(packed, 'directory_tar'))
+    assert header['dbname'] == 'postgres' and header['pg_dump_version'].startswith('15.')
+    # pg_restore lists it from its toc.dat alone, and reads it once unpacked (tar -x --strip-components=1).
+    toc_dir = tmp_path / 'toc'
+    toc_dir.mkdir()
+    dumpfile.extract_toc(packed, str(toc_dir))
+    listed = subprocess.run([os.path.join(PG_BIN, 'pg_restore'), '--list', str(toc_dir)],
+                            check=True, capture_output=True, text=True).stdout
+    assert dict(type='TABLE', schema='public', name='User') in dumpfile.parse_toc_listing(listed)[1]
+    unpacked = tmp_path / 'unpacked'
+    unpacked.mkdir()
+    subprocess.run(['tar', '--extract', '--file', packed, '--directory', str(unpacked), '--strip-components=1'],
+                   check=True)
+    sql = subprocess.run([os.path.join(PG_BIN, 'pg_restore'), '--file=-', str(unpacked)],
+                         check=True, capture_output=True, text=True).stdout
+    assert 'CREATE TABLE public."User"' in sql and '1\tx' in sql
+    # A pg_dump tar archive stays 'tar'; a packed file refuses to be written over.
+    assert dumpfile.detect_format(real_dumps['t']) == 'tar'
+    with pytest.raises(OSError):
+        dumpfile.pack_directory(real_dumps['d'], packed, 'again')
+
+
+def test_pack_directory_refuses_what_is_not_a_directory_dump(tmp_path):
+    (tmp_path / 'd').mkdir()
+    (tmp_path / 'd' / '3001.dat.gz').write_bytes(b'x')
+    with pytest.raises(OSError, match='no toc.dat'):
+        dumpfile.pack_directory(str(tmp_path / 'd'), str(tmp_path / 'x.dir.tar'), 'x')
+    (tmp_path / 'd' / 'toc.dat').write_bytes(b'PGDMP')
+    (tmp_path / 'd' / 'sub').mkdir()
+    with pytest.raises(OSError, match='not a regular file'):
+        dumpfile.pack_directory(str(tmp_path / 'd'), str(tmp_path / 'y.dir.tar'), 'y')
+    # remove: each file goes once it is packed, so the disk never holds two copies.
+    (tmp_path / 'd' / 'sub').rmdir()
+    dumpfile.pack_directory(str(tmp_path / 'd'), str(tmp_path / 'z.dir.tar'), 'z', remove=True)
+    assert list((tmp_path / 'd').iterdir()) == []
+    with tarfile.open(str(tmp_path / 'z.dir.tar')) as archive:
+        assert archive.getnames() == ['z/toc.dat', 'z/3001.dat.gz']
+        assert archive.extractfile('z/3001.dat.gz').read() == b'x'
+
+
+def test_a_tar_with_toc_dat_deeper_than_one_directory_is_not_a_dump(tmp_path):
+    (tmp_path / 'toc.dat').write_bytes(b'PGDMP')
+    with tarfile.open(str(tmp_path / 'deep.tar'), 'w') as archive:
+        archive.add(str(tmp_path / 'toc.dat'), arcname='a/b/toc.dat')
+    assert dumpfile.detect_format(str(tmp_path / 'deep.tar')) == 'unknown'
+    assert not dumpfile.is_packed_toc_name('../toc.dat') and dumpfile.is_packed_toc_name('x/toc.dat')
