@@ -15,6 +15,7 @@ import datetime
 import gzip
 import os
 import re
+import shutil
 import tarfile
 import time
 import zlib
@@ -184,20 +185,57 @@ def gzip_inner_format(path, limit=SNIFF_BYTES):
     return 'plain' if looks_like_sql(head) else 'unknown'
 
 
+_MEMBER_NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
+
+
+def unpack_directory(path, dest):
+    """Unpack a packed directory dump into dest (created, mode 0700; must not exist) for pg_restore.
+
+    Every member must be a regular file directly under the archive's one top directory, with a plain file name
+    (no links, devices, sub-directories or '..'): the archive is checked whole before anything is written. On any
+    error dest is removed and OSError raised.
+    """
+    with tarfile.open(path, 'r:') as archive:
+        members = archive.getmembers()
+        tops = set()
+        for member in members:
+            parts = member.name.split('/')
+            if not member.isfile() or len(parts) != 2 or not _MEMBER_NAME_RE.match(parts[1]) \
+                    or parts[0] in ('', '.', '..'):
+                raise OSError('%s holds %s, which is not a file of a directory-format dump; nothing was unpacked'
+                              % (path, member.name))
+            tops.add(parts[0])
+        if len(tops) != 1 or not any(m.name.endswith('/' + TOC_FILE) for m in members):
+            raise OSError('%s is not one directory-format dump (%d top directories, toc.dat %s); nothing was '
+                          'unpacked' % (path, len(tops), 'found' if any(m.name.endswith('/' + TOC_FILE)
+                                                                         for m in members) else 'missing'))
+        os.mkdir(dest, 0o700)
+        try:
+            for member in members:
+                _write_new(archive.extractfile(member), os.path.join(dest, member.name.split('/')[1]))
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+
+
 def extract_toc(path, dest_dir):
     """Write the whole toc.dat of a packed directory dump into dest_dir (for pg_restore --list dest_dir)."""
     name = toc_member_name(path)
     if not name:
         raise OSError('%s has no %s among its first members' % (path, TOC_FILE))
     with tarfile.open(path, 'r:') as archive:
-        source = archive.extractfile(archive.getmember(name))
-        fd = os.open(os.path.join(dest_dir, TOC_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, 'wb') as handle:
-            while True:
-                chunk = source.read(1048576)
-                if not chunk:
-                    break
-                handle.write(chunk)
+        _write_new(archive.extractfile(archive.getmember(name)), os.path.join(dest_dir, TOC_FILE))
+
+
+def _write_new(source, target):
+    """Copy the file object source into target, a new file of mode 0600 (an existing one is an error)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'wb') as handle:
+        while True:
+            chunk = source.read(1048576)
+            if not chunk:
+                break
+            handle.write(chunk)
 
 
 def tar_member(path, name, max_members=16):

@@ -13,7 +13,8 @@ module: backup_catalog
 short_description: List the backups of a database and choose the one for a restore point
 description:
   - Lists the backups of O(database) in an S3 bucket or a local directory. Backups are named
-    C(<database>_YYYYMMDD_HHMM.dump) with the time in UTC; other files are ignored.
+    C(<database>_YYYYMMDD_HHMM.dump) with the time in UTC (seconds, C(_YYYYMMDD_HHMMSS), and C(.dir.tar), a packed
+    directory-format dump, are accepted too, as safety backups are named); other files are ignored.
   - Chooses the newest backup taken at or before O(point), or the backup named by O(backup).
   - Reports where the backup is, its size, the MD5 it is expected to have (S3 metadata C(md5) or a
     C(<name>.md5) sidecar) and whether a C(<name>.manifest.json) sits beside it.
@@ -32,7 +33,8 @@ options:
   database:
     description:
       - Name of the database whose backups are listed. Only files named exactly
-        C(<database>_YYYYMMDD_HHMM.dump) count, so C(app) never picks up C(app_drill_...) backups.
+        C(<database>_YYYYMMDD_HHMM.dump) (or C(.dir.tar), with or without seconds) count, so C(app) never picks up
+        C(app_drill_...) backups.
     type: str
     required: true
   local_dir:
@@ -366,7 +368,7 @@ def main():
         if ignored_names:
             hint = ' It holds %d other file(s), e.g. %s.' % (len(ignored_names), ', '.join(ignored_names[:5]))
         module.fail_json(
-            msg='No backups of %s were found in %s.%s Backups must be named %s_YYYYMMDD_HHMM.dump (UTC). Check the '
+            msg='No backups of %s were found in %s.%s Backups must be named %s_YYYYMMDD_HHMM.dump (UTC; or .dir.tar). Check the '
                 'database name, the store and the prefix/directory, or run playbooks/backup.yml to make one. %s'
                 % (database, where, hint, database, NOTHING_CHANGED),
             candidates=[], ignored=len(ignored_names))

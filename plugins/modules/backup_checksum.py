@@ -111,6 +111,16 @@ options:
       - In check mode a fetched file is not written; a local O(src) is inspected where it is, an S3 object not at all.
     type: bool
     default: false
+  unpack_to:
+    description:
+      - With a file verified in place (neither O(src) nor O(s3_key)) that is a directory-format dump packed into a
+        tar file (format C(directory_tar), the safety backup), unpack it into this directory for
+        C(pg_restore --jobs), once its checksum matched. The directory is created (mode 0700), replacing one left
+        by an earlier attempt.
+      - Every member must be a regular file directly under the archive's top directory; the archive is checked
+        whole before anything is written, and a failed unpack removes what it wrote.
+      - Ignored in check mode.
+    type: path
   pg_restore:
     description:
       - The pg_restore O(inspect) uses (a name found in PATH, or a path).
@@ -233,6 +243,14 @@ dump_seconds:
   description: How long the O(dump) took, all formats tried.
   returned: when O(dump) is given
   type: float
+free_bytes:
+  description: Free bytes left on the file system of the dump once it was written.
+  returned: when O(dump) wrote a dump
+  type: int
+unpacked:
+  description: The directory the file was unpacked into with O(unpack_to).
+  returned: when O(unpack_to) is given and the file was unpacked
+  type: str
 uploaded:
   description: The file was uploaded to O(upload_key).
   returned: when O(upload_key) is given
@@ -324,7 +342,9 @@ attempts:
 '''
 
 import os
+import shutil
 import socket
+import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -332,6 +352,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
     DEFAULT_CHUNK_SIZE, detect_format, hash_stream, normalize_md5, normalize_sha256, read_md5_sidecar, retry_delays,
 )
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import PACKED_DIRECTORY, unpack_directory
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import EXTENSIONS, FILE_FORMATS, dump_database
@@ -420,6 +441,11 @@ class Checksum(object):
             self.fail('pg_dump could not dump %s in any format: %s. Nothing was changed.'
                       % (spec['database'], '; '.join('%s: %s' % (fmt, done['errors'].get(fmt, '')) for fmt in formats)),
                       **self.dump_info)
+        try:
+            stats = os.statvfs(os.path.dirname(os.path.abspath(done['path'])))
+            self.dump_info['free_bytes'] = stats.f_bavail * stats.f_frsize
+        except OSError:
+            pass
         spec_base = self.path
         self.path = done['path']
         self.name = os.path.basename(self.path)
@@ -577,7 +603,30 @@ class Checksum(object):
                 result['upload_error'] = self.upload(upload_key, digest)
                 result['uploaded'] = not result['upload_error']
                 result['changed'] = result['changed'] or result['uploaded']
+        if self.params['unpack_to'] and not self.module.check_mode:
+            self.unpack(result)
         self.exit(result)
+
+    def unpack(self, result):
+        """O(unpack_to): the verified directory_tar into a fresh directory for pg_restore."""
+        dest = self.params['unpack_to']
+        if result['format'] != PACKED_DIRECTORY:
+            result['msg'] = ('%s is a %s dump, not a packed directory-format dump (directory_tar): there is nothing '
+                             'to unpack. Restore it as it is.' % (self.path, result['format']))
+            self.module.fail_json(**result)
+        try:
+            if os.path.isdir(dest) and not os.path.islink(dest):
+                shutil.rmtree(dest)
+            parent = os.path.dirname(os.path.abspath(dest))
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o700)
+            unpack_directory(self.path, dest)
+        except (IOError, OSError, tarfile.TarError) as exc:
+            result['msg'] = ('Could not unpack %s into %s for pg_restore: %s. It needs as much free space as the file '
+                             '(%d bytes) there; the partial copy was removed.'
+                             % (self.path, dest, to_native(getattr(exc, 'strerror', None) or exc), result['size']))
+            self.module.fail_json(**result)
+        result.update(changed=True, unpacked=dest)
 
     def exit(self, result):
         """exit_json, after checking the verified file with pg_restore when inspect is set."""
@@ -747,6 +796,7 @@ def main():
         retries=dict(type='int', default=0),
         retry_delay=dict(type='float', default=2.0),
         inspect=dict(type='bool', default=False),
+        unpack_to=dict(type='path'),
         pg_restore=dict(type='str', default='pg_restore'),
         dump=dict(type='dict', options=dict(
             database=dict(type='str', required=True),
@@ -768,6 +818,10 @@ def main():
         module.fail_json(msg='chunk_size must be a positive number of bytes. Nothing was changed.')
     if module.params['retries'] < 0 or module.params['retry_delay'] < 0:
         module.fail_json(msg='retries and retry_delay must be 0 or more. Nothing was changed.')
+
+    if module.params['unpack_to'] and (module.params['src'] or module.params['s3_key']):
+        module.fail_json(msg='unpack_to unpacks a file verified in place: give it without src and s3_key. Nothing was '
+                             'changed.')
 
     job = Checksum(module)
     if module.params['dump']:

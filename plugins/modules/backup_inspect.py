@@ -160,7 +160,7 @@ toc_entries:
   elements: dict
   sample: [{"type": "TABLE", "schema": "public", "name": "User"}]
 jobs_supported:
-  description: pg_restore --jobs works with this dump (custom and directory formats only).
+  description: pg_restore --jobs works with this dump (custom and directory formats, packed or not).
   returned: always
   type: bool
 '''

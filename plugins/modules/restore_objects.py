@@ -12,7 +12,8 @@ DOCUMENTATION = r'''
 module: restore_objects
 short_description: Check that every object in a dump's table of contents exists in the restored database
 description:
-  - Lists the table of contents of a custom, tar or directory dump with C(pg_restore --list) and checks that each
+  - Lists the table of contents of a custom, tar or directory dump (or a packed one, directory_tar) with
+    C(pg_restore --list) and checks that each
     table, view, materialized view, sequence, index, constraint (primary key, unique, exclusion, check, foreign
     key), trigger, function and procedure it names exists in O(database).
   - A restore that skipped an object (an index that failed to build, a foreign key that could not be validated

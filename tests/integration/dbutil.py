@@ -4,6 +4,7 @@ Importable from tests (`from dbutil import ...`; pytest puts this directory on
 sys.path) and also exposed as fixtures by conftest.py.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -105,6 +106,21 @@ def skip_unless_strict(reason):
     if os.environ.get("YV_TEST_STRICT") == "1":
         pytest.fail("make test needs this and set it up, yet: %s" % reason)
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def small_tmpfs(mount, size):
+    """A tmpfs of size (mount's -o size=, e.g. 256k or a byte count) at mount, a new directory; unmounted after."""
+    mount = Path(mount)
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs", str(mount)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        skip_unless_strict("cannot mount a small tmpfs here: %s" % mounted.stderr.strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def free_port():

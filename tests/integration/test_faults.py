@@ -44,7 +44,7 @@ from psycopg2 import sql
 import make_backup
 import pg_cluster as pg_cluster_script
 import yieldvault_fixture
-from dbutil import (admin_query, PG_BIN_DIR, exact_counts, free_port, skip_unless_strict, table_checksums,
+from dbutil import (admin_query, PG_BIN_DIR, exact_counts, free_port, small_tmpfs, table_checksums,
                     wrapped_bin_dir)
 from test_backend import backend_env, node_apps, wait_http  # noqa: F401  (node_apps is a fixture)
 from test_pm2_process import Pm2
@@ -681,14 +681,8 @@ def small_fs(tmp_path, pg_cluster, site):
     """A tmpfs just big enough to pass the free-disk check (2 x the database + the backup, plus 4 MiB)."""
     db_size = admin_query(pg_cluster, "SELECT pg_database_size(%s)", (DB,))[0][0]
     size = 2 * db_size + site["newer"]["size"] + (4 << 20)
-    mount = tmp_path / "small"
-    mount.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d,mode=0755" % size, "tmpfs", str(mount)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        skip_unless_strict("cannot mount a small tmpfs here: %s" % res.stderr.strip())
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_tmpfs(tmp_path / "small", size) as mount:
+        yield mount
 
 
 @pytest.mark.parametrize("method", ["swap", "in_place"])

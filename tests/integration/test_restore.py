@@ -19,8 +19,8 @@ import pytest
 import make_backup
 import yieldvault_fixture
 from pg_cluster import connect
-from dbutil import (admin_query, exact_counts, free_port, skip_unless_strict, table_checksums,
-                    tables_without_statistics, wrapped_bin_dir, PG_BIN_DIR, VENV_BIN)
+from dbutil import (admin_query, exact_counts, free_port, table_checksums,
+                    tables_without_statistics, wrapped_bin_dir, small_tmpfs, PG_BIN_DIR)
 
 UTC = dt.timezone.utc
 PAGILA_COUNTS = {  # ../shared/data/pagila/README.md
@@ -142,7 +142,8 @@ def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook,
     assert yv["states"][1]["backup"]["name"] in result.stdout
     assert "needed" in result.stdout  # free disk against what is needed
     assert_untouched(pg_cluster, yv["name"], sums)
-    assert not list((yv["work"]).rglob("*.dump")), "check mode downloaded or dumped something"
+    assert not [p for p in yv["work"].rglob("*") if p.name.endswith((".dump", ".dir.tar", ".part"))], \
+        "check mode downloaded or dumped something"
     assert not list((yv["work"]).rglob("report.json"))
     assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
@@ -231,7 +232,9 @@ def _truncate_newest(yv):
     make_backup.truncate_keeping_sidecar(yv["store"] / newest["name"])
 
 
-@pytest.mark.parametrize("safety_format,expected", [("directory", "directory_tar"), ("custom", "custom")])
+# auto is custom in place (a rollback after the drop needs no room to unpack it).
+@pytest.mark.parametrize("safety_format,expected", [("directory", "directory_tar"), ("custom", "custom"),
+                                                   ("auto", "custom")])
 def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv, safety_format,
                                                                     expected):
     # In place the failure comes after the drop, so the safety backup is restored
@@ -363,69 +366,50 @@ def test_unreachable_s3_endpoint_is_refused(tmp_path, pg_cluster, yieldvault_db,
 
 
 def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        skip_unless_strict("cannot mount a small tmpfs here: %s" % mounted.stderr.strip())
-    try:
+    with small_tmpfs(tmp_path / "small", "256k") as small:
         inv = dict(yv["inv"], db_restore_work_dir=str(small / "work"))
         sums = table_checksums(pg_cluster, yv["name"])
         result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
         result.assert_failed("Not enough free disk")
         assert "nothing was changed" in result.stdout.lower()
         assert table_checksums(pg_cluster, yv["name"]) == sums
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
 
 
 # What breaks the in-run rollback of a .dir.tar safety backup: pg_restore failing on the unpacked safety backup
-# of run <id>-rollback (and working for everything else), or tar running out of space while it unpacks. Either
-# way the rollback fails, and the command the report gives for doing it by hand must work.
-ROLLBACK_BREAKERS = {
-    "pg_restore": '''#!/bin/bash
+# of run <id>-rollback (and working for everything else), or the unpack itself (work_dir/unpacked is a file, so
+# nothing can be unpacked there). Either way the rollback fails, and the command the report gives for doing it
+# by hand must work.
+PG_RESTORE_BREAKER = '''#!/bin/bash
 for last; do :; done
 case "$last" in *-rollback) echo "pg_restore: error: injected failure of the rollback's restore" >&2; exit 1 ;; esac
 exec __REAL__ "$@"
-''',
-    "tar": '''#!/bin/bash
-case " $* " in *" --extract "*) : > "$(dirname "$0")/unpack-started"
-  echo "tar: 3001.dat.gz: Wrote only 4096 of 10240 bytes: No space left on device" >&2; exit 2 ;; esac
-exec /usr/bin/env PATH=/usr/bin:/bin tar "$@"
-''',
-}
+'''
 
 
-@pytest.mark.parametrize("breaker", sorted(ROLLBACK_BREAKERS))
+@pytest.mark.parametrize("breaker", ["pg_restore", "unpack"])
 def test_a_failed_rollback_gives_a_restore_command_that_works_by_hand(pg_cluster, run_playbook, yv, tmp_path,
                                                                        breaker):
     _truncate_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2, db_restore_safety_backup_format="directory")
-    env = None
     if breaker == "pg_restore":
         inv["db_restore_pg_bin_dir"] = str(wrapped_bin_dir(
-            tmp_path / "bin", "pg_restore",
-            ROLLBACK_BREAKERS[breaker].replace("__REAL__", str(pathlib.Path(PG_BIN_DIR) / "pg_restore"))))
+            tmp_path / "bin", "pg_restore", PG_RESTORE_BREAKER.replace("__REAL__", str(pathlib.Path(PG_BIN_DIR) / "pg_restore"))))
     else:
-        tar = tmp_path / "bin" / "tar"
-        tar.parent.mkdir()
-        tar.write_text(ROLLBACK_BREAKERS[breaker])
-        tar.chmod(0o755)
-        env = {"PATH": "%s:%s:%s" % (tar.parent, VENV_BIN, os.environ.get("PATH", "/usr/bin:/bin"))}
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]}, env=env)
+        yv["work"].mkdir(parents=True, exist_ok=True)
+        (yv["work"] / "unpacked").write_text("not a directory")
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
     result.assert_failed("ROLLBACK_FAILED")
     assert "ROLLBACK FAILED" in result.output
     report = result.report(str(yv["work"]))
     assert report["outcome"] == "rollback_failed" and report["safety_backup"]["format"] == "directory_tar"
     detail = report["rollback"]["detail"]
-    if breaker == "tar":
-        assert (tmp_path / "bin" / "unpack-started").exists(), "the fault was not injected"
-        assert "Could not unpack" in detail and "No space left on device" in detail, detail
-    assert not list(yv["work"].glob("unpacked/*")), "a partial unpacked copy was left behind"
+    if breaker == "unpack":
+        assert "Could not unpack" in detail and "File exists" in detail, detail
+    else:
+        assert not list(yv["work"].glob("unpacked/*")), "the unpacked copy was left behind"
     command = detail.split("Restore by hand on ", 1)[1].split(":", 1)[1].strip()
-    assert report["safety_backup"]["path"] in command and "tar -xf" in command, detail
+    assert report["safety_backup"]["path"] in command and "tar -xf" in command and "--jobs=2" in command, detail
     assert table_checksums(pg_cluster, yv["name"]) != sums, "the injected failure did not break the rollback"
     # What the on-call engineer pastes, with the client tools' usual connection settings.
     env = dict(os.environ, PGHOST=pg_cluster["host"], PGPORT=str(pg_cluster["port"]), PGUSER=pg_cluster["user"],
@@ -434,3 +418,36 @@ def test_a_failed_rollback_gives_a_restore_command_that_works_by_hand(pg_cluster
     assert done.returncode == 0, "the hand restore command failed: %s\n%s" % (command, done.stderr[-3000:])
     assert table_checksums(pg_cluster, yv["name"]) == sums, "the hand restore did not bring the data back"
     assert "ROLLBACK FAILED" in (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()
+
+
+def test_directory_safety_backup_in_place_is_refused_before_the_drop_without_room_to_unpack_it(
+        pg_cluster, run_playbook, yv, tmp_path):
+    """In place, an explicit directory-format safety backup whose rollback could not be unpacked: nothing dropped."""
+    sums = table_checksums(pg_cluster, yv["name"])
+    # df as the module sees it cannot be faked; a pg_dump wrapper pads the dump instead, so that the packed file is
+    # larger than what is left on a small file system.
+    with small_tmpfs(tmp_path / "small", "24m") as mount:
+        pad = wrapped_bin_dir(tmp_path / "bin", "pg_dump", PG_DUMP_PADDER.replace(
+            "__REAL__", str(pathlib.Path(PG_BIN_DIR) / "pg_dump")))
+        inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2,
+                   db_restore_safety_backup_format="directory", db_restore_pg_bin_dir=str(pad),
+                   db_restore_work_dir=str(mount / "work"), db_restore_min_free_factor=0.0)
+        result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+        result.assert_failed()
+        report = result.report(str(mount / "work"))
+        assert report["failed_phase"] == "safety_backup", report.get("error")
+        assert "a rollback after the drop unpacks it" in report["error"] and "Nothing was dropped" in report["error"]
+        assert table_checksums(pg_cluster, yv["name"]) == sums, "production changed"
+        assert not list((mount / "work" / "locks").iterdir()), "the lock was not released"
+
+
+# pg_dump, then (directory format) 14 padding files of 1 MB in the dump directory: packing them (file by file)
+# fits on a 24 MB file system, but the packed safety backup is larger than what it leaves free.
+PG_DUMP_PADDER = '''#!/bin/bash
+__REAL__ "$@" || exit $?
+for arg in "$@"; do
+    case "$arg" in --file=*.d.part)
+        for i in $(seq 1 14); do head -c 1000000 /dev/urandom > "${arg#--file=}/99999$i.pad"; done ;;
+    esac
+done
+'''

@@ -33,6 +33,9 @@ def test_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv, safe
     assert report["mode"] == "rollback" and report["outcome"] == "succeeded"
     assert report["run_id"].startswith("rollback-")
     assert report["backup"]["name"] == os.path.basename(safety["path"])
+    assert report["backup"]["format"] == ("directory_tar" if suffix == ".dir.tar" else "custom"), report["backup"]
+    assert [a["jobs"] for a in report["restore"]["attempts"]] == [2], report["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
     assert report["incident"] == "INC-7"
     # the rollback kept the database it replaced as its own safety backup
     assert report["safety_backup"]["path"] and report["safety_backup"]["path"] != report["backup"]["name"]

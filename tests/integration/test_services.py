@@ -225,7 +225,8 @@ def test_pm2_backend_is_stopped_connections_ended_and_started_healthy(pg_cluster
 
 def assert_nothing_changed(pg_cluster, pm2, inv, sums, pid_before):
     assert table_checksums(pg_cluster, DB_NAME) == sums, "the database changed"
-    assert not list(inv.work.rglob("*.dump")), "something was downloaded or dumped (a safety backup?)"
+    assert not [p for p in inv.work.rglob("*") if p.name.endswith((".dump", ".dir.tar", ".part"))], \
+        "something was downloaded or dumped (a safety backup?)"
     assert pm2_status(pm2) == ["online"] and pm2_pid(pm2) == pid_before, "the backend was stopped or restarted"
     assert conn_limit(pg_cluster) == -1
 

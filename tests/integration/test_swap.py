@@ -64,6 +64,10 @@ def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_play
     safety = report["safety_backup"]
     assert os.path.basename(safety["path"]).startswith(yv["name"] + "_safety_")
     assert os.path.getsize(safety["path"]) > 0
+    # auto after a swap: dumped in parallel (packed directory format) when there is more than one job
+    parallel = report["restore"]["jobs"] > 1
+    assert safety["format"] == ("directory_tar" if parallel else "custom"), (safety, report["restore"])
+    assert safety["path"].endswith(".dir.tar" if parallel else ".dump")
     assert not list((yv["work"] / "locks").iterdir()), "the lock was not released"
 
     md = (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()

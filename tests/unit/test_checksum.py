@@ -296,7 +296,6 @@ def test_module_dump_in_directory_format_packs_it_into_one_tar_file(tmp_path, ru
     import hashlib
     import stat
     import tarfile
-    pytest.importorskip('boto3')
     base = tmp_path / 'safety' / 'prod_safety_20260429_143512'
     base.parent.mkdir()
     # A leftover of an interrupted run with the same name would make pg_dump refuse the directory.
@@ -341,3 +340,32 @@ def test_module_dump_refuses_jobs_below_one(tmp_path, run_main, fake_pg_dump):
                        dump=dict(database='prod', pg_dump=str(fake_pg_dump), jobs=0, formats=['directory']))
     assert refused['rc'] == 1 and 'dump.jobs must be 1 or more' in refused['msg']
     assert not (tmp_path / 'calls.log').exists()
+
+
+def test_module_unpack_to_unpacks_a_verified_packed_dump_and_refuses_other_files(tmp_path, run_main, fake_pg_dump):
+    import hashlib
+    base = tmp_path / 'prod_safety_20260429_143512'
+    made = run_main(checksum_main, path=str(base), require_expected=False, write_sidecar=True,
+                    dump=dict(database='prod', pg_dump=str(fake_pg_dump), jobs=2, formats=['directory']))
+    packed = made['path']
+    dest = tmp_path / 'unpacked' / 'run-1'
+    dest.mkdir(parents=True)
+    (dest / 'stale.dat').write_bytes(b'from an earlier attempt')
+    done = run_main(checksum_main, path=packed, unpack_to=str(dest))
+    assert done['rc'] == 0 and done['verified'] is True and done['unpacked'] == str(dest), done
+    assert sorted(p.name for p in dest.iterdir()) == ['3001.dat.gz', 'toc.dat']
+    assert (dest / 'toc.dat').read_bytes() == b'PGDMPprod'
+    # A file that does not match its sidecar is not unpacked.
+    with open(packed, 'ab') as handle:
+        handle.write(b'\0' * 512)
+    other = tmp_path / 'unpacked' / 'run-2'
+    bad = run_main(checksum_main, path=packed, unpack_to=str(other))
+    assert bad['rc'] == 1 and 'mismatch' in bad['msg'].lower() and not other.exists()
+    # A custom-format dump has nothing to unpack; unpack_to is only for a file verified in place.
+    custom = tmp_path / 'prod_20260429_1400.dump'
+    custom.write_bytes(b'PGDMP' + b'x' * 100)
+    refused = run_main(checksum_main, path=str(custom), expected_md5=hashlib.md5(custom.read_bytes()).hexdigest(),
+                       unpack_to=str(other))
+    assert refused['rc'] == 1 and 'nothing to unpack' in refused['msg'] and not other.exists()
+    with_src = run_main(checksum_main, path=str(tmp_path / 'copy.dir.tar'), src=packed, unpack_to=str(other))
+    assert with_src['rc'] == 1 and 'without src and s3_key' in with_src['msg']

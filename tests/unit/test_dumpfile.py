@@ -215,13 +215,18 @@ def test_real_directory_dump_packed_is_detected_listed_and_unpacks_for_pg_restor
     listed = subprocess.run([os.path.join(PG_BIN, 'pg_restore'), '--list', str(toc_dir)],
                             check=True, capture_output=True, text=True).stdout
     assert dict(type='TABLE', schema='public', name='User') in dumpfile.parse_toc_listing(listed)[1]
+    # Unpacked by the module (unpack_directory) and by hand (the report's tar -xf ... -C <its directory>).
     unpacked = tmp_path / 'unpacked'
-    unpacked.mkdir()
-    subprocess.run(['tar', '--extract', '--file', packed, '--directory', str(unpacked), '--strip-components=1'],
-                   check=True)
-    sql = subprocess.run([os.path.join(PG_BIN, 'pg_restore'), '--file=-', str(unpacked)],
-                         check=True, capture_output=True, text=True).stdout
-    assert 'CREATE TABLE public."User"' in sql and '1\tx' in sql
+    dumpfile.unpack_directory(packed, str(unpacked))
+    assert stat.S_IMODE(os.stat(str(unpacked)).st_mode) == 0o700
+    assert sorted(os.listdir(str(unpacked))) == sorted(os.listdir(real_dumps['d']))
+    subprocess.run(['tar', '-xf', packed, '-C', str(tmp_path)], check=True)
+    for directory in (unpacked, tmp_path / 'prod_safety_20260429_143512'):
+        sql = subprocess.run([os.path.join(PG_BIN, 'pg_restore'), '--file=-', str(directory)],
+                             check=True, capture_output=True, text=True).stdout
+        assert 'CREATE TABLE public."User"' in sql and '1\tx' in sql
+    with pytest.raises(OSError):
+        dumpfile.unpack_directory(packed, str(unpacked))  # never into an existing directory
     # A pg_dump tar archive stays 'tar'; a packed file refuses to be written over.
     assert dumpfile.detect_format(real_dumps['t']) == 'tar'
     with pytest.raises(OSError):
@@ -252,3 +257,36 @@ def test_a_tar_with_toc_dat_deeper_than_one_directory_is_not_a_dump(tmp_path):
         archive.add(str(tmp_path / 'toc.dat'), arcname='a/b/toc.dat')
     assert dumpfile.detect_format(str(tmp_path / 'deep.tar')) == 'unknown'
     assert not dumpfile.is_packed_toc_name('../toc.dat') and dumpfile.is_packed_toc_name('x/toc.dat')
+
+
+def _tar_with(path, members):
+    """members: (name, kind) with kind file, symlink or dir."""
+    import io
+    with tarfile.open(str(path), 'w') as archive:
+        for name, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind == 'file':
+                data = b'PGDMP' if name.endswith('toc.dat') else b'rows'
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+            elif kind == 'symlink':
+                info.type, info.linkname = tarfile.SYMTYPE, '/etc/passwd'
+                archive.addfile(info)
+            else:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+
+
+@pytest.mark.parametrize('members', [
+    [('x/toc.dat', 'file'), ('x/3001.dat.gz', 'symlink')],        # a link
+    [('x/toc.dat', 'file'), ('x/sub', 'dir')],                     # a directory
+    [('x/toc.dat', 'file'), ('x/../../evil', 'file')],             # out of the top directory
+    [('x/toc.dat', 'file'), ('y/3001.dat.gz', 'file')],            # two top directories
+    [('x/3001.dat.gz', 'file')],                                   # no toc.dat
+    [('x/toc.dat', 'file'), ('x/.hidden', 'file')],                # not a dump's file name
+])
+def test_unpack_directory_refuses_anything_but_one_dump_directory_and_writes_nothing(tmp_path, members):
+    _tar_with(tmp_path / 'bad.dir.tar', members)
+    with pytest.raises(OSError):
+        dumpfile.unpack_directory(str(tmp_path / 'bad.dir.tar'), str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists() and not (tmp_path / 'evil').exists()
