@@ -89,7 +89,7 @@ def detect_format_bytes(head, path=None):
         return 'custom'
     if len(head) >= 262 and head[257:262] == b'ustar':
         # A tar that is not a pg_dump archive (no toc.dat) is not ours to restore.
-        name = _tar_name(head) if path is None else toc_member_name(path)
+        name = _tar_name(head) if path is None else toc_member(path)[0]
         if name == TOC_FILE:
             return 'tar'
         return PACKED_DIRECTORY if is_packed_toc_name(name) else 'unknown'
@@ -110,18 +110,23 @@ def is_packed_toc_name(name):
     return len(parts) == 2 and parts[1] == TOC_FILE and parts[0] not in ('', '.', '..')
 
 
-def toc_member_name(path, max_members=16):
-    """Name of the TOC member of a tar file (toc.dat or <top>/toc.dat) among its first members, or None."""
+def toc_member(path, max_members=16):
+    """(name, first bytes) of the TOC member of a tar file, or (None, None).
+
+    The member is toc.dat in a pg_dump tar archive, <top>/toc.dat in a packed directory dump; both are written
+    first, so only the first few members are looked at and a large archive is never read through.
+    """
     try:
         with tarfile.open(path, 'r:') as archive:
             for index, member in enumerate(archive):
                 if index >= max_members:
                     break
                 if member.isfile() and (member.name == TOC_FILE or is_packed_toc_name(member.name)):
-                    return member.name
+                    handle = archive.extractfile(member)
+                    return member.name, (handle.read(SNIFF_BYTES) if handle else None)
     except (tarfile.TarError, OSError, EOFError):
-        return None
-    return None
+        pass
+    return None, None
 
 
 def pack_directory(directory, dest, top, remove=False):
@@ -198,6 +203,7 @@ def unpack_directory(path, dest):
     with tarfile.open(path, 'r:') as archive:
         members = archive.getmembers()
         tops = set()
+        has_toc = any(m.name.endswith('/' + TOC_FILE) for m in members)
         for member in members:
             parts = member.name.split('/')
             if not member.isfile() or len(parts) != 2 or not _MEMBER_NAME_RE.match(parts[1]) \
@@ -205,10 +211,9 @@ def unpack_directory(path, dest):
                 raise OSError('%s holds %s, which is not a file of a directory-format dump; nothing was unpacked'
                               % (path, member.name))
             tops.add(parts[0])
-        if len(tops) != 1 or not any(m.name.endswith('/' + TOC_FILE) for m in members):
+        if len(tops) != 1 or not has_toc:
             raise OSError('%s is not one directory-format dump (%d top directories, toc.dat %s); nothing was '
-                          'unpacked' % (path, len(tops), 'found' if any(m.name.endswith('/' + TOC_FILE)
-                                                                         for m in members) else 'missing'))
+                          'unpacked' % (path, len(tops), 'found' if has_toc else 'missing'))
         os.mkdir(dest, 0o700)
         try:
             for member in members:
@@ -220,7 +225,7 @@ def unpack_directory(path, dest):
 
 def extract_toc(path, dest_dir):
     """Write the whole toc.dat of a packed directory dump into dest_dir (for pg_restore --list dest_dir)."""
-    name = toc_member_name(path)
+    name = toc_member(path)[0]
     if not name:
         raise OSError('%s has no %s among its first members' % (path, TOC_FILE))
     with tarfile.open(path, 'r:') as archive:
@@ -238,35 +243,13 @@ def _write_new(source, target):
             handle.write(chunk)
 
 
-def tar_member(path, name, max_members=16):
-    """Bytes of a (small, early) member of a tar file, or None.
-
-    pg_dump writes toc.dat first; we look only at the first few members so a
-    large archive is never read through.
-    """
-    try:
-        with tarfile.open(path, 'r:') as archive:
-            for index, member in enumerate(archive):
-                if index >= max_members:
-                    break
-                if member.name == name and member.isfile():
-                    handle = archive.extractfile(member)
-                    return handle.read(SNIFF_BYTES) if handle else None
-    except (tarfile.TarError, OSError, EOFError):
-        return None
-    return None
-
-
 def header_bytes(path, fmt):
     """The first bytes of the archive header for custom, tar or directory dumps."""
     if fmt == 'custom':
         with open(path, 'rb') as handle:
             return handle.read(SNIFF_BYTES)
-    if fmt == 'tar':
-        return tar_member(path, TOC_FILE)
-    if fmt == PACKED_DIRECTORY:
-        name = toc_member_name(path)
-        return tar_member(path, name) if name else None
+    if fmt in ('tar', PACKED_DIRECTORY):
+        return toc_member(path)[1]
     if fmt == 'directory':
         with open(os.path.join(path, TOC_FILE), 'rb') as handle:
             return handle.read(SNIFF_BYTES)
