@@ -9,6 +9,8 @@ pg_restore running out of memory is made reliable with a wrapper in a private
 bin directory (db_restore_pg_bin_dir): with --jobs > 1 it leaves a table
 behind in the target database, as a half-finished attempt would, and fails
 with the server's "out of memory"; with one job it runs the real pg_restore.
+Another wrapper runs the real pg_restore and kills one of its workers with
+SIGKILL, as the OOM killer would.
 """
 import datetime as dt
 import os
@@ -146,6 +148,56 @@ def oom_bin_dir(tmp_path):
         "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql"})
     os.chmod(tmp_path, 0o755)
     return bin_dir
+
+
+# The OOM killer's other victim: one pg_restore worker, killed with SIGKILL while
+# the real pg_restore runs. The leader then says only that a worker died.
+WORKER_KILLER = r"""#!/bin/bash
+real=%(real)s
+jobs=1
+for arg in "$@"; do
+  case "$arg" in --jobs=*) jobs="${arg#--jobs=}" ;; esac
+done
+[ "$jobs" -gt 1 ] || exec "$real" "$@"
+"$real" "$@" &
+leader=$!
+worker=
+for _ in $(seq 1 3000); do
+  worker=$(pgrep -P "$leader" | head -n 1)
+  [ -n "$worker" ] && break
+  kill -0 "$leader" 2>/dev/null || break
+  sleep 0.01
+done
+if [ -n "$worker" ]; then
+  kill -STOP "$leader"; kill -KILL "$worker"; kill -CONT "$leader"
+else
+  echo "test wrapper: no pg_restore worker was seen to kill" >&2
+fi
+wait "$leader"
+"""
+
+
+def test_a_worker_killed_by_the_oom_killer_is_retried_with_fewer_jobs(tmp_path, pg_cluster, yieldvault_db,
+                                                                      db_inventory_vars, run_playbook):
+    name = "yv_kill_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=6, users=2000, owner="yieldvault_user")
+    store = tmp_path / "store"
+    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    sums = table_checksums(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", WORKER_KILLER % {
+        "real": Path(PG_BIN_DIR) / "pg_restore"})
+    os.chmod(tmp_path, 0o755)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner="yieldvault_user",
+                            db_restore_jobs=2, db_restore_pg_bin_dir=str(bin_dir))
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
+    attempts = result.report(work)["restore"]["attempts"]
+    assert [(a["jobs"], a["rc"] != 0, a["out_of_memory"]) for a in attempts] == [(2, True, True), (1, False, False)], \
+        attempts
+    assert "worker process died unexpectedly" in Path(result.report(work)["restore"]["log"]).read_text()
 
 
 def test_out_of_memory_is_retried_with_half_the_jobs_down_to_one(tmp_path, pg_cluster, yieldvault_db,

@@ -261,6 +261,10 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     # the rollback restored it in parallel; the unpacked copy is gone, only the packed file stays
     assert [(a["jobs"], a["rc"]) for a in report["restore"]["rollback_attempts"]] == [(2, 0)], report["restore"]
     assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
+    # A corrupt archive is not memory: one attempt, not retried with fewer jobs after another drop.
+    attempts = report["restore"]["attempts"]
+    assert [(a["jobs"], a["out_of_memory"]) for a in attempts] == [(2, False)], attempts
+    assert "corrupt" in attempts[0]["error"] or "could not" in attempts[0]["error"], attempts
     assert not list((yv["work"] / "locks").iterdir())
 
 

@@ -137,6 +137,8 @@ def test_failed_restore_into_staging_changes_nothing(pg_cluster, run_playbook, y
     assert report["outcome"] == "failed" and report["failed_phase"] == "restore_database"
     assert report["metrics"]["downtime_seconds"] is None, "nothing was stopped, so there was no downtime"
     assert not list(yv["work"].rglob("*_safety_*")), "no safety backup is needed when production was not touched"
+    attempts = report["restore"]["attempts"]
+    assert len(attempts) == 1 and not attempts[0]["out_of_memory"], "a corrupt archive was taken for out of memory"
 
 
 def test_a_staging_database_named_otherwise_is_announced_before_it_is_dropped(pg_cluster, run_playbook, yv):  # noqa: F811
