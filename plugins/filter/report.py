@@ -411,6 +411,8 @@ def report_markdown(r):
         lines.append("| Rollback | %s |" % _cell(rb.get("detail") or rb))
     for item in (r.get("leftovers") or {}).get("messages") or []:
         lines += ["", "> **Left by an earlier run:** %s" % _cell(item)]
+    for item in (r.get("leftovers") or {}).get("files_removed") or []:
+        lines += ["", "> **Left by an interrupted run, removed:** `%s` (%s)" % (item.get("path"), _size(item.get("bytes")))]
     for w in r.get("warnings") or []:
         lines += ["", "> **Warning:** %s" % _cell(w)]
     lines += ["", "## Metrics", ""] + _metrics_rows(r)

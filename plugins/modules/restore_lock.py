@@ -108,6 +108,18 @@ options:
     type: list
     elements: path
     default: []
+  leftovers:
+    description:
+      - What an interrupted run of the same database leaves behind (killed, or its host rebooted, so no cleanup ran),
+        for example an unpacked copy of a safety backup or a partial safety dump. Each entry names a directory
+        (C(path)) and a Python regular expression (C(pattern)) that the whole name of an entry directly in it must
+        match; matching files and directories are removed once this run holds the lock (with O(state=present)),
+        never when another run holds it, and O(free_space_path) is measured after they are gone.
+      - Make the pattern name only this lock's database, such as C(^restore-mydb-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}$)
+        (the holder of the lock is the only run that may write those names). In check mode they are only listed.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     support: full
@@ -203,12 +215,20 @@ directories_created:
   returned: always
   type: list
   elements: str
+leftovers_removed:
+  description: The O(leftovers) found and removed (in check mode - that would be), each with its size in bytes.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/var/backups/postgresql/unpacked/restore-mydb-20261125T031500Z-1a2b", "bytes": 312000000}]
 '''
 
 import datetime
 import errno
 import json
 import os
+import re
+import shutil
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
@@ -416,6 +436,58 @@ def free_bytes(path):
     return stats.f_bavail * stats.f_frsize
 
 
+def tree_bytes(path):
+    """Bytes of the regular files under path (path itself when it is a file); links not followed."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return os.lstat(path).st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def compile_leftovers(entries):
+    """[(directory, compiled pattern)] of the leftovers option; ValueError saying what is wrong."""
+    specs = []
+    for entry in entries:
+        directory, pattern = entry.get('path'), entry.get('pattern')
+        if not directory or not pattern or set(entry) - set(['path', 'pattern']):
+            raise ValueError('each leftovers entry takes a path and a pattern (and nothing else), got %r' % (entry,))
+        try:
+            specs.append((directory, re.compile(pattern)))
+        except re.error as exc:
+            raise ValueError('the leftovers pattern %r is not a regular expression: %s' % (pattern, exc))
+    return specs
+
+
+def find_leftovers(specs):
+    """[(path, bytes)] of the names directly in each directory that match its pattern (whole name)."""
+    found = []
+    for directory, regex in specs:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue
+            raise
+        for name in names:
+            if regex.fullmatch(name):
+                path = os.path.join(directory, name)
+                found.append((path, tree_bytes(path)))
+    return found
+
+
+def remove_tree(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def cpu_count():
     """CPUs this process may run on (nproc), at least 1."""
     try:
@@ -452,6 +524,7 @@ def main():
             binaries=dict(type='list', elements='str', default=[]),
             binaries_hint=dict(type='str', default=''),
             directories=dict(type='list', elements='path', default=[]),
+            leftovers=dict(type='list', elements='dict', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -460,10 +533,14 @@ def main():
     run_id = params['run_id']
     result = dict(changed=False, path=path, acquired=False, released=False, holder=None, age_minutes=None,
                   stale=False, holder_running=None, private_file_changed=False, free_bytes=None,
-                  cpu_count=cpu_count(), binaries_found={}, directories_created=[])
+                  cpu_count=cpu_count(), binaries_found={}, directories_created=[], leftovers_removed=[])
     if not run_id.strip():
         module.fail_json(msg='run_id must not be empty: it identifies whose lock this is. Nothing was changed.',
                          **result)
+    try:
+        leftover_specs = compile_leftovers(params['leftovers'])
+    except ValueError as exc:
+        module.fail_json(msg='%s. Nothing was changed.' % exc, **result)
     now = utc_now()
     result['binaries_found'], missing = find_binaries(module, params['binaries'])
     if missing:
@@ -500,6 +577,29 @@ def main():
             give_back('create the work directory %s' % (exc.filename or ''), exc)
         if result['directories_created'] and not module.check_mode:
             result['changed'] = True
+        # Only the holder of this database's lock writes these names: whatever is there is a dead run's. One
+        # that cannot be removed is said and left (the disk check that follows counts what stays).
+        try:
+            found = find_leftovers(leftover_specs)
+        except OSError as exc:
+            module.warn('Could not look for files left by an interrupted run in %s: %s'
+                        % (exc.filename, to_native(exc.strerror or exc)))
+            found = []
+        for leftover, size in found:
+            if not module.check_mode:
+                try:
+                    remove_tree(leftover)
+                except OSError as exc:
+                    module.warn('Could not remove %s, left by an interrupted run: %s. Remove it by hand.'
+                                % (leftover, to_native(exc.strerror or exc)))
+                    continue
+                result['changed'] = True
+            result['leftovers_removed'].append(dict(path=leftover, bytes=size))
+        if result['leftovers_removed'] and params['free_space_path'] and not module.check_mode:
+            try:
+                result['free_bytes'] = free_bytes(params['free_space_path'])
+            except OSError:
+                pass
         if params['private_file'] and params['private_content'] and not module.check_mode:
             try:
                 make_private_dirs([os.path.dirname(os.path.abspath(params['private_file']))], fix_mode=False)

@@ -235,7 +235,7 @@ def test_module_breaking_a_lock_with_a_binary_missing_leaves_the_lock(tmp_path, 
 def test_module_empty_run_id_returns_every_documented_key(tmp_path, run_main):
     result = run_main(lock.main, path=str(tmp_path / 'db.lock'), run_id='  ')
     assert result['rc'] == 1 and 'run_id must not be empty' in result['msg']
-    for key in ('acquired', 'released', 'holder', 'cpu_count', 'binaries_found', 'directories_created'):
+    for key in ('acquired', 'released', 'holder', 'cpu_count', 'binaries_found', 'directories_created', 'leftovers_removed'):
         assert key in result, key
 
 
@@ -270,3 +270,79 @@ def test_module_work_directory_that_cannot_be_created_gives_the_lock_back(tmp_pa
     before = stat.S_IMODE(blocker.stat().st_mode)
     assert run_main(lock.main, path=str(path), run_id='run-1', directories=[str(blocker)])['rc'] == 1
     assert stat.S_IMODE(blocker.stat().st_mode) == before, "a file given as a directory was chmod-ed"
+
+
+UNPACKED_PATTERN = r'(restore|rollback)-yv-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}'
+SAFETY_PATTERN = r'yv_safety_[0-9]{8}_[0-9]{6}[.](dump|sql|dir[.]tar)[.](d[.])?part'
+
+
+def _leftover_tree(work):
+    """What killed runs of yv leave, beside names that are not theirs to remove."""
+    unpacked, safety = work / 'unpacked', work / 'safety'
+    (unpacked / 'restore-yv-20260101T000000Z-1a2b' / 'yv_safety_20260101_000000').mkdir(parents=True)
+    (unpacked / 'restore-yv-20260101T000000Z-1a2b' / 'yv_safety_20260101_000000' / 'toc.dat').write_bytes(b'x' * 1000)
+    (unpacked / 'restore-yv-20260101T000000Z-1a2b' / 'yv_safety_20260101_000000' / '3001.dat.gz').write_bytes(b'y' * 24)
+    (safety / 'yv_safety_20260102_030405.dir.tar.d.part').mkdir(parents=True)
+    (safety / 'yv_safety_20260102_030405.dir.tar.d.part' / 'toc.dat').write_bytes(b'z' * 10)
+    (safety / 'yv_safety_20260102_030405.dump.part').write_bytes(b'p' * 7)
+    keep = [unpacked / 'restore-yv_2-20260101T000000Z-1a2b',   # another database's run
+            unpacked / 'drill-yv-20260101T000000Z-1a2b',       # a drill holds its scratch database's lock
+            unpacked / 'restore-yv-20260101T000000Z-1a2b.note',
+            safety / 'yv_safety_20260102_030405.dump',         # a finished safety backup
+            safety / 'yv_safety_20260102_030405.dump.md5',
+            safety / 'xyv_safety_20260102_030405.dump.part']
+    for path in keep:
+        if path.suffix in ('.note', '.dump', '.md5', '.part'):
+            path.write_text('keep')
+        else:
+            path.mkdir()
+    removed = [(str(safety / 'yv_safety_20260102_030405.dir.tar.d.part'), 10),
+               (str(safety / 'yv_safety_20260102_030405.dump.part'), 7),
+               (str(unpacked / 'restore-yv-20260101T000000Z-1a2b'), 1024)]
+    return [dict(path=str(unpacked), pattern=UNPACKED_PATTERN), dict(path=str(safety), pattern=SAFETY_PATTERN)], \
+        keep, removed
+
+
+def test_module_removes_what_a_killed_run_left_once_the_lock_is_ours(tmp_path, run_main):
+    work = tmp_path / 'work'
+    leftovers, keep, removed = _leftover_tree(work)
+    path = work / 'locks' / 'yv.lock'
+    checked = run_main(lock.main, path=str(path), run_id='restore-yv-20260201T000000Z-0001', leftovers=leftovers,
+                       _ansible_check_mode=True)
+    assert sorted((d['path'], d['bytes']) for d in checked['leftovers_removed']) == sorted(removed)
+    assert all(os.path.exists(p) for p, _ in removed), "check mode removed something"
+    free_before = lock.free_bytes(str(work))
+    take(path, 'restore-yv-20260101T000000Z-1a2b')   # a run that still holds the lock: nothing of it is touched
+    other = run_main(lock.main, path=str(path), run_id='restore-yv-20260201T000000Z-0001', leftovers=leftovers)
+    assert other['rc'] == 1 and other['leftovers_removed'] == []
+    assert all(os.path.exists(p) for p, _ in removed), "a run refused by the lock removed another run's files"
+    path.unlink()
+    result = run_main(lock.main, path=str(path), run_id='restore-yv-20260201T000000Z-0001', leftovers=leftovers,
+                      free_space_path=str(work))
+    assert result['acquired'] is True and result['changed'] is True
+    assert sorted((d['path'], d['bytes']) for d in result['leftovers_removed']) == sorted(removed)
+    assert not any(os.path.exists(p) for p, _ in removed)
+    assert all(p.exists() for p in keep), [str(p) for p in keep if not p.exists()]
+    assert result['free_bytes'] >= free_before
+    again = run_main(lock.main, path=str(path), run_id='restore-yv-20260201T000000Z-0001', leftovers=leftovers)
+    assert again['leftovers_removed'] == [] and again['changed'] is False
+
+
+def test_module_leftovers_in_missing_directories_are_nothing(tmp_path, run_main):
+    result = run_main(lock.main, path=str(tmp_path / 'db.lock'), run_id='run-1',
+                      leftovers=[dict(path=str(tmp_path / 'nowhere'), pattern='.*')])
+    assert result['acquired'] is True and result['leftovers_removed'] == []
+
+
+@pytest.mark.parametrize('entry,message', [
+    (dict(path='/tmp'), 'takes a path and a pattern'),
+    (dict(pattern='x'), 'takes a path and a pattern'),
+    (dict(path='/tmp', pattern='x', glob='*'), 'takes a path and a pattern'),
+    (dict(path='/tmp', pattern='('), 'is not a regular expression'),
+])
+def test_module_bad_leftovers_entry_is_refused_before_the_lock(tmp_path, run_main, entry, message):
+    path = tmp_path / 'db.lock'
+    result = run_main(lock.main, path=str(path), run_id='run-1', leftovers=[entry])
+    assert result['rc'] == 1 and message in result['msg'] and result['msg'].endswith('Nothing was changed.')
+    assert not path.exists()
+
