@@ -150,6 +150,26 @@ def oom_bin_dir(tmp_path):
     return bin_dir
 
 
+def _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, bin_dir, jobs,
+                             seed, users):
+    """A YieldVault database, a local backup of it, an incident, then restore.yml with bin_dir's pg_restore and
+    jobs: (result, work directory, backup). The run succeeded and the data (checksums, exact counts) is the backup's."""
+    name = "yv_oom_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=seed, users=users, owner="yieldvault_user")
+    store = tmp_path / "store"
+    backup = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    sums, counts = table_checksums(pg_cluster, name), exact_counts(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner="yieldvault_user",
+                            db_restore_jobs=jobs, db_restore_pg_bin_dir=str(bin_dir))
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
+    assert exact_counts(pg_cluster, name) == counts
+    return result, work, backup
+
+
 # The OOM killer's other victim: one pg_restore worker, killed with SIGKILL while
 # the real pg_restore runs. The leader then says only that a worker died.
 WORKER_KILLER = r"""#!/bin/bash
@@ -179,21 +199,11 @@ wait "$leader"
 
 def test_a_worker_killed_by_the_oom_killer_is_retried_with_fewer_jobs(tmp_path, pg_cluster, yieldvault_db,
                                                                       db_inventory_vars, run_playbook):
-    name = "yv_kill_%s" % os.urandom(3).hex()
-    yieldvault_db(name, seed=6, users=2000, owner="yieldvault_user")
-    store = tmp_path / "store"
-    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
-    sums = table_checksums(pg_cluster, name)
-    yieldvault_fixture.incident(pg_cluster, name)
     bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", WORKER_KILLER % {
         "real": Path(PG_BIN_DIR) / "pg_restore"})
     os.chmod(tmp_path, 0o755)
-    work = tmp_path / "work"
-    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner="yieldvault_user",
-                            db_restore_jobs=2, db_restore_pg_bin_dir=str(bin_dir))
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
+    result, work, _ = _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
+                                               bin_dir, jobs=2, seed=6, users=2000)
     attempts = result.report(work)["restore"]["attempts"]
     assert [(a["jobs"], a["rc"] != 0, a["out_of_memory"]) for a in attempts] == [(2, True, True), (1, False, False)], \
         attempts
@@ -202,20 +212,8 @@ def test_a_worker_killed_by_the_oom_killer_is_retried_with_fewer_jobs(tmp_path, 
 
 def test_out_of_memory_is_retried_with_half_the_jobs_down_to_one(tmp_path, pg_cluster, yieldvault_db,
                                                                   db_inventory_vars, run_playbook, oom_bin_dir):
-    name = "yv_oom_%s" % os.urandom(3).hex()
-    yieldvault_db(name, seed=5, users=300, owner="yieldvault_user")
-    store = tmp_path / "store"
-    backup = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
-    sums, counts = table_checksums(pg_cluster, name), exact_counts(pg_cluster, name)
-    yieldvault_fixture.incident(pg_cluster, name)
-    work = tmp_path / "work"
-    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner="yieldvault_user",
-                            db_restore_jobs=4, db_restore_pg_bin_dir=str(oom_bin_dir))
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
-    assert exact_counts(pg_cluster, name) == counts
-
+    result, work, backup = _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars,
+                                                    run_playbook, oom_bin_dir, jobs=4, seed=5, users=300)
     report = result.report(work)
     assert report["outcome"] == "succeeded"
     assert report["backup"]["name"] == backup["name"]
