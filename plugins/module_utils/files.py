@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import errno
 import os
+import shutil
 import stat
 import tempfile
 
@@ -68,3 +69,11 @@ def write_atomic(path, data, mode=0o600, fsync=True):
         except OSError:
             pass
         raise
+
+
+def remove_path(path):
+    """Remove a file, a link (not what it points to) or a whole directory tree; OSError when that fails."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)

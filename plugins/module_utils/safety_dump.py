@@ -8,13 +8,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import shutil
 import time
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
     PACKED_DIRECTORY, PACKED_SUFFIX, pack_directory,
 )
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import remove_path
 
 # directory: pg_dump --format=directory --jobs=N (parallel), packed into one
 # tar file <base>.dir.tar so that it is hashed, given a sidecar and uploaded as
@@ -41,10 +41,7 @@ def dump_argv(pg_dump, database, fmt, part, compress=None, jobs=1):
 
 def _remove(path):
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
+        remove_path(path)
     except OSError:
         pass
 

@@ -228,13 +228,14 @@ import errno
 import json
 import os
 import re
-import shutil
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs, write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
+    make_private_dirs, remove_path, write_atomic,
+)
 
 TIMESTAMP_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 UTC = datetime.timezone.utc
@@ -481,13 +482,6 @@ def find_leftovers(specs):
     return found
 
 
-def remove_tree(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
 def cpu_count():
     """CPUs this process may run on (nproc), at least 1."""
     try:
@@ -588,7 +582,7 @@ def main():
         for leftover, size in found:
             if not module.check_mode:
                 try:
-                    remove_tree(leftover)
+                    remove_path(leftover)
                 except OSError as exc:
                     module.warn('Could not remove %s, left by an interrupted run: %s. Remove it by hand.'
                                 % (leftover, to_native(exc.strerror or exc)))

@@ -268,7 +268,6 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     assert not list((yv["work"] / "locks").iterdir())
 
 
-
 def test_what_a_killed_run_left_is_removed_once_the_lock_is_taken(pg_cluster, run_playbook, yv):
     """A restore or rollback killed mid-way (SIGKILL, a reboot) runs no cleanup: an unpacked safety backup or a
     partial safety dump stays, hundreds of MB each. The next run of the same database removes them once it holds the
@@ -298,6 +297,7 @@ def test_what_a_killed_run_left_is_removed_once_the_lock_is_taken(pg_cluster, ru
     assert "Removed, left by an interrupted run of %s" % name in result.output
     md = (work / "reports" / report["run_id"] / "report.md").read_text()
     assert "Left by an interrupted run, removed:** `%s`" % gone[0] in md
+
 
 # ---- bad input: a clear error, and the database exactly as it was ----------
 
