@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The restore runbook done by hand, as an on-call engineer would type it, in
-# the runbook's order: stop services (2), safety backup (3), download (4),
+# the runbook's order: stop services (2), safety backup and its upload (3), download (4),
 # md5sum (4), drop and recreate (5), pg_restore --jobs (6), count queries (7),
 # start services (8). It is the baseline the benchmark compares against, so it
 # takes no shortcut the runbook does not take and adds no check it lacks.
@@ -43,6 +43,17 @@ safety_backup() {
   "$PG_BIN_DIR/pg_dump" --format=custom --file="$WORK/${DB}_safety.dump" "$DB"
 }
 
+# Step 3 ends with the safety backup uploaded to the store's safety/ prefix
+# (`aws s3 cp`), as restore.yml does: a safety copy on the db server alone is
+# lost with the server. No checksum is computed for it: the runbook has none.
+safety_upload() {
+  "$PYTHON" -c '
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+s3.upload_file(sys.argv[1], os.environ["S3_BUCKET"], "safety/" + os.path.basename(sys.argv[1]))
+' "$WORK/${DB}_safety.dump"
+}
+
 # `aws s3 cp` equivalent: boto3's managed transfer (the same code aws-cli uses).
 download() {
   "$PYTHON" -c '
@@ -83,6 +94,7 @@ SQL
 
 phase stop_services stop_services
 phase safety_backup safety_backup
+phase safety_upload safety_upload
 phase download download
 phase checksum checksum
 phase prepare_database drop_create

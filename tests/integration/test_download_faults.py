@@ -170,6 +170,43 @@ def _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_v
     return result, work, backup
 
 
+# Records what pg_restore's sessions were given, as the server sees it.
+PGOPTIONS_RECORDER = r"""#!/bin/bash
+case " $* " in
+  *" --dbname="*) echo "PGOPTIONS=${PGOPTIONS:-} SERVER=$(%(psql)s -X -At -d postgres -c 'SHOW max_parallel_maintenance_workers')" \
+                    >> %(record)s ;;
+esac
+exec %(real)s "$@"
+"""
+
+
+@pytest.mark.parametrize("jobs_vs_cpus", ["every_vcpu", "fewer"])
+def test_index_builds_are_serial_only_when_the_jobs_take_every_vcpu(tmp_path, pg_cluster, yieldvault_db,
+                                                                    db_inventory_vars, run_playbook, jobs_vs_cpus):
+    cpus = len(os.sched_getaffinity(0))
+    if jobs_vs_cpus == "fewer" and cpus < 2:
+        pytest.skip("one vCPU: no job count below it")
+    jobs = cpus if jobs_vs_cpus == "every_vcpu" else cpus - 1
+    record = tmp_path / "pgoptions.txt"
+    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", PGOPTIONS_RECORDER % {
+        "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql", "record": record})
+    os.chmod(tmp_path, 0o755)
+    result, work, _ = _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
+                                               bin_dir, jobs=jobs, seed=8, users=300)
+    # The restore's own call (the download check and the verification only list the archive).
+    lines = record.read_text().splitlines()
+    assert len(lines) == 1, lines
+    pgoptions, server = lines[0].split(" SERVER=")
+    server = "SERVER=" + server
+    log = Path(result.report(work)["restore"]["log"]).read_text()
+    if jobs_vs_cpus == "every_vcpu":
+        assert pgoptions == "PGOPTIONS=-c max_parallel_maintenance_workers=0" and server == "SERVER=0", lines
+        assert "attempt 1: pg_restore --jobs=%d, exit code 0 (max_parallel_maintenance_workers=0" % jobs in log
+    else:
+        assert "max_parallel_maintenance_workers" not in pgoptions and server != "SERVER=0", lines
+        assert "attempt 1: pg_restore --jobs=%d, exit code 0 ===" % jobs in log
+
+
 # The OOM killer's other victim: one pg_restore worker, killed with SIGKILL while
 # the real pg_restore runs. The leader then says only that a worker died.
 WORKER_KILLER = r"""#!/bin/bash
