@@ -151,7 +151,7 @@ def oom_bin_dir(tmp_path):
 
 
 def _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, bin_dir, jobs,
-                             seed, users):
+                             seed, users, **more_vars):
     """A YieldVault database, a local backup of it, an incident, then restore.yml with bin_dir's pg_restore and
     jobs: (result, work directory, backup). The run succeeded and the data (checksums, exact counts) is the backup's."""
     name = "yv_oom_%s" % os.urandom(3).hex()
@@ -162,7 +162,7 @@ def _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_v
     yieldvault_fixture.incident(pg_cluster, name)
     work = tmp_path / "work"
     inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner="yieldvault_user",
-                            db_restore_jobs=jobs, db_restore_pg_bin_dir=str(bin_dir))
+                            db_restore_jobs=jobs, db_restore_pg_bin_dir=str(bin_dir), **more_vars)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
     result.assert_ok()
     assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
@@ -180,19 +180,20 @@ exec %(real)s "$@"
 """
 
 
-@pytest.mark.parametrize("jobs_vs_cpus", ["every_vcpu", "fewer"])
+@pytest.mark.parametrize("jobs_vs_cpus", ["every_vcpu", "fewer", "every_vcpu_turned_off"])
 def test_index_builds_are_serial_only_when_the_jobs_take_every_vcpu(tmp_path, pg_cluster, yieldvault_db,
                                                                     db_inventory_vars, run_playbook, jobs_vs_cpus):
     cpus = len(os.sched_getaffinity(0))
     if jobs_vs_cpus == "fewer" and cpus < 2:
         pytest.skip("one vCPU: no job count below it")
-    jobs = cpus if jobs_vs_cpus == "every_vcpu" else cpus - 1
+    jobs = cpus - 1 if jobs_vs_cpus == "fewer" else cpus
     record = tmp_path / "pgoptions.txt"
     bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", PGOPTIONS_RECORDER % {
         "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql", "record": record})
     os.chmod(tmp_path, 0o755)
-    result, work, _ = _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
-                                               bin_dir, jobs=jobs, seed=8, users=300)
+    result, work, _ = _restore_with_pg_bin_dir(
+        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, bin_dir, jobs=jobs, seed=8, users=300,
+        db_restore_serial_index_builds=jobs_vs_cpus != "every_vcpu_turned_off")
     # The restore's own call (the download check and the verification only list the archive).
     lines = record.read_text().splitlines()
     assert len(lines) == 1, lines

@@ -311,12 +311,16 @@ def test_module_removes_what_a_killed_run_left_once_the_lock_is_ours(tmp_path, r
                        _ansible_check_mode=True)
     assert sorted((d['path'], d['bytes']) for d in checked['leftovers_removed']) == sorted(removed)
     assert all(os.path.exists(p) for p, _ in removed), "check mode removed something"
-    # The disk check must see the space the removal gave back: record what was still there when the module
-    # measured (comparing free space before and after is flaky on a disk other processes write to).
+    # The disk check must see the space the removal gave back: each measurement records which leftovers were
+    # still there and returns its own number, so the test knows which one was reported (comparing real free
+    # space before and after is flaky on a disk other processes write to).
     measured_with = []
-    real_free_bytes = lock.free_bytes
-    monkeypatch.setattr(lock, 'free_bytes', lambda p: measured_with.append(
-        [q for q, _ in removed if os.path.exists(q)]) or real_free_bytes(p))
+
+    def fake_free_bytes(_path):
+        measured_with.append([q for q, _ in removed if os.path.exists(q)])
+        return 1000 + len(measured_with)
+
+    monkeypatch.setattr(lock, 'free_bytes', fake_free_bytes)
     take(path, 'restore-yv-20260101T000000Z-1a2b')   # a run that still holds the lock: nothing of it is touched
     other = run_main(lock.main, path=str(path), run_id='restore-yv-20260201T000000Z-0001', leftovers=leftovers)
     assert other['rc'] == 1 and other['leftovers_removed'] == []
@@ -328,10 +332,10 @@ def test_module_removes_what_a_killed_run_left_once_the_lock_is_ours(tmp_path, r
     assert sorted((d['path'], d['bytes']) for d in result['leftovers_removed']) == sorted(removed)
     assert not any(os.path.exists(p) for p, _ in removed)
     assert all(p.exists() for p in keep), [str(p) for p in keep if not p.exists()]
-    # Measured first (a path that cannot be measured is refused before any change), then again after the removal.
-    assert measured_with and measured_with[-1] == [], \
-        "the free disk reported was measured before the leftovers were removed: %s" % measured_with
-    assert result['free_bytes'] > 0
+    # Measured first (a path that cannot be measured is refused before any change), then again after the
+    # removal, and the second one is reported.
+    assert measured_with == [[p for p, _ in removed], []], measured_with
+    assert result['free_bytes'] == 1002, "the free disk reported was measured before the leftovers were removed"
     again = run_main(lock.main, path=str(path), run_id='restore-yv-20260201T000000Z-0001', leftovers=leftovers)
     assert again['leftovers_removed'] == [] and again['changed'] is False
 
