@@ -190,17 +190,22 @@ def postgresql_db(ctx, db, backup):
     return out
 
 
-def inventory(ctx, hosts, work_root, extra_vars=None):
-    """A restore.yml inventory, the shape of tests/integration (dbutil.db_inventory_vars), one host per database."""
+def inventory(ctx, hosts, work_root, extra_vars=None, clusters=None):
+    """A restore.yml inventory, the shape of tests/integration (dbutil.db_inventory_vars), one host per database.
+
+    clusters: {inventory name: connection info} for hosts whose database lives in a cluster of its own
+    (run.py's databases-per-run measurement); the others use ctx's cluster.
+    """
     host_vars = {}
     for name, db in hosts.items():
         work = Path(work_root) / name
+        conn_info = (clusters or {}).get(name, ctx.conn_info)
         host_vars[name] = {
             "ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python"),
             "db_restore_database": db, "db_restore_owner": "postgres", "db_restore_confirm": db,
-            "db_restore_login_host": ctx.conn_info["host"], "db_restore_login_port": int(ctx.conn_info["port"]),
-            "db_restore_login_user": ctx.conn_info["user"],
-            "db_restore_login_password": pg_cluster.password(ctx.conn_info),
+            "db_restore_login_host": conn_info["host"], "db_restore_login_port": int(conn_info["port"]),
+            "db_restore_login_user": conn_info["user"],
+            "db_restore_login_password": pg_cluster.password(conn_info),
             "db_restore_pg_bin_dir": ctx.pg_bin_dir, "db_restore_backup_store": "s3",
             "db_restore_s3_bucket": ctx.bucket, "db_restore_s3_prefix": "database/",
             "db_restore_s3_endpoint_url": ctx.s3["endpoint_url"], "db_restore_s3_region": ctx.s3["region"],
@@ -237,16 +242,18 @@ def _report_spans(report):
     return spans
 
 
-def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, code=None, extra_vars=None):
+def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, code=None, extra_vars=None,
+             clusters=None):
     """(c) playbooks/restore.yml or drill.yml over hosts {inventory name: database}; one result per run.
 
     code: run the playbook of this checkout instead of ctx.code (the baseline); extra_vars: more inventory
-    variables for every host (db_restore_method=in_place).
+    variables for every host (db_restore_method=in_place); clusters: {inventory name: connection info}, a
+    cluster per host.
     """
     code = code or ctx.code
     work = ctx.run_dir(label or playbook_name.replace(".yml", ""))
     inv = work / "inventory.yml"
-    inv.write_text(yaml.safe_dump(inventory(ctx, hosts, work, extra_vars), sort_keys=False))
+    inv.write_text(yaml.safe_dump(inventory(ctx, hosts, work, extra_vars, clusters), sort_keys=False))
     os.chmod(inv, 0o600)
     cmd = [str(VENV_BIN / "ansible-playbook"), str(code / "playbooks" / playbook_name), "-i", str(inv),
            "-e", "incident=BENCH"]

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 
 import pg_cluster  # noqa: E402
 import yieldvault_fixture  # noqa: E402
-from dbutil import drop_database  # noqa: E402,F401  (run.py calls datagen.drop_database)
+from dbutil import admin_query, drop_database  # noqa: E402,F401  (run.py calls datagen.drop_database)
 from psycopg2 import sql  # noqa: E402
 
 # Measured on PostgreSQL 15: bytes on disk per unit of each generator.
@@ -119,6 +119,43 @@ def copy_database(conn_info, source, target):
         conn.close()
 
 
+def load_dump(dump, conn_info, dbname):
+    """dbname in the cluster of conn_info, restored from a custom-format dump (replaced if it exists): a copy of
+    a database into another cluster, where CREATE DATABASE ... TEMPLATE cannot reach."""
+    drop_database(conn_info, dbname)
+    admin_query(conn_info, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    res = subprocess.run([str(Path(pg_cluster.bin_dir()) / "pg_restore"), "-h", conn_info["host"],
+                          "-p", str(conn_info["port"]), "-U", conn_info["user"], "--no-password", "--no-owner",
+                          "--no-acl", "--exit-on-error", "-d", dbname, str(dump)],
+                         env=pg_cluster.libpq_env(conn_info), stdin=subprocess.DEVNULL, capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        raise RuntimeError("pg_restore of %s into %s:%s failed (exit %s): %s" % (
+            dump, conn_info["host"], conn_info["port"], res.returncode, res.stderr.strip()[-2000:]))
+
+
+def mark_incident(conn_info, dbname):
+    """The incident: one row deleted in production after the backup was taken (from the first table, by name,
+    that holds rows and that no foreign key points at). The rows checked afterwards then prove the contender
+    restored the backup: without it, a run that restored nothing would pass. (A table added instead would be
+    refused by restore.yml's verification: a table the pre-restore database had is missing after the restore.)"""
+    conn = pg_cluster.connect(conn_info, dbname)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""
+                SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT EXISTS (
+                    SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid IN (
+                        SELECT c.oid UNION ALL SELECT relid FROM pg_partition_ancestors(c.oid)))
+                ORDER BY c.relname""")
+            for schema, name in cur.fetchall():
+                table = sql.Identifier(schema, name)
+                cur.execute(sql.SQL("DELETE FROM {} WHERE ctid = (SELECT ctid FROM {} LIMIT 1)").format(table, table))
+                if cur.rowcount == 1:
+                    return "%s.%s" % (schema, name)
+    finally:
+        conn.close()
+    raise RuntimeError("no table of %s has a row that no foreign key points at: nothing to delete" % dbname)
 
 if __name__ == "__main__":  # python benchmarks/datagen.py CLUSTER_DIR DBNAME SIZE_MB
     import json

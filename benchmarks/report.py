@@ -154,15 +154,24 @@ def markdown(results):
                   % (fo["size_mb"], _fmt(fo["restore_total"]), _fmt(fo["restore_spread"][0]),
                      _fmt(fo["restore_spread"][1]), fo["n"], _fmt(fo["runbook_total"]))]
     if results.get("multi"):
-        lines += ["", "## Databases per run (restore.yml, one host per database, forks = databases)", "",
-                  "| databases | size each | total s | per database s | max downtime s | x (N x runbook) | ok |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        for row in results["multi"]:
-            lines.append("| %d | %s | %s | %s | %s | %s | %s |" % (
-                row["databases"], row["size_label"], _fmt(row["total"]), _fmt(row["total"] / row["databases"]),
+        multi = results["multi"]
+        one = next((row["total"] for row in multi if row["databases"] == 1 and row["ok"]), None)
+        clusters = all(row.get("clusters") == row["databases"] for row in multi)
+        lines += ["", "## Databases per run (restore.yml, one host per database%s, forks = databases)"
+                  % (", a PostgreSQL cluster each" if clusters else ""), "",
+                  "| databases | size each | total s | x 1 database | per database s | max downtime s "
+                  "| x (N x runbook) | ok |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for row in multi:
+            lines.append("| %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                row["databases"], row["size_label"], _fmt(row["total"]),
+                _fmt(_ratio(row["total"], one) if one else None, 2), _fmt(row["total"] / row["databases"]),
                 _fmt(row.get("downtime_max")), _fmt(_ratio(row["total"], row["databases"] * row["runbook_total"])
                                                     if row.get("runbook_total") else None, 2),
                 "yes" if row["ok"] else "NO: %s" % row.get("error", "")[:200].replace("\n", " ")))
+        lines += ["", "x (N x runbook): the run's total against N times the hand-run script's on one database of "
+                  "that size (the script restores one database at a time); the clusters share this machine's "
+                  "vCPUs."]
     if results.get("checksum"):
         c = results["checksum"]
         lines += ["", "## Checksum throughput (same file, page cache warm)", "",
@@ -198,8 +207,10 @@ def markdown(results):
 
 
 def svg(results, width=720, height=420):
-    """Total time (median, with min-max bars) against database size, one line per contender."""
+    """Total time (median, with min-max bars) against database size, one line per contender; under it, when
+    measured, restore.yml's total against the number of databases in one run."""
     summary = summarize(results)
+    multi = [r for r in results.get("multi") or [] if r["ok"]]
     pad_l, pad_r, pad_t, pad_b = 60, 230, 40, 50
     sizes = [(s["size_bytes"] / 1e6, s["label"]) for s in results["sizes"]]
     xs = [x for x, _ in sizes] or [1]
@@ -215,7 +226,7 @@ def svg(results, width=720, height=420):
         return pad_t + plot_h * (1 - y / y_max)
 
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'
-           % (width, height),
+           % (width, height + (MULTI_PANEL if multi else 0)),
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="%d" y="20" font-size="14">Restore total time vs database size (%s, median of %d, bars min-max)'
            '</text>' % (pad_l, escape(results["date"]), results["reps"]),
@@ -250,5 +261,53 @@ def svg(results, width=720, height=420):
         out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>'
                    % (pad_l + plot_w + 15, ly, pad_l + plot_w + 35, ly, color))
         out.append('<text x="%d" y="%d">%s</text>' % (pad_l + plot_w + 40, ly + 4, escape(LABELS[name])))
+    if multi:
+        _multi_panel(out, results["multi"], pad_l, height + 10, plot_w, MULTI_PANEL - 95)
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+MULTI_PANEL = 300  # px added under the size chart for the databases-per-run chart
+
+
+def _multi_panel(out, multi, left, top, plot_w, plot_h):
+    """restore.yml's total against the number of databases (hosts) in one run, beside N x the hand-run script."""
+    rows = sorted((r for r in multi if r["ok"]), key=lambda r: r["databases"])
+    if not rows:
+        return
+    series = [("restore.yml, forks = N", COLORS["restore_yml"],
+               [(r["databases"], r["total"]) for r in rows])]
+    if all(r.get("runbook_total") for r in rows):
+        series.append(("by hand, N in a row", COLORS["runbook"],
+                       [(r["databases"], r["databases"] * r["runbook_total"]) for r in rows]))
+    x_max = max(r["databases"] for r in rows) * 1.05
+    y_max = max(y for _, _, pts in series for _, y in pts) * 1.1 or 1
+
+    def px(x):
+        return left + plot_w * x / x_max
+
+    def py(y):
+        return top + 30 + plot_h * (1 - y / y_max)
+
+    out.append('<text x="%d" y="%d" font-size="14">Databases restored in one run (%s each, a host each)</text>'
+               % (left, top + 10, escape(rows[0]["size_label"])))
+    out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="black"/>' % (left, py(0), left + plot_w, py(0)))
+    out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="black"/>' % (left, py(0), left, py(y_max)))
+    for i in range(6):
+        y = y_max * i / 5
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (left, py(y), left + plot_w, py(y)))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%.0f</text>' % (left - 6, py(y) + 4, y))
+    for r in rows:
+        out.append('<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>' % (px(r["databases"]), py(0) + 18,
+                                                                               r["databases"]))
+    out.append('<text x="%.1f" y="%.1f" text-anchor="middle">databases (hosts) per run</text>'
+               % (left + plot_w / 2, py(0) + 36))
+    for n, (label, color, points) in enumerate(series):
+        out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+            color, " ".join("%.1f,%.1f" % (px(x), py(y)) for x, y in points)))
+        for x, y in points:
+            out.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>' % (px(x), py(y), color))
+        ly = top + 40 + 20 * n
+        out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>'
+                   % (left + plot_w + 15, ly, left + plot_w + 35, ly, color))
+        out.append('<text x="%d" y="%d">%s</text>' % (left + plot_w + 40, ly + 4, escape(label)))

@@ -12,7 +12,7 @@ that backup with each contender, interleaved, --reps times:
   restore_yml_in_place  the same with db_restore_method=in_place (--full, or by name)
   drill_yml      playbooks/drill.yml (quick set: once, at the largest size)
 
-then measures restore.yml with 4 (and 16 with --full) databases in one run,
+then measures restore.yml with 1 and 4 (and 16 with --full) databases in one run, a cluster each,
 the checksum throughput against md5sum and the peak memory of backup_checksum.
 Results: benchmarks/results/<date>.md, .json and .svg, and latest.md/.svg.
 
@@ -41,12 +41,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import contenders  # noqa: E402
-import datagen  # noqa: E402
+import datagen  # noqa: E402  (puts tests/integration, where dbutil is, on sys.path)
 import make_backup  # noqa: E402
 import micro  # noqa: E402
 import pg_cluster  # noqa: E402
 import report  # noqa: E402
 import s3_server  # noqa: E402
+from dbutil import exact_counts  # noqa: E402
 
 QUICK_SIZES = "0,50,100"
 FULL_SIZES = "0,250,1000,2500"
@@ -129,8 +130,6 @@ def settle(conn_info):
 
 def restored_ok(conn_info, dbname, expected):
     """The database holds exactly the backup's rows (a contender that restored nothing is not fast)."""
-    sys.path.insert(0, str(REPO / "tests" / "integration"))
-    from dbutil import exact_counts
     got = exact_counts(conn_info, dbname, include_views=False)
     return got == expected, {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got)
                              if expected.get(k) != got.get(k)}
@@ -141,8 +140,6 @@ def bench_size(ctx, args, size_mb, names, reps, results):
     db = "bench_%s" % label.lower()
     say("size %s: generating %s" % (label, db))
     desc = datagen.create(ctx.conn_info, db, size_mb)
-    sys.path.insert(0, str(REPO / "tests" / "integration"))
-    from dbutil import exact_counts
     expected = exact_counts(ctx.conn_info, db, include_views=False)
     backup = upload_backup(ctx.conn_info, ctx.s3, db)
     say("size %s: %.0f MB on disk, %d tables, %d indexes, backup %.1f MB" % (
@@ -155,6 +152,7 @@ def bench_size(ctx, args, size_mb, names, reps, results):
         for name in order:
             if name == "drill_yml" and not args.full and (rep > 0 or size_mb != max(args.size_list)):
                 continue
+            datagen.mark_incident(ctx.conn_info, db)
             settle(ctx.conn_info)
             run = contenders.RUNNERS[name](ctx, db, backup)
             run["rep"] = rep + 1
@@ -173,31 +171,63 @@ def bench_size(ctx, args, size_mb, names, reps, results):
     return entry
 
 
-def bench_multi(ctx, args, counts, results):
-    """restore.yml over N databases (one inventory host each), forks = N."""
+def bench_multi(ctx, args, counts, results, work):
+    """restore.yml over N database servers in one run: one inventory host per server, each its own PostgreSQL
+    cluster (as production hosts would be, so each run stops, swaps and restores on its own server), forks = N.
+
+    The clusters share this machine's vCPUs, so the growth with N is what one Ansible control node does for N
+    hosts plus what N restores cost on these cores.
+    """
     size_mb = min(args.size_list)
     label = "tiny" if size_mb <= 0 else "%dMB" % size_mb
     src = "bench_multi_src"
     datagen.create(ctx.conn_info, src, size_mb)
+    dump = work / "multi_src.dump"
+    make_backup.pg_dump(ctx.conn_info, src, dump)
+    expected = exact_counts(ctx.conn_info, src, include_views=False)
+    datagen.drop_database(ctx.conn_info, src)
     runbook_totals = [r["total"] for s in results["sizes"] if s["size_mb"] == size_mb for r in s["runs"]
                       if r["contender"] == "runbook" and r["ok"]]
-    for n in counts:
-        dbs = {"db%02d" % i: "bench_m%02d" % i for i in range(1, n + 1)}
-        for db in dbs.values():
-            datagen.copy_database(ctx.conn_info, src, db)
-            upload_backup(ctx.conn_info, ctx.s3, db)
-        say("databases per run: %d (%s each)" % (n, label))
-        settle(ctx.conn_info)
-        run = contenders.playbook(ctx, dbs, "restore.yml", forks=n, label="multi%d" % n)
-        run.update(size_label=label, runbook_total=statistics.median(runbook_totals) if runbook_totals else None)
-        results["multi"].append(run)
-        say("  %d databases: %s total %.1fs" % (n, "ok" if run["ok"] else "FAIL", run["total"]))
-        for db in dbs.values():
-            datagen.drop_database(ctx.conn_info, db)
-        clear_prefix(ctx.s3, "safety/")
-        clear_prefix(ctx.s3, "database/bench_m")
-        save(results, args)
-    datagen.drop_database(ctx.conn_info, src)
+    cluster_dirs, clusters = [], []
+    try:
+        for n in counts:
+            while len(clusters) < n:  # started once, reused by the larger counts
+                cluster_dirs.append(work / ("pg-host%02d" % (len(clusters) + 1)))
+                clusters.append(pg_cluster.start(cluster_dirs[-1]))
+            dbs = {"db%02d" % i: "bench_m%02d" % i for i in range(1, n + 1)}
+            conns = {host: clusters[i] for i, host in enumerate(dbs)}
+            for host, db in dbs.items():
+                datagen.load_dump(dump, conns[host], db)
+                upload_backup(conns[host], ctx.s3, db)
+                datagen.mark_incident(conns[host], db)
+            say("databases per run: %d (%s each, a cluster each)" % (n, label))
+            for info in conns.values():
+                settle(info)
+            run = contenders.playbook(ctx, dbs, "restore.yml", forks=n, label="multi%d" % n, clusters=conns)
+            if run.get("downtime_max") is None:
+                run["downtime_max"] = run.get("downtime")  # one host: the run's own downtime
+            run.update(size_label=label, clusters=n,
+                       runbook_total=statistics.median(runbook_totals) if runbook_totals else None)
+            if run["ok"]:
+                wrong = {}
+                for host, db in dbs.items():
+                    same, diff = restored_ok(conns[host], db, expected)
+                    if not same:
+                        wrong[host] = diff
+                if wrong:
+                    run["ok"] = False
+                    run["error"] = "restored rows differ from the backup: %s" % json.dumps(wrong)[:500]
+            results["multi"].append(run)
+            say("  %d databases: %s total %.1fs" % (n, "ok" if run["ok"] else "FAIL", run["total"]))
+            for host, db in dbs.items():
+                datagen.drop_database(conns[host], db)
+            clear_prefix(ctx.s3, "safety/")
+            clear_prefix(ctx.s3, "database/bench_m")
+            save(results, args)
+    finally:
+        for cluster_dir in cluster_dirs:
+            pg_cluster.stop(cluster_dir, mode="immediate")
+        dump.unlink(missing_ok=True)
 
 
 def fixed_overhead(results):
@@ -265,7 +295,8 @@ def parse_args(argv):
                         help="comma-separated subset of %s (default %s; --full adds restore_yml_in_place, "
                              "--baseline restore_yml_baseline)" % (",".join(contenders.CONTENDERS),
                                                                    ",".join(contenders.DEFAULT_CONTENDERS)))
-    parser.add_argument("--databases", help="databases per restore.yml run to measure (default 4; --full 4,16)")
+    parser.add_argument("--databases", help="databases per restore.yml run to measure, a PostgreSQL cluster each "
+                                              "(default 1,4; --full 1,4,16)")
     parser.add_argument("--jobs", type=int, default=4, help="pg_restore --jobs of the hand-run script and "
                                                             "postgresql_db (the runbook says 4)")
     parser.add_argument("--checksum-mb", type=int, help="file size for the checksum throughput (default 256, "
@@ -296,7 +327,9 @@ def parse_args(argv):
     if "restore_yml_baseline" in names and not args.baseline:
         parser.error("the restore_yml_baseline contender needs --baseline REF")
     args.names = names
-    args.db_counts = [int(n) for n in (args.databases or ("4,16" if args.full else "4")).split(",") if int(n) > 1]
+    args.db_counts = [int(n) for n in (args.databases or ("1,4,16" if args.full else "1,4")).split(",")]
+    if any(n < 1 for n in args.db_counts):
+        parser.error("--databases takes counts of at least 1, e.g. 1,4,16")
     args.checksum_mb = args.checksum_mb or (1024 if args.full else 256)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -337,7 +370,7 @@ def main(argv=None):
         for size_mb in args.size_list:
             bench_size(ctx, args, size_mb, args.names, args.reps, results)
         if not args.skip_multi and "restore_yml" in args.names:
-            bench_multi(ctx, args, args.db_counts, results)
+            bench_multi(ctx, args, args.db_counts, results, work)
         if not args.skip_micro:
             say("checksum throughput on %d MiB" % args.checksum_mb)
             path = micro.make_file(work / "checksum.bin", args.checksum_mb)
