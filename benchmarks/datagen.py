@@ -134,11 +134,9 @@ def load_dump(dump, conn_info, dbname):
             dump, conn_info["host"], conn_info["port"], res.returncode, res.stderr.strip()[-2000:]))
 
 
-def mark_incident(conn_info, dbname):
-    """The incident: one row deleted in production after the backup was taken (from the first table, by name,
-    that holds rows and that no foreign key points at). The rows checked afterwards then prove the contender
-    restored the backup: without it, a run that restored nothing would pass. (A table added instead would be
-    refused by restore.yml's verification: a table the pre-restore database had is missing after the restore.)"""
+def delete_rows(conn_info, dbname, count):
+    """Delete count rows from the first table, by name, that holds that many and that no foreign key points at;
+    returns "schema.table"."""
     conn = pg_cluster.connect(conn_info, dbname)
     try:
         with conn.cursor() as cur:
@@ -150,12 +148,22 @@ def mark_incident(conn_info, dbname):
                 ORDER BY c.relname""")
             for schema, name in cur.fetchall():
                 table = sql.Identifier(schema, name)
-                cur.execute(sql.SQL("DELETE FROM {} WHERE ctid = (SELECT ctid FROM {} LIMIT 1)").format(table, table))
-                if cur.rowcount == 1:
+                cur.execute(sql.SQL("SELECT count(*) FROM (SELECT FROM {} LIMIT %s) s").format(table), (count,))
+                if cur.fetchone()[0] == count:
+                    cur.execute(sql.SQL("DELETE FROM {} WHERE ctid IN (SELECT ctid FROM {} LIMIT %s)")
+                                .format(table, table), (count,))
                     return "%s.%s" % (schema, name)
     finally:
         conn.close()
-    raise RuntimeError("no table of %s has a row that no foreign key points at: nothing to delete" % dbname)
+    raise RuntimeError("no table of %s has %d rows that no foreign key points at" % (dbname, count))
+
+
+def mark_incident(conn_info, dbname):
+    """The incident: one row deleted in production after the backup was taken. The rows checked afterwards then
+    prove the contender restored the backup: without it, a run that restored nothing would pass. (A table added
+    instead would be refused by restore.yml's verification: a table the pre-restore database had is missing
+    after the restore.)"""
+    return delete_rows(conn_info, dbname, 1)
 
 if __name__ == "__main__":  # python benchmarks/datagen.py CLUSTER_DIR DBNAME SIZE_MB
     import json

@@ -184,7 +184,6 @@ def bench_multi(ctx, args, counts, results, work):
     datagen.create(ctx.conn_info, src, size_mb)
     dump = work / "multi_src.dump"
     make_backup.pg_dump(ctx.conn_info, src, dump)
-    expected = exact_counts(ctx.conn_info, src, include_views=False)
     datagen.drop_database(ctx.conn_info, src)
     runbook_totals = [r["total"] for s in results["sizes"] if s["size_mb"] == size_mb for r in s["runs"]
                       if r["contender"] == "runbook" and r["ok"]]
@@ -196,8 +195,12 @@ def bench_multi(ctx, args, counts, results, work):
                 clusters.append(pg_cluster.start(cluster_dirs[-1]))
             dbs = {"db%02d" % i: "bench_m%02d" % i for i in range(1, n + 1)}
             conns = {host: clusters[i] for i, host in enumerate(dbs)}
-            for host, db in dbs.items():
+            expected = {}
+            for i, (host, db) in enumerate(dbs.items()):
                 datagen.load_dump(dump, conns[host], db)
+                if i:  # each host's data differs (i rows fewer), so a backup restored on the wrong host shows
+                    datagen.delete_rows(conns[host], db, i)
+                expected[host] = exact_counts(conns[host], db, include_views=False)
                 upload_backup(conns[host], ctx.s3, db)
                 datagen.mark_incident(conns[host], db)
             say("databases per run: %d (%s each, a cluster each)" % (n, label))
@@ -206,12 +209,12 @@ def bench_multi(ctx, args, counts, results, work):
             run = contenders.playbook(ctx, dbs, "restore.yml", forks=n, label="multi%d" % n, clusters=conns)
             if run.get("downtime_max") is None:
                 run["downtime_max"] = run.get("downtime")  # one host: the run's own downtime
-            run.update(size_label=label, clusters=n,
+            run.update(size_label=label, clusters=len({(c["host"], c["port"]) for c in conns.values()}),
                        runbook_total=statistics.median(runbook_totals) if runbook_totals else None)
             if run["ok"]:
                 wrong = {}
                 for host, db in dbs.items():
-                    same, diff = restored_ok(conns[host], db, expected)
+                    same, diff = restored_ok(conns[host], db, expected[host])
                     if not same:
                         wrong[host] = diff
                 if wrong:
@@ -226,7 +229,10 @@ def bench_multi(ctx, args, counts, results, work):
             save(results, args)
     finally:
         for cluster_dir in cluster_dirs:
-            pg_cluster.stop(cluster_dir, mode="immediate")
+            try:
+                pg_cluster.stop(cluster_dir, mode="immediate")
+            except pg_cluster.ClusterError as exc:  # stop the others all the same
+                say("could not stop %s: %s" % (cluster_dir, exc))
         dump.unlink(missing_ok=True)
 
 
@@ -327,9 +333,12 @@ def parse_args(argv):
     if "restore_yml_baseline" in names and not args.baseline:
         parser.error("the restore_yml_baseline contender needs --baseline REF")
     args.names = names
-    args.db_counts = [int(n) for n in (args.databases or ("1,4,16" if args.full else "1,4")).split(",")]
-    if any(n < 1 for n in args.db_counts):
-        parser.error("--databases takes counts of at least 1, e.g. 1,4,16")
+    try:
+        args.db_counts = sorted({int(n) for n in (args.databases or ("1,4,16" if args.full else "1,4")).split(",")})
+    except ValueError:
+        args.db_counts = [0]
+    if args.db_counts[0] < 1:
+        parser.error("--databases takes comma-separated counts of at least 1, e.g. 1,4,16")
     args.checksum_mb = args.checksum_mb or (1024 if args.full else 256)
     if args.reps < 1:
         parser.error("--reps must be at least 1")

@@ -42,7 +42,8 @@ def test_baseline_contender_without_a_baseline_is_refused(run, capsys):
 def test_databases_per_run_start_at_one(run, capsys):
     assert run.parse_args([]).db_counts == [1, 4]
     assert run.parse_args(["--full"]).db_counts == [1, 4, 16]
-    assert run.parse_args(["--databases", "2,8"]).db_counts == [2, 8]
-    with pytest.raises(SystemExit):
-        run.parse_args(["--databases", "0,4"])
-    assert "at least 1" in capsys.readouterr().err
+    assert run.parse_args(["--databases", "8,2,8"]).db_counts == [2, 8]
+    for bad in ("0,4", "4,", "four"):
+        with pytest.raises(SystemExit):
+            run.parse_args(["--databases", bad])
+        assert "at least 1, e.g. 1,4,16" in capsys.readouterr().err
