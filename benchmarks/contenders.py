@@ -278,6 +278,7 @@ def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, co
                       _window(spans, "prepare_database", "verify_restore") if contender == "restore_yml" else 0.0,
                       extra)
         out["outcome"] = report.get("outcome")
+        out["downtime_max"] = downtime  # one host: the longest downtime is its own
         out["report_phases"] = {n: round(e - s, 2) for n, (s, e) in spans.items()}
     else:
         out = _result(contender, rc, total, work / "log.txt", extra=extra)

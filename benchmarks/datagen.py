@@ -106,19 +106,6 @@ def describe(conn_info, dbname):
         conn.close()
 
 
-def copy_database(conn_info, source, target):
-    """target as a copy of source (CREATE DATABASE ... TEMPLATE); target is dropped first."""
-    conn = pg_cluster.connect(conn_info, "postgres")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target)))
-            # A template must have no other session while it is copied.
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (source,))
-            cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(target), sql.Identifier(source)))
-    finally:
-        conn.close()
-
-
 def load_dump(dump, conn_info, dbname):
     """dbname in the cluster of conn_info, restored from a custom-format dump (replaced if it exists): a copy of
     a database into another cluster, where CREATE DATABASE ... TEMPLATE cannot reach."""
@@ -164,6 +151,7 @@ def mark_incident(conn_info, dbname):
     instead would be refused by restore.yml's verification: a table the pre-restore database had is missing
     after the restore.)"""
     return delete_rows(conn_info, dbname, 1)
+
 
 if __name__ == "__main__":  # python benchmarks/datagen.py CLUSTER_DIR DBNAME SIZE_MB
     import json

@@ -262,7 +262,7 @@ def svg(results, width=720, height=420):
                    % (pad_l + plot_w + 15, ly, pad_l + plot_w + 35, ly, color))
         out.append('<text x="%d" y="%d">%s</text>' % (pad_l + plot_w + 40, ly + 4, escape(LABELS[name])))
     if multi:
-        _multi_panel(out, results["multi"], pad_l, height + 10, plot_w, MULTI_PANEL - 95)
+        _multi_panel(out, multi, pad_l, height + 10, plot_w, MULTI_PANEL - 95)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -271,10 +271,9 @@ MULTI_PANEL = 300  # px added under the size chart for the databases-per-run cha
 
 
 def _multi_panel(out, multi, left, top, plot_w, plot_h):
-    """restore.yml's total against the number of databases (hosts) in one run, beside N x the hand-run script."""
-    rows = sorted((r for r in multi if r["ok"]), key=lambda r: r["databases"])
-    if not rows:
-        return
+    """restore.yml's total against the number of databases (hosts) in one run, beside N x the hand-run script;
+    multi: the runs that succeeded, at least one."""
+    rows = sorted(multi, key=lambda r: r["databases"])
     series = [("restore.yml, forks = N", COLORS["restore_yml"],
                [(r["databases"], r["total"]) for r in rows])]
     if all(r.get("runbook_total") for r in rows):

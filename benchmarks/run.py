@@ -207,8 +207,6 @@ def bench_multi(ctx, args, counts, results, work):
             for info in conns.values():
                 settle(info)
             run = contenders.playbook(ctx, dbs, "restore.yml", forks=n, label="multi%d" % n, clusters=conns)
-            if run.get("downtime_max") is None:
-                run["downtime_max"] = run.get("downtime")  # one host: the run's own downtime
             run.update(size_label=label, clusters=len({(c["host"], c["port"]) for c in conns.values()}),
                        runbook_total=statistics.median(runbook_totals) if runbook_totals else None)
             if run["ok"]:
