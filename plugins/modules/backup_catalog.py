@@ -71,6 +71,13 @@ options:
       - Accept a gap larger than O(rpo_minutes); a warning is emitted instead of a failure.
     type: bool
     default: false
+  exclude:
+    description:
+      - Backup names never chosen by date (a safety backup taken of a partial restore that a killed run left);
+        returned in RV(excluded). One asked for by name with O(backup) is still chosen.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - yieldvault.db_restore.s3
 attributes:
@@ -115,6 +122,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+excluded:
+  description: Backups left out of the choice by O(exclude).
+  returned: success
+  type: list
+  elements: str
 backup:
   description: The selected backup.
   returned: success
@@ -314,6 +326,7 @@ def main():
         backup=dict(type='str'),
         rpo_minutes=dict(type='int', default=15),
         allow_rpo_breach=dict(type='bool', default=False),
+        exclude=dict(type='list', elements='str', default=[]),
     )
     argument_spec.update(s3_argument_spec())
     module = AnsibleModule(
@@ -358,6 +371,9 @@ def main():
             candidates.append(dict(name=name, timestamp=timestamp, size=size))
     candidates.sort(key=lambda c: c['timestamp'], reverse=True)
     backup_names = set(c['name'] for c in candidates)
+    # Safety backups of a partial restore a killed run left are never chosen by date (asked by name they are).
+    excluded = [c['name'] for c in candidates if c['name'] in params['exclude'] and c['name'] != explicit]
+    candidates = [c for c in candidates if c['name'] not in excluded]
     ignored_names = sorted(
         name for name in listed
         if name not in backup_names
@@ -389,6 +405,7 @@ def main():
     rpo_met = gap <= params['rpo_minutes']
     backup = dict(name=chosen['name'], timestamp=isoformat_z(chosen['timestamp']), store=store, **details)
     result = dict(
+        excluded=excluded,
         changed=False,
         backup=backup,
         candidates=_public_candidates(candidates),

@@ -50,6 +50,35 @@ options:
         own limit - no window between the rename and a separate C(ALTER DATABASE). Superusers are not held off.
     type: dict
     default: {}
+  require_marked:
+    description:
+      - Databases that must carry the collection's mark (made by a run, see P(yieldvault.db_restore.database_drop#module))
+        before anything is renamed, for example the staging database about to become production.
+    type: list
+    elements: str
+    default: []
+  marks:
+    description:
+      - Marks to set after the renames, in the same transaction, C({name - kind}); a null kind removes the mark
+        (the staging database that became production is no longer droppable as the collection's).
+    type: dict
+    default: {}
+  production:
+    description: The production database the marks and the journal belong to (the lock's database).
+    type: str
+    default: ''
+  run_id:
+    description: The run holding the server lock; the journal of its lock is updated in the same transaction.
+    type: str
+    default: ''
+  journal:
+    description: Entries merged into the run's journal in the same transaction as the renames.
+    type: dict
+    default: {}
+  journal_step:
+    description: The journal key that gets the time of the commit, for example C(swapped_at).
+    type: str
+    default: ''
 attributes:
   check_mode:
     support: full
@@ -107,6 +136,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, postgres_argument_spec, psycopg2, sql,
 )
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
+    journal_update, mark_of, set_marks,
+)
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.rename import (
     RenamePlanError, check_plan, involved, manual_sql, undo,
 )
@@ -142,6 +174,11 @@ def _wait_gone(cur, names, seconds=5.0):
         time.sleep(0.2)
 
 
+def _now(cur):
+    cur.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    return cur.fetchone()[0]
+
+
 def main():
     argument_spec = postgres_argument_spec()
     argument_spec.update(
@@ -149,6 +186,12 @@ def main():
         terminate=dict(type='bool', default=True),
         attempts=dict(type='int', default=5),
         connection_limits=dict(type='dict', default={}),
+        require_marked=dict(type='list', elements='str', default=[]),
+        marks=dict(type='dict', default={}),
+        production=dict(type='str', default=''),
+        run_id=dict(type='str', default=''),
+        journal=dict(type='dict', default={}),
+        journal_step=dict(type='str', default=''),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     limits = {}
@@ -175,6 +218,11 @@ def main():
         if unknown:
             module.fail_json(msg='connection_limits names %s, which will not exist after the renames. Nothing was '
                                  'changed.' % ', '.join(unknown), **result)
+        for name in module.params['require_marked']:
+            state, _mark = mark_of(cur, name)
+            if state != 'ours':
+                module.fail_json(msg='Refusing to rename %s: it was not made by yieldvault.db_restore (no mark of a '
+                                     'run), so it is not swapped in. Nothing was changed.' % name, **result)
         if module.check_mode:
             result['changed'] = True
             module.exit_json(**result)
@@ -195,6 +243,13 @@ def main():
                 for name, limit in sorted(limits.items()):
                     cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(
                         sql.Identifier(name), sql.Literal(limit)))
+                # The marks and the journal change with the names, in the same transaction.
+                if module.params['marks'] or module.params['journal']:
+                    set_marks(cur, module.params['marks'], module.params['production'], module.params['run_id'])
+                    if module.params['journal']:
+                        patch = dict(module.params['journal'])
+                        patch[module.params['journal_step'] or 'renamed_at'] = _now(cur)
+                        journal_update(cur, module.params['production'], module.params['run_id'], patch)
                 conn.commit()
                 result['changed'] = True
                 module.exit_json(**result)
