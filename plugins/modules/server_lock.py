@@ -178,7 +178,7 @@ def _held_message(database, row, stale_minutes):
         text += ' That run is still going: wait for it, or stop it first.'
     else:
         if running is False:
-            text += ' Its ansible-playbook is no longer running: it was killed or interrupted.'
+            text += ' That run has ended: its ansible-playbook is no longer running (killed or interrupted).'
         elif row['age_minutes'] is not None and row['age_minutes'] > stale_minutes:
             text += ' The lock is older than %d minutes and looks stale.' % stale_minutes
         else:

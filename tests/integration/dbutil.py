@@ -157,6 +157,25 @@ def tables_without_statistics(conn_info, dbname):
     return [r[0] for r in rows]
 
 
+def create_marked_database(conn_info, dbname, kind="staging", production="", run_id="killed-run"):
+    """Create dbname the way a run of the collection does (marked in yieldvault_db_restore.made), as a killed run
+    leaves it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import DDL
+    conn = pg_cluster.connect(conn_info, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for statement in DDL:
+                cur.execute(statement)
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            cur.execute("INSERT INTO yieldvault_db_restore.made (name, oid, kind, production, run_id) "
+                        "SELECT datname, oid, %s, %s, %s FROM pg_database WHERE datname = %s",
+                        (kind, production, run_id, dbname))
+    finally:
+        conn.close()
+
+
 def drop_database(conn_info, dbname):
     conn = pg_cluster.connect(conn_info, "postgres")
     try:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import make_backup
-from dbutil import database_exists, exact_counts, table_checksums
+from dbutil import admin_query, create_marked_database, database_exists, drop_database, exact_counts, table_checksums
 from pg_cluster import connect
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 
@@ -141,24 +141,27 @@ def test_failed_restore_into_staging_changes_nothing(pg_cluster, run_playbook, y
     assert len(attempts) == 1 and not attempts[0]["out_of_memory"], "a corrupt archive was taken for out of memory"
 
 
-def test_a_staging_database_named_otherwise_is_announced_before_it_is_dropped(pg_cluster, run_playbook, yv):  # noqa: F811
-    """db_restore_staging_database may be any name: one that exists already is listed by the assessment's call
-    too, so the plan says it will be dropped (the plan is printed before anything is stopped or dropped)."""
+def test_a_staging_name_that_is_somebody_elses_database_is_refused(pg_cluster, run_playbook, yv):  # noqa: F811
+    """Issue 20, case 2: db_restore_staging_database naming an existing database the collection did not make
+    (no mark) is refused before anything changes; that database keeps its data. Before the marks, the plan called
+    it "the leftover staging database of an interrupted run", dropped it and restored into it (exit 0)."""
     staging = "yvstage_%s" % os.urandom(3).hex()
     conn = connect(pg_cluster, "postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute('CREATE DATABASE "%s"' % staging)
     conn.close()
-    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_staging_database=staging),
-                          {"point": "latest", "confirm": yv["name"]})
-    result.assert_ok()
-    report = result.report(str(yv["work"]))
-    assert report["leftovers"]["staging"] == staging, report["leftovers"]
-    assert "The staging database %s is left from an interrupted run" % staging in " ".join(
-        report["leftovers"]["messages"])
-    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
-    assert not database_exists(pg_cluster, staging)
+    admin_query(pg_cluster, "CREATE TABLE precious (id int); INSERT INTO precious VALUES (1), (2)", dbname=staging)
+    sums = table_checksums(pg_cluster, yv["name"])
+    try:
+        result = run_playbook("restore.yml", dict(yv["inv"], db_restore_staging_database=staging),
+                              {"point": "latest", "confirm": yv["name"]})
+        result.assert_failed("was not made by yieldvault.db_restore")
+        assert "db_restore_staging_database" in result.output and "Nothing was changed" in result.output
+        assert admin_query(pg_cluster, "SELECT count(*) FROM precious", dbname=staging) == [(2,)]
+        assert table_checksums(pg_cluster, yv["name"]) == sums
+    finally:
+        drop_database(pg_cluster, staging)
 
 
 def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv):  # noqa: F811
@@ -166,9 +169,10 @@ def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, 
     conn.autocommit = True
     leftover_pre = yv["name"] + "__pre_20260101_000000"
     with conn.cursor() as cur:
-        cur.execute('CREATE DATABASE "%s"' % (yv["name"] + "__restore"))
         cur.execute('CREATE DATABASE "%s"' % leftover_pre)
     conn.close()
+    # The staging database a killed run left carries that run's mark: this run may drop it.
+    create_marked_database(pg_cluster, yv["name"] + "__restore", production=yv["name"])
     try:
         result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
         result.assert_ok()
