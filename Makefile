@@ -5,13 +5,14 @@ VENV := .venv/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup demo demo-clean test lint unit integration molecule faults vars docs-check clean bench
+.PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars docs-check clean bench
 
 help:
 	@echo "make demo   - restore a throwaway YieldVault database on this machine and print the report"
 	@echo "make test   - lint, unit tests and integration tests against real PostgreSQL 15 and S3 (moto)"
 	@echo "make lint | unit | integration | molecule [SCENARIOS=pm2] | vars | clean"
 	@echo "make bench  - restore speed against the runbook by hand (BENCH_ARGS=--full for the big set)"
+	@echo "make faults | crash-sweep - the fault-injection suite; kill -9 at every task that changes something"
 
 setup:
 	@bash scripts/setup.sh
@@ -54,6 +55,11 @@ molecule: setup
 # The fault-injection suite alone (it is part of `make test` too).
 faults: setup
 	$(VENV)/pytest -q -p no:cacheprovider tests/integration/test_faults.py
+
+# kill -9 of the run at every task that changed something in a reference run
+# (swap and in place), each followed by what the next run tells the operator.
+crash-sweep: setup
+	YV_CRASH_SWEEP=1 $(VENV)/pytest -q -p no:cacheprovider tests/integration/test_crash.py
 
 # Docker first: the service tests run a backend container. YV_TEST_STRICT=1
 # turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.

@@ -1,0 +1,65 @@
+"""The plain words and the carry-over of the journal a dead run leaves with its server lock."""
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import run_journal as rj
+
+
+def test_a_run_killed_before_any_change_changed_nothing():
+    assert "changed nothing" in rj.describe({}, "prod")
+    assert rj.carry_after_death({}, {}) == {}
+
+
+def test_killed_after_the_stop_keeps_production_whole_and_gives_the_limit_back():
+    journal = {"stopped_at": "2026-04-29T12:02:00Z", "connlimit_before": 7}
+    words = rj.describe(journal, "prod")
+    assert "12:02:00 UTC" in words and "whole as before" in words and "is 0 (it was 7)" in words
+    assert rj.carry_after_death({}, journal) == {"connlimit_before": 7}
+
+
+def test_killed_after_the_drop_leaves_a_partial_restore_and_names_the_good_safety_backup():
+    journal = {"run_id": "r1", "stopped_at": "t", "connlimit_before": -1, "dropped_at": "2026-04-29T12:03:00Z",
+               "safety": "prod_safety_20260429_120250.dump"}
+    words = rj.describe(journal, "prod")
+    assert "killed after the drop of prod at 12:03:00 UTC" in words
+    assert "partial restore" in words and "prod_safety_20260429_120250.dump" in words
+    carry = rj.carry_after_death({}, journal)
+    assert carry["tainted"] == {"run_id": "r1", "dropped_at": "2026-04-29T12:03:00Z",
+                                "good_safety": "prod_safety_20260429_120250.dump"}
+    assert carry["connlimit_before"] == -1
+
+
+def test_the_oldest_limit_wins_over_a_zero_found_by_a_second_dead_run():
+    carry = rj.carry_after_death({}, {"connlimit_before": 7})
+    # the next run died too; it had found 0, left by the first
+    assert rj.carry_after_death(carry, {"connlimit_before": 0})["connlimit_before"] == 7
+
+
+def test_a_limit_given_back_is_not_carried():
+    journal = {"connlimit_before": 5, "connlimit_restored_at": "t", "dropped_at": "t"}
+    assert rj.connlimit_to_give_back(journal) is None
+    assert not rj.leaves_partial(journal)
+    assert rj.carry_after_death({}, journal) == {}
+
+
+def test_killed_after_the_swap_says_production_holds_the_verified_restore():
+    words = rj.describe({"swapped_at": "2026-04-29T12:04:00Z", "previous": "prod__pre_x", "backup": "b.dump",
+                         "connlimit_before": -1}, "prod")
+    assert "killed after the swap at 12:04:00 UTC" in words and "prod__pre_x" in words and "b.dump" in words
+    assert "unlimited" in words
+
+
+def test_release_marks_safety_backups_of_a_partial_state_and_clears_the_taint_on_success():
+    carry = {"tainted": {"run_id": "r1"}, "connlimit_before": 3}
+    journal = {"dropped_at": "t", "connlimit_restored_at": "t"}
+    after = rj.carry_after_release(carry, journal, "succeeded", "restore", "prod_safety_2.dump")
+    assert after == {"tainted_safety": ["prod_safety_2.dump"]}
+    # a run that was rolled back restored that same partial state: still tainted
+    kept = rj.carry_after_release(carry, journal, "rolled_back", "restore", "prod_safety_3.dump")
+    assert kept["tainted"] == {"run_id": "r1"} and kept["tainted_safety"] == ["prod_safety_3.dump"]
+    # a drill never clears it
+    assert rj.carry_after_release(carry, {}, "succeeded", "drill")["tainted"] == {"run_id": "r1"}
+
+
+def test_emptied_tables():
+    assert rj.emptied_tables({"a": 10, "b": 0, "c": 5}, {"a": 0, "b": 0}) == [
+        {"table": "a", "rows_before": 10, "rows_now": 0}, {"table": "c", "rows_before": 5, "rows_now": 0}]
+    assert rj.emptied_tables(None, {"a": 1}) == []
+    assert rj.emptied_tables({"a": 4}, {"a": 3}) == []
