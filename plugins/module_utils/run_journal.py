@@ -112,6 +112,8 @@ def emptied_tables(last_counts, counts):
             before = int(rows)
         except (TypeError, ValueError):
             continue
+        if table in counts and counts[table] is None:
+            continue  # not countable now (an unpopulated materialized view): not evidence of loss
         now = counts.get(table)
         if before > 0 and (now is None or int(now) == 0):
             out.append(dict(table=table, rows_before=before, rows_now=0 if now is None else int(now)))

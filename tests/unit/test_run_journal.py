@@ -63,3 +63,4 @@ def test_emptied_tables():
         {"table": "a", "rows_before": 10, "rows_now": 0}, {"table": "c", "rows_before": 5, "rows_now": 0}]
     assert rj.emptied_tables(None, {"a": 1}) == []
     assert rj.emptied_tables({"a": 4}, {"a": 3}) == []
+    assert rj.emptied_tables({"mv": 4}, {"mv": None}) == []
