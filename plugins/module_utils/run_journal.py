@@ -50,6 +50,15 @@ def connlimit_to_give_back(journal):
 def describe(journal, database, safety_hint=''):
     """What a run that died left, in plain words (one or two sentences)."""
     journal = journal or {}
+    words = _describe_state(journal, database, safety_hint)
+    services = [s.get('name') for s in journal.get('services') or [] if isinstance(s, dict)]
+    if services and not journal.get('finished_at'):
+        words += (' The services it stopped (%s) are started again by the next run that takes the lock over.'
+                  % ', '.join(services))
+    return words
+
+
+def _describe_state(journal, database, safety_hint):
     if journal.get('finished_at'):
         return 'it finished (%s) at %s.' % (journal.get('outcome') or 'unknown outcome', _hhmm(journal['finished_at']))
     safety = journal.get('safety') or safety_hint
@@ -81,6 +90,12 @@ def carry_after_death(carry, journal):
     # The oldest limit wins: a run that died on a database left at 0 by an earlier dead run found 0.
     if limit is not None and carry.get('connlimit_before') is None:
         carry['connlimit_before'] = limit
+    # Services it stopped stay stopped until a run starts them again: the next run adopts them.
+    for service in journal.get('services') or []:
+        if service not in carry.setdefault('services', []):
+            carry['services'].append(service)
+    if not carry.get('services'):
+        carry.pop('services', None)
     if leaves_partial(journal) and not carry.get('tainted'):
         carry['tainted'] = dict(run_id=journal.get('run_id'), dropped_at=journal.get('dropped_at'),
                                 good_safety=journal.get('safety') or '')
@@ -93,6 +108,8 @@ def carry_after_release(carry, journal, outcome, mode, safety_backup=''):
     journal = journal or {}
     if journal.get('connlimit_restored_at'):
         carry.pop('connlimit_before', None)
+    # The always section started every service this run stopped, the adopted ones of a dead run included.
+    carry.pop('services', None)
     if carry.get('tainted') and safety_backup and (journal.get('dropped_at') or journal.get('swapped_at')):
         # Its safety backup is of the partial state the dead run left: never a "before" to roll back to.
         names = [n for n in carry.get('tainted_safety', []) if n != safety_backup] + [safety_backup]

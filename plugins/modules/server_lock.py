@@ -116,6 +116,11 @@ emptied:
   returned: always
   type: list
   elements: dict
+services_left_stopped:
+  description: Services a dead run stopped and nobody started again, C({host, name, manager}); this run starts them.
+  returned: always
+  type: list
+  elements: dict
 connlimit_given_back:
   description: The connection limit given back to production from a dead run's journal by this call, else null.
   returned: always
@@ -280,6 +285,7 @@ def _summarise(row, result, params, emptied=None):
     carry = (row or {}).get('carry') or {}
     if emptied is None:
         emptied = run_journal.emptied_tables(carry.get('last_counts'), params['counts'])
+    result.update(services_left_stopped=carry.get('services') or [])
     result.update(connlimit_before=carry.get('connlimit_before'), tainted=carry.get('tainted') or {},
                   tainted_safety=carry.get('tainted_safety') or [], emptied=emptied)
     database = params['database']
@@ -343,7 +349,8 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     result = dict(changed=False, acquired=False, released=False, predecessor={}, words=[], connlimit_before=None,
-                  tainted={}, tainted_safety=[], emptied=[], connlimit_given_back=None, holder={})
+                  tainted={}, tainted_safety=[], emptied=[], connlimit_given_back=None, holder={},
+                  services_left_stopped=[])
     if not module.params['run_id'].strip() or not module.params['database'].strip():
         module.fail_json(msg='run_id and database must not be empty. Nothing was changed.', **result)
     conn = connect(module, 'postgres', autocommit=True)

@@ -346,6 +346,9 @@ def prod(pg_cluster, site, gate, pm2, tmp_path, db_inventory_vars):
     for name in databases_like(pg_cluster, DB + "__"):
         drop_db(pg_cluster, name)
     drop_db(pg_cluster, DB)
+    # The server lock and its journal belong to the database: a fresh production has neither.
+    if admin_query(pg_cluster, "SELECT to_regclass('yieldvault_db_restore.runs') IS NOT NULL")[0][0]:
+        admin_query(pg_cluster, "DELETE FROM yieldvault_db_restore.runs WHERE database = %s", (DB,))
     admin_query(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
         sql.Identifier(DB), sql.Identifier(PRE_TEMPLATE), sql.Identifier(OWNER)))
     # Open unless a test closes it: a run that is not meant to stop mid-way must never wait on the gate.
@@ -822,6 +825,24 @@ def test_second_concurrent_run_is_refused_with_the_lock_holder(pg_cluster, site,
     assert_backend_restarted(pm2, prod, reports[holder["run_id"]])
     assert_lock_released(prod)
     assert_no_leftovers(pg_cluster)
+
+
+def test_kill_after_the_services_stopped_the_next_run_starts_them_again(pg_cluster, site, pm2, prod, gate,
+                                                                        run_playbook, tmp_path):
+    """kill -9 of the run right after the swap, while the backend is stopped: the run's journal named the services
+    it was about to stop, so the run that takes the lock over starts them again (before, they stayed stopped: the
+    next run found them stopped and left them so, and reported success with the application down)."""
+    from test_crash import crash_env, follow_the_messages
+    extra = {"point": "latest", "confirm": DB}
+    crashed = run_playbook("restore.yml", prod.inv(), extra, env=crash_env(tmp_path, YV_CRASH_AT_TASK="Record the swap"))
+    assert crashed.rc in (-9, 137), crashed.describe(3000)
+    assert pm2.statuses(APP) != ["online"], "the backend should be stopped by the killed run"
+    result, passed = follow_the_messages(run_playbook, "restore.yml", prod.inv(), extra)
+    assert passed == ["db_restore_break_lock"], passed
+    assert_production_is(pg_cluster, site["newer"], "the chosen backup")
+    report = report_of(result, prod, "succeeded")
+    assert_backend_restarted(pm2, prod, report)
+    assert_lock_released(prod)
 
 
 # ---- 10. a stale lock ------------------------------------------------------------
