@@ -57,8 +57,8 @@ options:
     default: latest
   backup:
     description:
-      - Name of a backup to use instead of selecting by O(point). The C(.dump) suffix may be left out and a
-        path or S3 key is reduced to its file name.
+      - File name of a backup to use instead of selecting by O(point), as listed in the store. The C(.dump)
+        suffix may be left out. A path, an S3 key or anything else that is not a plain file name is refused.
     type: str
   rpo_minutes:
     description:
