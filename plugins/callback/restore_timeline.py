@@ -48,11 +48,12 @@ import time
 from ansible.plugins.callback import CallbackBase
 
 try:
-    from ansible_collections.yieldvault.db_restore.plugins.filter.report import DOWNTIME_PHASES, downtime_window, duration
+    from ansible_collections.yieldvault.db_restore.plugins.filter.report import downtime_window, duration, in_downtime
 except ImportError:  # the callback must never break a run, even loaded outside its collection
-    DOWNTIME_PHASES = ("stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
-                       "start_services", "smoke_test")
     downtime_window = None
+
+    def in_downtime(phase, window, method=None):
+        return False
 
     def duration(seconds):
         return "-" if seconds is None else "%.1f s" % float(seconds)
@@ -244,6 +245,8 @@ class CallbackModule(CallbackBase):
         rto, rto_source = self._rto_minutes(host, run) if host else (float(DEFAULT_RTO_MINUTES), "role default")
         origin = min([p["started_epoch"] for p in phases] + [s["started_epoch"] for s in self._steps] + [self._started])
         window = downtime_window(phases) if (downtime_window and phases) else None
+        # The callback sees phases only: a swap phase means the staging work ran before the stop.
+        method = "swap" if any(p["name"] == "swap_database" for p in phases) else None
         downtime = round(window[1] - window[0], 1) if window else None
         timeline = {
             "source": "restore_timeline callback (controller clock)",
@@ -261,7 +264,7 @@ class CallbackModule(CallbackBase):
             "phases": [{"name": p["name"], "started": _iso(p["started_epoch"]), "ended": _iso(p["ended_epoch"]),
                         "offset_seconds": round(p["started_epoch"] - origin, 1),
                         "seconds": round(p["ended_epoch"] - p["started_epoch"], 1), "status": p["status"],
-                        "downtime": p["name"] in DOWNTIME_PHASES, "tasks": p["tasks"], "roles": p["roles"]}
+                        "downtime": in_downtime(p, window, method), "tasks": p["tasks"], "roles": p["roles"]}
                        for p in phases],
             "steps": [{"name": _step_name(s), "offset_seconds": round(s["started_epoch"] - origin, 1),
                        "seconds": round(s["ended_epoch"] - s["started_epoch"], 1), "tasks": s["tasks"]}

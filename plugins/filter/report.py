@@ -16,8 +16,10 @@ from xml.sax.saxutils import escape as _xml_escape
 
 OUTCOMES = ("succeeded", "rolled_back", "failed", "rollback_failed")
 
-# Downtime starts when the services are stopped and ends when they answer again.
-DOWNTIME_FIRST = ("stop_services", "safety_backup", "prepare_database")
+# Downtime starts when stop_services starts (the application's connections end
+# there, whatever the method) and ends when the services answer again. A run that
+# never reached stop_services (refused before it, a swap run that failed in its
+# staging database, a drill) stopped nothing and had no downtime.
 DOWNTIME_LAST = ("smoke_test", "start_services", "verify_restore", "restore_database")
 DOWNTIME_PHASES = ("stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
                    "start_services", "smoke_test")
@@ -49,25 +51,40 @@ def _float(value):
 
 
 def downtime_window(phases, method=None):
-    """(start_epoch, end_epoch) of the downtime, or None when no service-affecting phase ran.
+    """(start_epoch, end_epoch) of the downtime, or None when the run stopped nothing.
 
     phases: dicts with name, started_epoch, ended_epoch (the report role's and the callback's shape).
-    method: the restore method; with C(swap) the staging database is prepared and restored while the
-    services run, so only stop_services starts the downtime.
+    method: kept for the callers; the downtime starts at stop_services with every method (with C(swap) the
+    staging database is prepared and restored while the services run, in place everything after the stop is
+    downtime), so a run without a stop_services phase - refused before it, a drill - had none.
     """
-    if method is None and _phase(phases, "swap_database"):
-        # The callback sees phases only: a swap phase means the staging work ran before the stop.
-        method = "swap"
-    first = ("stop_services",) if method == "swap" else DOWNTIME_FIRST
-    start = next((_phase(phases, n) for n in first if _phase(phases, n)), None)
-    if start is None or _float(start.get("started_epoch")) is None:
+    phases = list(phases or [])
+    index = next((i for i, p in enumerate(phases) if p.get("name") == "stop_services"), None)
+    if index is None or _float(phases[index].get("started_epoch")) is None:
         return None
-    end = next((_phase(phases, n) for n in DOWNTIME_LAST if _phase(phases, n)), None)
+    # Only phases from the stop on can end the downtime: a swap run's staging restore came before it.
+    after = phases[index:]
+    end = next((_phase(after, n) for n in DOWNTIME_LAST if _phase(after, n)), None)
     if end is None or _float(end.get("ended_epoch")) is None:
-        end = phases[-1] if phases else None
-    if end is None or _float(end.get("ended_epoch")) is None:
+        end = after[-1]
+    if _float(end.get("ended_epoch")) is None:
         return None
-    return float(start["started_epoch"]), float(end["ended_epoch"])
+    return float(phases[index]["started_epoch"]), float(end["ended_epoch"])
+
+
+def in_downtime(phase, window, method=None):
+    """Whether a phase ran while the services were down; never when the run stopped nothing (window None).
+
+    In place, every service-affecting phase after the stop is downtime. With the swap method the
+    staging restore runs before the stop and the previous database's safety dump after the start,
+    so only phases inside the measured window count.
+    """
+    if not window:
+        return False
+    started = _float(phase.get("started_epoch"))
+    if method != "swap":
+        return phase.get("name") in DOWNTIME_PHASES and (started is None or started >= window[0])
+    return started is not None and window[0] <= started < window[1]
 
 
 def _downtime(phases):
@@ -150,19 +167,6 @@ def _service(s):
     }
 
 
-def _in_downtime(phase, window, method):
-    """Whether a phase ran while the services were down.
-
-    In place, every service-affecting phase is downtime. With the swap method the
-    staging restore runs before the stop and the previous database's safety dump
-    after the start, so only phases inside the measured window count.
-    """
-    if method != "swap":
-        return phase.get("name") in DOWNTIME_PHASES
-    started = _float(phase.get("started_epoch"))
-    return bool(window) and started is not None and window[0] <= started < window[1]
-
-
 # ---- the report ----------------------------------------------------------
 
 def restore_report(facts):
@@ -241,7 +245,7 @@ def restore_report(facts):
                         offset_seconds=(round(float(p["started_epoch"]) - started_epoch, 1)
                                         if started_epoch is not None and _float(p.get("started_epoch")) is not None
                                         else None),
-                        downtime=_in_downtime(p, window, method))
+                        downtime=in_downtime(p, window, method))
                    for p in phases],
         "downtime_window": {"started_at": iso_z(_dt.datetime.fromtimestamp(window[0], _UTC)),
                             "ended_at": iso_z(recovered)} if window else None,
@@ -324,7 +328,8 @@ def _metrics_rows(r):
         ("Safety backup time", duration(m["safety_backup_seconds"]), ""),
         ("Restore time", duration(m["restore_seconds"]), ""),
         ("Verification time", duration(m["verification_seconds"]), ""),
-        ("Total RTO (downtime)", duration(m["downtime_seconds"]), "%s (%s)" % (budget, _met(m["rto_met"]))),
+        ("Total RTO (downtime)", duration(m["downtime_seconds"]), "%s (%s)" % (budget, _met(m["rto_met"])))
+        if m.get("downtime_seconds") is not None else ("Total RTO (downtime)", "none", "no service was stopped"),
     ]
     if m.get("detection_to_recovery_minutes") is not None:
         rows.append(("Detection to recovery", "%s min" % m["detection_to_recovery_minutes"], ""))

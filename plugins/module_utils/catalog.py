@@ -99,9 +99,22 @@ def parse_backup_name(name, database):
     return _stamp_to_datetime(match.group(1), match.group(2), match.group(3))
 
 
-def normalize_backup_name(backup):
-    """Accept a name, a name without .dump, an S3 key or a path; return the bare file name."""
-    name = str(backup).strip().rstrip('/').replace('\\', '/').rsplit('/', 1)[-1]
+def normalize_backup_name(backup, database=None):
+    """The backup's file name from ``-e backup``: a name, or a name without .dump.
+
+    A path, an S3 key or anything else that is not a plain file name raises
+    ValueError: only the last part of ``/etc/passwd`` would be looked up (as
+    ``passwd.dump``), which hides what was asked for.
+    """
+    raw = '' if backup is None else str(backup)
+    name = raw.strip()
+    if (not name or '/' in name or '\\' in name or name.startswith('.')
+            or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+        example = '%s_YYYYMMDD_HHMM.dump' % (database or '<database>')
+        raise ValueError(
+            'Refusing -e backup=%r: it is not a backup file name. Give the backup\'s file name as listed in the store '
+            '(db_restore_local_backup_dir, or db_restore_s3_bucket under db_restore_s3_prefix), for example %s, '
+            'without a directory, a path or an S3 key; or give -e point=<time> instead.' % (raw, example))
     if not name.endswith(('.dump', '.dir.tar')):
         name += '.dump'
     return name

@@ -72,8 +72,9 @@ def connect(module, database, autocommit=True):
         detail = _scrub(' '.join(str(exc).split()), params.get('login_password')).rstrip('.?')
         module.fail_json(
             msg='Could not connect to PostgreSQL at %s: %s. Check that the server is running and reachable '
-                '(login_host/login_port or login_unix_socket), that the database exists, and that login_user and '
-                'login_password are right (pg_hba.conf must allow this client). Nothing was changed.'
+                '(db_restore_login_host and db_restore_login_port, or db_restore_login_unix_socket), that the '
+                'database exists, and that db_restore_login_user and db_restore_login_password are right '
+                '(pg_hba.conf must allow this client). Nothing was changed.'
                 % (connection_target(params, database), detail))
     return conn
 

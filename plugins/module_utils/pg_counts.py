@@ -183,8 +183,8 @@ def snapshot_counts(module, database, mode='exact', schemas=None, not_null=None)
         null_checks = run_null_checks(conn, not_null)
         version = server_version(conn)
     except psycopg2.Error as exc:
-        module.fail_json(msg='Counting rows in %s failed: %s. Check that login_user may read every table in the '
-                             'counted schemas (or narrow schemas); if a table is locked by a running restore or '
+        module.fail_json(msg='Counting rows in %s failed: %s. Check that db_restore_login_user may read every table '
+                             'in the counted schemas; if a table is locked by a running restore or '
                              'migration, wait for it and retry. Nothing was changed.'
                          % (connection_target(params, database), pg_error_text(exc)))
     finally:
@@ -210,14 +210,16 @@ def write_snapshot(module, dest, snapshot):
         # Missing levels 0700 (the run's work directory may not exist yet); an existing one is left as it is.
         make_private_dirs([directory], fix_mode=False)
     except OSError as exc:
-        module.fail_json(msg='Could not create the directory %s for dest: %s. Check the path and permissions.'
-                             % (directory, to_native(exc.strerror or exc)))
+        module.fail_json(msg='Could not create the directory %s for the row counts: %s. db_restore_work_dir must be '
+                             'a writable directory on the db server: fix its permissions or free space, or set it to '
+                             'another directory.' % (directory, to_native(exc.strerror or exc)))
     try:
         # 0600, so the snapshot is never readable by others; a reader sees either the old or the new file.
         write_atomic(dest, json.dumps(snapshot, indent=2, sort_keys=True) + '\n', 0o600)
     except (IOError, OSError) as exc:
-        module.fail_json(msg='Could not write the snapshot to %s: %s. Check the path, free space and permissions; '
-                             'the counts were taken but not saved.' % (dest, to_native(exc.strerror or exc)))
+        module.fail_json(msg='Could not write the row counts to %s: %s. db_restore_work_dir must be a writable '
+                             'directory with free space on the db server: fix it, or set it to another directory.'
+                             % (dest, to_native(exc.strerror or exc)))
 
 
 def validate_baseline(module, baseline):
@@ -283,8 +285,8 @@ def describe_database(module, database, also=None):
         related = [dict(datname=name, size=size) for name, size in cur.fetchall()]
         cur.close()
     except psycopg2.Error as exc:
-        module.fail_json(msg='Reading pg_database at %s failed: %s. Check that login_user may connect to the postgres '
-                             'database. Nothing was changed.'
+        module.fail_json(msg='Reading pg_database at %s failed: %s. Check that db_restore_login_user may connect to the '
+                             'postgres database. Nothing was changed.'
                          % (connection_target(module.params, 'postgres'), pg_error_text(exc)))
     finally:
         conn.close()

@@ -77,8 +77,8 @@ def check_objects(module, database, path, pg_restore='pg_restore'):
                              'contents to check against. Nothing was changed.' % (path, fmt))
     resolved, missing = resolve_binary(module, pg_restore)
     if not resolved:
-        module.fail_json(msg='pg_restore: %s. Install the PostgreSQL client tools or set pg_restore '
-                             '(db_restore_pg_bin_dir). Nothing was changed.' % missing)
+        module.fail_json(msg='pg_restore: %s. Install the PostgreSQL client tools or set '
+                             'db_restore_pg_bin_dir to their bin directory. Nothing was changed.' % missing)
     rc, out, err = list_archive(module, resolved, path, fmt)
     if rc != 0:
         module.fail_json(msg='pg_restore --list %s failed: %s. The dump is damaged or was made by a newer pg_dump. '

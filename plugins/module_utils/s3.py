@@ -86,7 +86,7 @@ def build_s3_client(params):
     endpoint = _blank_to_none(params.get('s3_endpoint_url'))
     region = _blank_to_none(params.get('s3_region')) or 'us-east-1'
     if endpoint and not re.match(r'^https?://[^/]+', endpoint):
-        raise ValueError('s3_endpoint_url %r is not a URL: give it as http://HOST:PORT or https://HOST.'
+        raise ValueError('db_restore_s3_endpoint_url %r is not a URL: give it as http://HOST:PORT or https://HOST.'
                          % safe_endpoint(endpoint))
     config_args = dict(
         connect_timeout=CONNECT_TIMEOUT,
@@ -109,8 +109,8 @@ def build_s3_client(params):
             config=Config(**config_args),
         )
     except Exception as exc:  # botocore raises several unrelated types for bad settings
-        raise ValueError('Could not set up the S3 client for %s: %s. Check s3_endpoint_url, s3_region and the '
-                         'credentials.' % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc))
+        raise ValueError('Could not set up the S3 client for %s: %s. Check db_restore_s3_endpoint_url, '
+                         'db_restore_s3_region and the credentials.' % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc))
 
 
 def s3_client(module):
@@ -174,36 +174,38 @@ def _describe_s3_error(exc, action, bucket, endpoint, key, region):
         return '%s: %s' % (head, exc)
     exc_types = botocore_exceptions
     if isinstance(exc, (exc_types.EndpointConnectionError, exc_types.ConnectTimeoutError)):
-        return ('%s: the S3 endpoint %s is unreachable (%s). Check s3_endpoint_url, that the service is running '
+        return ('%s: the S3 endpoint %s is unreachable (%s). Check db_restore_s3_endpoint_url, that the service is running '
                 'and that this host can reach it.' % (head, safe_endpoint(endpoint) or 'of AWS', exc))
     if isinstance(exc, exc_types.ReadTimeoutError):
         return ('%s: the S3 endpoint stopped answering (read timeout). Retry; if it persists check the '
                 'endpoint\'s health and the network.' % head)
     if isinstance(exc, (exc_types.NoCredentialsError, exc_types.PartialCredentialsError)):
-        return ('%s: no complete AWS credentials were found. Set aws_access_key and aws_secret_key '
-                '(db_restore_s3_access_key / db_restore_s3_secret_key), or the AWS_ACCESS_KEY_ID and '
+        return ('%s: no complete AWS credentials were found. Set db_restore_s3_access_key and '
+                'db_restore_s3_secret_key, or the AWS_ACCESS_KEY_ID and '
                 'AWS_SECRET_ACCESS_KEY environment variables, or use an instance profile.' % head)
     if isinstance(exc, exc_types.ClientError):
         code, status, message = _error_code(exc)
         if code == 'NoSuchBucket' or (status == 404 and not key):
-            return ('%s: the bucket %s does not exist. Check s3_bucket (and s3_endpoint_url / s3_region).'
+            return ('%s: the bucket %s does not exist. Check db_restore_s3_bucket (and db_restore_s3_endpoint_url / '
+                    'db_restore_s3_region).'
                     % (head, bucket))
         if code in ('NoSuchKey', '404', 'NotFound') or status == 404:
-            return ('%s: the object does not exist (or the bucket %s is missing). Check the key and prefix, and '
-                    'list the store with the backup_catalog module.' % (head, bucket))
+            return ('%s: the object does not exist (or the bucket %s is missing). Check db_restore_s3_bucket and '
+                    'db_restore_s3_prefix, and that the object was not deleted since it was listed.' % (head, bucket))
         if code in ('InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired',
                     'InvalidToken'):
-            return ('%s: the credentials were rejected (%s). Check aws_access_key, aws_secret_key and '
-                    'aws_session_token.' % (head, code))
+            return ('%s: the credentials were rejected (%s). Check db_restore_s3_access_key and '
+                    'db_restore_s3_secret_key (or the AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN '
+                    'environment variables).' % (head, code))
         if code in ('AccessDenied', '403', 'Forbidden', 'AllAccessDisabled') or status == 403:
             return ('%s: access denied. Grant these credentials s3:ListBucket and s3:GetObject (and s3:PutObject '
                     'for uploads) on bucket %s, or use credentials that have them.' % (head, bucket))
         if code == 'PermanentRedirect' or status == 301:
-            return '%s: the bucket is in another region. Set s3_region to the bucket\'s region.' % head
+            return '%s: the bucket is in another region. Set db_restore_s3_region to the bucket\'s region.' % head
         return '%s: S3 answered %s%s. Check the bucket, the key and the credentials.' % (
             head, code or status, (' (%s)' % message) if message else '')
     if isinstance(exc, exc_types.ParamValidationError):
         return '%s: invalid request parameters (%s).' % (head, exc)
     if isinstance(exc, exc_types.BotoCoreError):
-        return '%s: %s. Check s3_endpoint_url, the network and the credentials.' % (head, exc)
+        return '%s: %s. Check db_restore_s3_endpoint_url, the network and the credentials.' % (head, exc)
     return '%s: %s: %s' % (head, type(exc).__name__, exc)

@@ -57,8 +57,8 @@ options:
     default: latest
   backup:
     description:
-      - Name of a backup to use instead of selecting by O(point). The C(.dump) suffix may be left out and a
-        path or S3 key is reduced to its file name.
+      - File name of a backup to use instead of selecting by O(point), as listed in the store. The C(.dump)
+        suffix may be left out. A path, an S3 key or anything else that is not a plain file name is refused.
     type: str
   rpo_minutes:
     description:
@@ -209,7 +209,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import (
-    isoformat_z, parse_backup_name, parse_point, rpo_gap_minutes, select_backup,
+    isoformat_z, normalize_backup_name, parse_backup_name, parse_point, rpo_gap_minutes, select_backup,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
     normalize_md5, read_md5_sidecar,
@@ -219,6 +219,8 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
 )
 
 NOTHING_CHANGED = 'Nothing was changed.'
+LOCAL_DIR_HINT = ('Set db_restore_local_backup_dir to the directory that holds the backups (rollback.yml without '
+                  '-e backup looks for safety backups in db_restore_work_dir/safety, where a restore puts them).')
 COMPANION_SUFFIXES = ('.md5', '.manifest.json')
 
 
@@ -253,11 +255,9 @@ def list_s3(module, client):
 def list_local(module):
     local_dir = module.params['local_dir']
     if not os.path.exists(local_dir):
-        module.fail_json(msg='The backup directory %s does not exist. Set local_dir (db_restore_local_backup_dir) to the '
-                             'directory that holds the backups. %s' % (local_dir, NOTHING_CHANGED))
+        module.fail_json(msg='The backup directory %s does not exist. %s %s' % (local_dir, LOCAL_DIR_HINT, NOTHING_CHANGED))
     if not os.path.isdir(local_dir):
-        module.fail_json(msg='%s is not a directory. Set local_dir (db_restore_local_backup_dir) to the directory that '
-                             'holds the backups. %s' % (local_dir, NOTHING_CHANGED))
+        module.fail_json(msg='%s is not a directory. %s %s' % (local_dir, LOCAL_DIR_HINT, NOTHING_CHANGED))
     files = {}
     try:
         for name in os.listdir(local_dir):
@@ -338,12 +338,16 @@ def main():
     database = params['database']
     store = params['store']
     if params['rpo_minutes'] < 0:
-        module.fail_json(msg='rpo_minutes must be 0 or more, got %d. %s' % (params['rpo_minutes'], NOTHING_CHANGED))
+        module.fail_json(msg='db_restore_rpo_minutes must be 0 or more, got %d. %s' % (params['rpo_minutes'], NOTHING_CHANGED))
 
     now = datetime.datetime.now(datetime.timezone.utc)
     explicit = (params['backup'] or '').strip()
     point_text = (params['point'] or '').strip() or 'latest'
     if explicit:
+        try:
+            normalize_backup_name(explicit, database)
+        except ValueError as exc:
+            module.fail_json(msg='%s %s' % (exc, NOTHING_CHANGED))
         point_mode, point = 'backup', now
         if point_text.lower() != 'latest':
             module.warn('backup=%s overrides point=%s; the point is ignored.' % (explicit, point_text))
@@ -423,9 +427,9 @@ def main():
                   % (chosen['name'], backup['timestamp'], gap, against, params['rpo_minutes'], gap))
         if not params['allow_rpo_breach']:
             result['msg'] = ('%s %s Choose a later point or backup if one exists, or accept the data loss with '
-                             'allow_rpo_breach=true (-e db_restore_allow_rpo_breach=true).' % (breach, NOTHING_CHANGED))
+                             '-e db_restore_allow_rpo_breach=true.' % (breach, NOTHING_CHANGED))
             module.fail_json(**result)
-        module.warn('%s Continuing because allow_rpo_breach is true.' % breach)
+        module.warn('%s Continuing because db_restore_allow_rpo_breach is true (a rollback always allows it).' % breach)
     module.exit_json(**result)
 
 

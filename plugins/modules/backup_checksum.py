@@ -419,16 +419,17 @@ class Checksum(object):
         if self.src or self.s3_key:
             self.fail('dump makes the file at path: give neither src nor s3_key with it. Nothing was changed.')
         if not -1 <= spec['compress'] <= 9:
-            self.fail('dump.compress must be -1 (pg_dump\'s default) or a zlib level 0 to 9, not %d. Nothing was '
-                      'changed.' % spec['compress'])
+            self.fail('db_restore_safety_backup_compress must be -1 (pg_dump\'s default) or a zlib level 0 to 9, '
+                      'not %d. Nothing was changed.' % spec['compress'])
         formats = []
         for fmt in spec['formats']:
             if fmt not in formats:
                 formats.append(fmt)
         if not formats:
-            self.fail('dump.formats is empty: give directory, custom, plain or several. Nothing was changed.')
+            self.fail('No dump format to try: set db_restore_safety_backup_format to auto, directory or custom. '
+                      'Nothing was changed.')
         if spec['jobs'] < 1:
-            self.fail('dump.jobs must be 1 or more, not %d. Nothing was changed.' % spec['jobs'])
+            self.fail('db_restore_jobs must be 1 or more, not %d. Nothing was changed.' % spec['jobs'])
         if self.params['upload_key']:
             self.params['upload_key'] = self.params['upload_key'].strip()
         if self.module.check_mode:
@@ -469,13 +470,15 @@ class Checksum(object):
                 self.fail(self.s3_error(exc, 'read the backup object'))
         elif self.src:
             if not os.path.isfile(self.src):
-                self.fail('The source backup %s does not exist or is not a file. Check src (the backup store path). '
+                self.fail('The source backup %s does not exist or is not a file. Check db_restore_local_backup_dir '
+                          '(the backup store) and that the backup was not moved since it was chosen, then run again. '
                           'Nothing was changed.' % self.src)
             if not os.access(self.src, os.R_OK):
                 self.fail('The source backup %s is not readable by this user. Nothing was changed.' % self.src)
             if os.path.exists(self.path) and os.path.samefile(self.src, self.path):
-                self.fail('src and path are the same file (%s): leave out src to verify it in place. '
-                          'Nothing was changed.' % self.path)
+                self.fail('The backup %s is already the download\'s destination: the backup store '
+                          '(db_restore_local_backup_dir) must not be db_restore_work_dir/restore. Set one of them to '
+                          'another directory. Nothing was changed.' % self.path)
 
     def open_source(self):
         """Return (read function, closer) for the data to fetch; raise AttemptFailed."""
@@ -500,12 +503,14 @@ class Checksum(object):
             try:
                 self.expected_sha256 = normalize_sha256(params['expected_sha256'])
             except ValueError as exc:
-                self.fail('expected_sha256 is invalid: %s. Nothing was changed.' % exc)
+                self.fail('The expected sha256 checksum is invalid: %s. Nothing was changed.' % exc)
         if params['expected_md5']:
             try:
                 self.expected_md5, self.expected_source = normalize_md5(params['expected_md5']), 'given'
             except ValueError as exc:
-                self.fail('expected_md5 is invalid: %s. Nothing was changed.' % exc)
+                self.fail('The expected md5 checksum is invalid: %s. Check the md5 recorded with the backup (its '
+                          '.md5 sidecar, or its S3 md5 metadata), or choose another backup with -e backup=<name>. '
+                          'Nothing was changed.' % exc)
             return
         if self.s3_head is not None:
             metadata = dict((str(k).lower(), v) for k, v in (self.s3_head.get('Metadata') or {}).items())
@@ -519,8 +524,8 @@ class Checksum(object):
         sidecar = params['sidecar']
         if sidecar:
             if not os.path.isfile(sidecar):
-                self.fail('The checksum sidecar %s does not exist. Check the sidecar option. Nothing was changed.'
-                          % sidecar)
+                self.fail('The checksum sidecar %s does not exist. Put the md5sum file there (md5sum NAME > NAME.md5). '
+                          'Nothing was changed.' % sidecar)
         elif self.src and os.path.isfile(self.src + '.md5'):
             sidecar = self.src + '.md5'
         elif not self.src and not self.s3_key and os.path.isfile(self.path + '.md5'):
@@ -529,8 +534,9 @@ class Checksum(object):
             try:
                 self.expected_md5, self.expected_source = read_md5_sidecar(sidecar, name=self.name), 'sidecar'
             except (OSError, ValueError) as exc:
-                self.fail('Could not read the checksum sidecar: %s. Fix or regenerate it (md5sum NAME > NAME.md5), '
-                          'or pass expected_md5. Nothing was changed.' % to_native(exc))
+                self.fail('Could not read the checksum sidecar: %s. Fix or regenerate it beside the backup '
+                          '(md5sum NAME > NAME.md5) if the backup is known to be good, or choose another backup with '
+                          '-e backup=<name>. Nothing was changed.' % to_native(exc))
 
     def has_expected(self):
         return bool(self.expected_md5 or self.expected_sha256)
@@ -578,8 +584,8 @@ class Checksum(object):
 
     def verify_only(self):
         if not os.path.isfile(self.path):
-            self.fail('%s does not exist or is not a file; there is nothing to verify. Give src or s3_key to fetch '
-                      'it. Nothing was changed.' % self.path)
+            self.fail('%s does not exist or is not a file; there is nothing to verify. Check that it was not moved '
+                      'or deleted, or choose another backup with -e backup=<name>. Nothing was changed.' % self.path)
         started = time.time()
         digest = self.hash_file(self.path)
         result = self.result(digest, time.time() - started, changed=bool(self.dump_info), fetched=False)
@@ -779,6 +785,18 @@ class Checksum(object):
             os.close(fd)
 
 
+def no_checksum_message(name, s3_key=None, src=None, path=None):
+    """What to do when a backup comes with no checksum; it names what an operator can change, not options."""
+    if s3_key:
+        how = ('set the md5 metadata (key md5) on the S3 object %s when uploading it (playbooks/backup.yml and '
+               'scripts/make_backup.py do)' % s3_key)
+    else:
+        how = ('put its md5sum file %s.md5 beside it (md5sum %s > %s.md5; playbooks/backup.yml and '
+               'scripts/make_backup.py write it)' % (src or path, name, name))
+    return ('No checksum was found for %s, so it cannot be verified and will not be restored: %s, or choose '
+            'another backup with -e backup=<name>. Nothing was changed.' % (name, how))
+
+
 def main():
     argument_spec = dict(
         path=dict(type='path', required=True),
@@ -817,7 +835,8 @@ def main():
     if module.params['chunk_size'] <= 0:
         module.fail_json(msg='chunk_size must be a positive number of bytes. Nothing was changed.')
     if module.params['retries'] < 0 or module.params['retry_delay'] < 0:
-        module.fail_json(msg='retries and retry_delay must be 0 or more. Nothing was changed.')
+        module.fail_json(msg='db_restore_download_retries and db_restore_download_retry_delay must be 0 or more. '
+                             'Nothing was changed.')
 
     if module.params['unpack_to'] and (module.params['src'] or module.params['s3_key']):
         module.fail_json(msg='unpack_to unpacks a file verified in place: give it without src and s3_key. Nothing was '
@@ -829,15 +848,7 @@ def main():
     job.prepare_source()
     job.resolve_expected()
     if not job.has_expected() and module.params['require_expected']:
-        if job.s3_key:
-            how = 'set the md5 metadata on the S3 object when uploading, '
-        elif job.src:
-            how = 'put a sidecar %s.md5 (md5sum format) beside it, ' % job.src
-        else:
-            how = 'put a sidecar %s.md5 (md5sum format) beside it, ' % job.path
-        job.fail('No checksum was found for %s, so it cannot be verified: %spass sidecar=<md5sum file>, or pass '
-                 'expected_md5 (or expected_sha256). Set require_expected=false only to skip verification. '
-                 'Nothing was changed.' % (job.name, how))
+        job.fail(no_checksum_message(job.name, s3_key=job.s3_key, src=job.src, path=job.path))
     if job.src or job.s3_key:
         job.fetch()
     else:

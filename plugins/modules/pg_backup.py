@@ -222,7 +222,7 @@ def resolve_pg_dump(module):
     path, missing = resolve_binary(module, binary)
     if not path:
         module.fail_json(msg='pg_dump: %s. Install the PostgreSQL client tools (Debian: postgresql-client-15) or set '
-                             'pg_dump (db_restore_pg_bin_dir) to their bin directory. %s' % (missing, NOTHING_STORED))
+                             'db_restore_pg_bin_dir to their bin directory. %s' % (missing, NOTHING_STORED))
     rc, out, err = module.run_command([path, '--version'])
     if rc != 0:
         module.fail_json(msg='Could not run %s --version: %s. %s' % (path, first_line(err) or rc, NOTHING_STORED))
@@ -263,7 +263,7 @@ def check_destination(module, client, name):
             module.fail_json(msg='The backup %s already exists (one backup per minute). Wait a minute and run '
                                  'again. %s' % (path, NOTHING_STORED))
         if os.path.exists(local_dir) and not os.access(local_dir, os.W_OK):
-            module.fail_json(msg='Cannot write to the backup directory %s. Fix its permissions or set local_dir. %s'
+            module.fail_json(msg='Cannot write to the backup directory %s. Fix its permissions or set db_restore_local_backup_dir. %s'
                                  % (local_dir, NOTHING_STORED))
         return path, path + '.manifest.json'
     prefix = normalize_prefix(params['s3_prefix'])
@@ -348,7 +348,7 @@ def main():
     else:
         work_dir = os.path.abspath(params['staging_dir'] or tempfile.gettempdir())
         if not os.path.isdir(work_dir):
-            module.fail_json(msg='The staging directory %s does not exist. Create it or set staging_dir. %s'
+            module.fail_json(msg='The staging directory %s does not exist. Create it. %s'
                                  % (work_dir, NOTHING_STORED))
     # The name comes from the snapshot's time, known only once the transaction
     # started, so the dump goes to a private temporary name first.
@@ -361,7 +361,7 @@ def main():
         try:
             snapshot, started, counts, relkinds, warnings, rc, err = run_dump(module, conn, pg_dump, dump_path)
         except psycopg2.Error as exc:
-            module.fail_json(msg='Taking the snapshot of %s failed: %s. Check that login_user may read every table; '
+            module.fail_json(msg='Taking the snapshot of %s failed: %s. Check that db_restore_login_user may read every table; '
                                  'if a table is locked by a restore or migration, wait and retry. %s'
                                  % (connection_target(params, database), pg_error_text(exc), NOTHING_STORED))
         finally:

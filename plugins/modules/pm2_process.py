@@ -222,7 +222,7 @@ def resolve_pm2(module, pm2_bin):
         path = module.get_bin_path(pm2_bin)
     if not path:
         module.fail_json(msg='PM2 is not installed on this host: %s was not found%s. Install it '
-                             '(npm install -g pm2) or set pm2_bin (db_restore_pm2_bin) to its path. '
+                             '(npm install -g pm2) or set db_restore_pm2_bin to its path. '
                              'Nothing was changed.' % (pm2_bin, '' if os.sep in pm2_bin else ' in PATH'))
     return path
 

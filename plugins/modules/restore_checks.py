@@ -382,7 +382,7 @@ def main():
     spec = params['counts']
     if spec is not None:
         if spec['tolerance_percent'] < 0:
-            module.fail_json(msg='counts.tolerance_percent must be 0 or more (got %s). Nothing was changed.'
+            module.fail_json(msg='db_restore_count_tolerance_percent must be 0 or more (got %s). Nothing was changed.'
                                  % spec['tolerance_percent'])
         baseline = None if spec['baseline'] is None else validate_baseline(module, dict(spec['baseline']))
         counts = count_and_compare(module, params['database'], 'exact', None, spec['not_null'], spec['dest'],

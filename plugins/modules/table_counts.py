@@ -311,7 +311,7 @@ def main():
     started = time.time()
     params = module.params
     if params['tolerance_percent'] < 0:
-        module.fail_json(msg='tolerance_percent must be 0 or more (got %s). Nothing was changed.'
+        module.fail_json(msg='db_restore_count_tolerance_percent must be 0 or more (got %s). Nothing was changed.'
                              % params['tolerance_percent'])
     ensure_psycopg2(module)
 

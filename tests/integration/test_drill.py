@@ -63,6 +63,11 @@ def test_drill_of_pagila_leaves_production_untouched(tmp_path, pg_cluster, pagil
         "preflight", "assess", "select_backup", "fetch_backup", "prepare_database", "restore_database",
         "verify_restore"]
     assert report["safety_backup"]["skipped"] is True
+    # a drill stops nothing: no downtime in the report, its markdown or the timeline printed at the end
+    assert report["metrics"]["downtime_seconds"] is None and report["downtime_window"] is None
+    assert not [p["name"] for p in report["phases"] if p["downtime"]]
+    assert "| Total RTO (downtime) | none |" in (work / "reports" / report["run_id"] / "report.md").read_text()
+    assert "no downtime: no phase stopped a service" in result.stdout, result.describe()
     checks = {v["check"]: v for v in report["verification"]}
     assert all(v["passed"] for v in report["verification"]), report["verification"]
     assert "row counts equal the backup's manifest exactly" in checks

@@ -723,6 +723,15 @@ def test_disk_full_in_the_work_directory(method, pg_cluster, site, pm2, prod, ga
         assert report is not None, "no report.json was written on the full disk\n" + result.describe()
         previous = report["previous_database"]
         assert previous["kept"] is True and previous["dropped"] is False, previous
+        # The outcome is succeeded: nothing may tell the operator to run the restore again (it did), and the
+        # messages say that the restore succeeded, that the previous database is kept and how to free space.
+        result.assert_ok()
+        assert report["outcome"] == "succeeded", report.get("error")
+        assert "run again" not in result.output.lower() + previous["detail"].lower(), result.describe()
+        for said in (previous["detail"], result.output):
+            assert "The restore itself succeeded" in said, said[-3000:]
+            assert "Free space in " + str(prod.work) in said, said[-3000:]
+        assert "is kept" in previous["detail"] and "rollback.yml -e previous=" + previous["name"] in previous["detail"]
         assert databases_like(pg_cluster, DB + "__pre_") == [previous["name"]]
         assert_production_is_state(pg_cluster, previous["name"], site["pre"])
         assert "space" in json.dumps(report).lower() or "space" in result.output.lower()

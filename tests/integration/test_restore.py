@@ -336,6 +336,9 @@ BAD_INPUTS = {
     "point in the future": (lambda yv: {"point": iso(minutes_ago(-120)), "confirm": yv["name"]}, "future"),
     "no backup at or before the point": (lambda yv: {"point": iso(minutes_ago(180)), "confirm": yv["name"]}, "No backup"),
     "unknown explicit backup": (lambda yv: {"backup": "nope_20200101_0000.dump", "confirm": yv["name"]}, "nope_20200101_0000.dump"),
+    # it answered "Backup passwd.dump was not found"
+    "a path as the backup": (lambda yv: {"backup": "/etc/passwd", "confirm": yv["name"]},
+                             "file name as listed in the store"),
     "checksum mismatch": (_corrupt_byte, "Checksum mismatch"),
     "missing confirm without a terminal": (lambda yv: {"point": "latest"}, "confirm"),
     "wrong confirm": (lambda yv: {"point": "latest", "confirm": "yieldvault_prod"}, "does not match"),
@@ -408,6 +411,23 @@ def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):
         result.assert_failed("Not enough free disk")
         assert "nothing was changed" in result.stdout.lower()
         assert table_checksums(pg_cluster, yv["name"]) == sums
+
+
+def test_a_read_only_work_directory_is_refused_without_naming_a_report_that_does_not_exist(
+        tmp_path, pg_cluster, run_playbook, yv):
+    # The refusal's last line said "Report: <work_dir>/reports/<run>/report.md", a file that could not be written.
+    with small_tmpfs(tmp_path / "ro", "1m") as ro:
+        (ro / "work").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        inv = dict(yv["inv"], db_restore_work_dir=str(ro / "work"))
+        sums = table_checksums(pg_cluster, yv["name"])
+        result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+        result.assert_failed("Read-only file system")
+        assert table_checksums(pg_cluster, yv["name"]) == sums
+        assert not list((ro / "work").rglob("report.md"))
+        assert "Report: " not in result.output.split("The restore of " + yv["name"] + " ended FAILED", 1)[-1], \
+            result.describe()
+        assert "no report was written" in result.output.lower(), result.describe()
 
 
 # What breaks the in-run rollback of a .dir.tar safety backup: pg_restore failing on the unpacked safety backup

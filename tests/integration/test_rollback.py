@@ -74,6 +74,13 @@ def test_rollback_check_mode_and_a_wrong_previous_change_nothing(pg_cluster, run
     result.assert_failed()
     assert "Nothing was changed" in result.output
     assert table_checksums(pg_cluster, yv["name"]) == sums
+    # -e previous with -e backup: refused, before the lock (it swapped the previous database back and ignored backup)
+    result = run_playbook("rollback.yml", yv["inv"], {"previous": yv["name"] + "__pre_20260101_000000",
+                                                      "backup": yv["states"][0]["backup"]["name"], "confirm": yv["name"]})
+    result.assert_failed("Give only one: -e previous=")
+    assert "Nothing was changed" in result.output
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
     result = run_playbook("rollback.yml", yv["inv"], {"backup": yv["states"][0]["backup"]["name"]}, check=True)
     result.assert_ok()
     assert "Mode: rollback" in result.stdout

@@ -135,8 +135,7 @@ def test_select_empty():
         select_backup([], point=NOW)
 
 
-@pytest.mark.parametrize('given', ['db_20260429_1200.dump', 'db_20260429_1200',
-                                   'database/db_20260429_1200.dump', '/var/backups/db_20260429_1200.dump'])
+@pytest.mark.parametrize('given', ['db_20260429_1200.dump', 'db_20260429_1200', ' db_20260429_1200.dump '])
 def test_select_explicit(given):
     # The explicit name wins even when a point would choose another backup.
     assert select_backup(cands(), point=utc(2026, 4, 29, 15), backup=given)['name'] == 'db_20260429_1200.dump'
@@ -160,9 +159,25 @@ def test_select_explicit_missing_without_timestamp():
 
 
 def test_normalize_backup_name():
-    assert normalize_backup_name('s3://b/database/x_20260101_0000.dump') == 'x_20260101_0000.dump'
     assert normalize_backup_name('x_20260101_0000') == 'x_20260101_0000.dump'
-    assert normalize_backup_name('safety/x_safety_20260101_000000.dir.tar') == 'x_safety_20260101_000000.dir.tar'
+    assert normalize_backup_name('x_20260101_0000.dump') == 'x_20260101_0000.dump'
+    assert normalize_backup_name('x_safety_20260101_000000.dir.tar') == 'x_safety_20260101_000000.dir.tar'
+    # names are data: a database name may hold '=', spaces or quotes
+    assert normalize_backup_name('a=b c"d_20260101_0000.dump') == 'a=b c"d_20260101_0000.dump'
+
+
+@pytest.mark.parametrize('given', ['/etc/passwd', 'database/db_20260429_1200.dump', '/var/backups/db_20260429_1200.dump',
+                                   's3://b/database/x_20260101_0000.dump', '..\\db_20260429_1200.dump', '..', '.hidden',
+                                   'db_2026\n0429_1200.dump', 'db\x00_20260429_1200.dump'])
+def test_a_path_or_key_is_refused_not_cut_to_its_last_part(given):
+    # -e backup=/etc/passwd answered "Backup passwd.dump was not found" before.
+    with pytest.raises(ValueError) as err:
+        normalize_backup_name(given, 'yieldvault_prod')
+    message = str(err.value)
+    assert "give the backup's file name as listed in the store" in message.lower(), message
+    assert 'yieldvault_prod_YYYYMMDD_HHMM.dump' in message and 'passwd.dump' not in message
+    with pytest.raises(ValueError):
+        select_backup(cands(), backup=given)
 
 
 def test_rpo_gap_minutes():

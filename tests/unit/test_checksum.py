@@ -338,7 +338,7 @@ def test_module_dump_refuses_jobs_below_one(tmp_path, run_main, fake_pg_dump):
     base = tmp_path / 'prod_safety_20260429_143512'
     refused = run_main(checksum_main, path=str(base), require_expected=False,
                        dump=dict(database='prod', pg_dump=str(fake_pg_dump), jobs=0, formats=['directory']))
-    assert refused['rc'] == 1 and 'dump.jobs must be 1 or more' in refused['msg']
+    assert refused['rc'] == 1 and 'db_restore_jobs must be 1 or more' in refused['msg']
     assert not (tmp_path / 'calls.log').exists()
 
 

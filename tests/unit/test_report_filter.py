@@ -264,6 +264,27 @@ def test_downtime_of_a_swap_run_starts_at_the_stop_even_without_the_method():
               ph("verify_restore", 40, 50), ph("stop_services", 50, 52), ph("swap_database", 52, 53),
               ph("start_services", 53, 60), ph("smoke_test", 60, 62)]
     assert rp.downtime_window(phases) == (50.0, 62.0)
-    # Without a swap phase (in place) a prepare_database before the stop counts as downtime.
-    in_place = [p for p in phases if p["name"] not in ("swap_database", "stop_services")]
-    assert rp.downtime_window(in_place) == (10.0, 62.0)
+    # A swap run that failed in its staging database never stopped anything: no downtime (it was
+    # 10.0 - 40.0, from the staging database's prepare_database, before the fix).
+    refused = [p for p in phases if p["name"] in ("fetch_backup", "prepare_database", "restore_database")]
+    assert rp.downtime_window(refused) is None
+    # A swap that failed: the staging restore before the stop must not end the downtime before it began.
+    failed_swap = [p for p in phases if p["name"] not in ("start_services", "smoke_test")]
+    assert rp.downtime_window(failed_swap) == (50.0, 53.0)
+
+
+def test_a_run_that_stopped_nothing_shows_no_downtime():
+    # A drill (no method, like the callback sees it) and an in-place run refused before stop_services.
+    drill = facts(mode="drill", method="", phases=PHASES[:4] + PHASES[6:9])
+    refused = facts(outcome="failed", phases=PHASES[:4])
+    for r in (rp.restore_report(drill), rp.restore_report(refused)):
+        assert r["metrics"]["downtime_seconds"] is None and r["downtime_window"] is None
+        assert r["metrics"]["rto_met"] is None and r["metrics"]["rto_percent_used"] is None
+        assert not [p["name"] for p in r["phases"] if p["downtime"]]
+        md = rp.report_markdown(r)
+        assert "| Total RTO (downtime) | none | no service was stopped |" in md, md
+    # in place, every phase from the stop on is downtime
+    r = rp.restore_report(facts())
+    assert [p["name"] for p in r["phases"] if p["downtime"]] == [
+        "stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
+        "start_services", "smoke_test"]
