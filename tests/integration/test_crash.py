@@ -156,6 +156,9 @@ exec %(real)s "$@" --section=post-data
     result, passed = follow_the_messages(run_playbook, "restore.yml", inv, extra)
     out = " ".join(result.output.split())
     assert "holds a partial restore left by run %s" % killed_report in out, result.describe(4000)
+    report = result.report(str(yv["work"]))
+    assert report["leftovers"]["predecessor"]["run_id"] == killed_report, report["leftovers"]
+    assert "killed after the drop" in " ".join(report["leftovers"]["messages"])
     check_invariants(pg_cluster, name, {"before": before, "backup": yv["states"][2]["sums"]}, "in place")
 
     rollback = run_playbook("rollback.yml", inv, {"confirm": name})
