@@ -174,6 +174,7 @@ def test_kill_after_the_drop_in_place(pg_cluster, run_playbook, crashable, tmp_p
     the dead run left, and what it tells the operator to pass brings production back as the backup."""
     yv = crashable
     name = yv["name"]
+    admin_query(pg_cluster, 'ALTER DATABASE "%s" CONNECTION LIMIT 9' % name)
     before = table_checksums(pg_cluster, name)
     inv = dict(yv["inv"], db_restore_method="in_place")
     extra = {"point": "latest", "confirm": name}
@@ -181,6 +182,8 @@ def test_kill_after_the_drop_in_place(pg_cluster, run_playbook, crashable, tmp_p
     result, passed = follow_the_messages(run_playbook, "restore.yml", inv, extra)
     assert "db_restore_break_lock" in passed
     check_invariants(pg_cluster, name, {"before": before, "backup": yv["states"][2]["sums"]}, "after the drop")
+    # the database the next run created gets the limit production had before the killed run, not the default
+    assert admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (name,))[0][0] == 9
 
 
 def test_drill_into_somebody_elses_database_is_refused(pg_cluster, run_playbook, crashable):
@@ -233,29 +236,38 @@ def crash_points(log_path):
 
 
 @pytest.mark.skipif(os.environ.get("YV_CRASH_SWEEP") != "1", reason="the full sweep runs with make crash-sweep")
-@pytest.mark.parametrize("method", ["swap", "in_place"])
-def test_crash_sweep(method, pg_cluster, run_playbook, crashable, tmp_path):
+@pytest.mark.parametrize("playbook,method", [("restore.yml", "swap"), ("restore.yml", "in_place"),
+                                             ("rollback.yml", "swap"), ("rollback.yml", "in_place")])
+def test_crash_sweep(playbook, method, pg_cluster, run_playbook, crashable, tmp_path):
+    """A restore ends as before or as the backup. A rollback goes back to a safety backup: it ends as before or as
+    a state production held earlier in this test (each safety backup holds one of those)."""
     yv = crashable
     name = yv["name"]
     inv = dict(yv["inv"], db_restore_method=method)
-    extra = {"point": "latest", "confirm": name}
+    extra = {"point": "latest", "confirm": name} if playbook == "restore.yml" else {"confirm": name}
+    seen = {"backup": yv["states"][2]["sums"]}
+    seen["start"] = table_checksums(pg_cluster, name)
+    if playbook == "rollback.yml":
+        run_playbook("restore.yml", inv, {"point": "latest", "confirm": name}).assert_ok()  # a safety backup
     log = tmp_path / "tasks.jsonl"
-    reference = run_playbook("restore.yml", inv, extra, env=crash_env(tmp_path, YV_CRASH_TASK_LOG=log))
+    reference = run_playbook(playbook, inv, extra, env=crash_env(tmp_path, YV_CRASH_TASK_LOG=log))
     reference.assert_ok()
     points = crash_points(log)
     assert points, "no task changed anything in the reference run"
     failures = []
-    for task, nth in points:
+    for i, (task, nth) in enumerate(points):
         yieldvault_fixture.incident(pg_cluster, name)
         before = table_checksums(pg_cluster, name)
+        allowed = dict(seen, before=before) if playbook == "rollback.yml" else {
+            "before": before, "backup": yv["states"][2]["sums"]}
+        seen["before %d" % i] = before
         try:
-            crashed = run_playbook("restore.yml", inv, extra,
+            crashed = run_playbook(playbook, inv, extra,
                                    env=crash_env(tmp_path, YV_CRASH_AT_TASK=task, YV_CRASH_AT_NTH=nth))
             if crashed.rc not in (-9, 137):
                 continue  # the task did not start this time (a branch not taken): nothing to kill
-            follow_the_messages(run_playbook, "restore.yml", inv, extra)
-            check_invariants(pg_cluster, name, {"before": before, "backup": yv["states"][2]["sums"]},
-                             "%s, killed at %r #%d" % (method, task, nth))
+            follow_the_messages(run_playbook, playbook, inv, extra)
+            check_invariants(pg_cluster, name, allowed, "%s %s, killed at %r #%d" % (playbook, method, task, nth))
         except AssertionError as exc:
             failures.append("%s #%d: %s" % (task, nth, str(exc)[:1500]))
     assert not failures, "%d of %d crash points broke a guarantee:\n%s" % (len(failures), len(points),
