@@ -950,6 +950,8 @@ def test_another_databases_backup_is_restored_only_when_named_and_the_plan_says_
     assert_production_is(pg_cluster, imposter, "the other database's backup")
     report = report_of(result, prod, "succeeded")
     assert report["backup"]["name"] == backup["name"]
+    assert report["backup"]["identity"]["status"] == "match", report["backup"]
+    assert report["backup"]["identity"]["source_database"] == IMPOSTER, report["backup"]
     out = " ".join(result.stdout.split())
     plan = out[out.find("Show the plan"):][:3000]
     assert "BACKUP OF ANOTHER DATABASE: a backup of %s is restored into %s" % (IMPOSTER, DB) in out, plan
