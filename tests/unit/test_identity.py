@@ -49,3 +49,19 @@ def test_a_dump_that_names_no_database_is_unknown_not_refused():
 ])
 def test_backup_name_database(name, database):
     assert catalog.backup_name_database(name) == database
+
+
+def test_an_explicit_backup_of_another_database_names_the_setting(tmp_path, run_main):
+    backup_catalog = pytest.importorskip(
+        'ansible_collections.yieldvault.db_restore.plugins.modules.backup_catalog')
+    (tmp_path / 'prod_20260429_1400.dump').write_bytes(b'x')
+    (tmp_path / 'staging_20260429_1400.dump').write_bytes(b'x')
+    result = run_main(backup_catalog.main, store='local', local_dir=str(tmp_path), database='staging',
+                      backup='prod_20260429_1400.dump', allow_rpo_breach=True)
+    assert result['failed'] and result['rc'] != 0
+    assert 'prod_20260429_1400.dump is named as a backup of database prod' in result['msg']
+    assert 'set db_restore_backup_database=prod' in result['msg']
+    # With the setting the catalog lists prod's backups, and the backup is found.
+    result = run_main(backup_catalog.main, store='local', local_dir=str(tmp_path), database='prod',
+                      backup='prod_20260429_1400.dump', allow_rpo_breach=True)
+    assert not result.get('failed') and result['backup']['name'] == 'prod_20260429_1400.dump'
