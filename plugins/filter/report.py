@@ -178,6 +178,9 @@ def restore_report(facts):
     if source.get("md5"):
         backup["md5"] = source["md5"]
         backup["format"] = source.get("format")
+    if source.get("identity"):
+        # Know the backup: match, unknown (the dump names no database) or not_checked, with the finding.
+        backup["identity"] = source["identity"]
     rto = facts.get("rto_minutes")
     rpo = facts.get("rpo_minutes")
     method = facts.get("method") or None

@@ -99,6 +99,12 @@ def parse_backup_name(name, database):
     return _stamp_to_datetime(match.group(1), match.group(2), match.group(3))
 
 
+def backup_name_database(name):
+    """The database a backup file name (<database>_YYYYMMDD_HHMM[SS].dump or .dir.tar) names, or None."""
+    match = re.match(r'^(.+)_\d{8}_\d{4}(?:\d{2})?(?:\.dump|\.dir\.tar)$', name or '')
+    return match.group(1) if match else None
+
+
 def normalize_backup_name(backup, database=None):
     """The backup's file name from ``-e backup``: a name, or a name without .dump.
 

@@ -256,6 +256,76 @@ def header_bytes(path, fmt):
     return None
 
 
+# pg_dump --create writes "\connect <name>" (appendPsqlMetaConnect): the name bare, double-quoted as an
+# identifier, or for names beyond [A-Za-z0-9_.] a connection string "dbname=<value>" after -reuse-previous=on.
+_CONNECT_RE = re.compile(r'^\\connect\s+(?:-reuse-previous=on\s+)?(?P<arg>"(?:[^"]|"")*"|\S+)\s*$')
+
+
+def _unquote_ident(text):
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text
+
+
+def _connstr_dbname(text):
+    """The dbname of a libpq keyword/value string as appendConnStrVal writes it, or None."""
+    match = re.match(r"^\s*dbname\s*=\s*", text)
+    if not match:
+        return None
+    rest = text[match.end():]
+    if not rest.startswith("'"):
+        return rest.split()[0] if rest.split() else None
+    value, index = [], 1
+    while index < len(rest):
+        char = rest[index]
+        if char == '\\' and index + 1 < len(rest):
+            value.append(rest[index + 1])
+            index += 2
+            continue
+        if char == "'":
+            return ''.join(value)
+        value.append(char)
+        index += 1
+    return None
+
+
+def plain_source_database(data):
+    """The database a plain SQL dump connects to (pg_dump --create: its first \\connect), or None.
+
+    A plain dump made without --create names no database at all: it cannot be checked.
+    """
+    if not data:
+        return None
+    text = data.decode('utf-8', 'replace')
+    for line in text.splitlines():
+        match = _CONNECT_RE.match(line.strip())
+        if not match:
+            continue
+        arg = _unquote_ident(match.group('arg'))
+        if line.strip().startswith('\\connect -reuse-previous=on'):
+            return _connstr_dbname(arg)
+        return arg
+    return None
+
+
+def source_database(path, fmt):
+    """The database a dump says it was made from: the archive header's dbname (custom, tar, directory and the
+    packed directory dump), the \\connect of a plain or gzip-compressed plain SQL dump made with --create; None
+    when the dump does not say. Raises DumpHeaderError or OSError for an archive header that cannot be read."""
+    if fmt in ('custom', 'tar', 'directory', PACKED_DIRECTORY):
+        return parse_header(header_bytes(path, fmt)).get('dbname')
+    if fmt == 'plain':
+        with open(path, 'rb') as handle:
+            return plain_source_database(handle.read(SNIFF_BYTES))
+    if fmt == 'gzip':
+        try:
+            with gzip.open(path, 'rb') as handle:
+                return plain_source_database(handle.read(SNIFF_BYTES))
+        except (OSError, EOFError, zlib.error):
+            return None
+    return None
+
+
 class _Reader(object):
     def __init__(self, data):
         self.data = data

@@ -31,8 +31,17 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile imp
     parse_header,
     parse_pg_restore_version,
     parse_toc_listing,
+    source_database,
     version_tuple,
 )
+
+
+def _plain_source(path, fmt):
+    try:
+        return source_database(path, fmt)
+    except (IOError, OSError):
+        return None
+
 
 def first_line(text):
     for line in (text or '').splitlines():
@@ -79,11 +88,12 @@ def inspect_backup(module, path, binary='pg_restore', list_toc=True):
     """(result, None) for a dump the local pg_restore (or psql) can restore; (result, what to do) otherwise.
 
     result has the keys backup_inspect returns: changed, path, format, size, header, pg_restore_version,
-    readable, reason, toc, toc_entries, jobs_supported.
+    readable, reason, toc, toc_entries, jobs_supported, source_database (the database the dump was made from: the
+    archive header's, or the \\connect of a plain dump made with --create; None when the dump does not say).
     """
     result = dict(
         changed=False, path=path, format='unknown', size=None, header=None, pg_restore_version=None,
-        readable=False, reason='', toc=None, toc_entries=None, jobs_supported=False,
+        readable=False, reason='', toc=None, toc_entries=None, jobs_supported=False, source_database=None,
     )
     try:
         return _inspect(module, path, binary, list_toc, result)
@@ -127,6 +137,7 @@ def _inspect(module, path, binary, list_toc, result):
     if fmt == 'gzip':
         inner = gzip_inner_format(path)
         if inner == 'plain':
+            result['source_database'] = _plain_source(path, fmt)
             result.update(readable=True, reason='gzip-compressed plain SQL: restore with gunzip | psql, not pg_restore')
             return result, None
         if inner == 'custom':
@@ -137,6 +148,7 @@ def _inspect(module, path, binary, list_toc, result):
                    '%s is not a PostgreSQL dump (custom, tar, directory or plain SQL): it is gzip data without SQL '
                    'or a pg_dump archive inside, or it is damaged. Check the file. Nothing was changed.' % path)
     if fmt == 'plain':
+        result['source_database'] = _plain_source(path, fmt)
         result.update(readable=True, reason='plain SQL: restore with psql, not pg_restore')
         return result, None
 
@@ -147,6 +159,7 @@ def _inspect(module, path, binary, list_toc, result):
                    'The %s archive %s has a damaged header (%s); it is truncated or corrupt. Download it again or '
                    'choose another backup. Nothing was changed.' % (fmt, path, to_native(exc)))
     result['header'] = header
+    result['source_database'] = header.get('dbname')
 
     if version is None:
         unreadable('pg_restore could not be run: %s' % version_error,

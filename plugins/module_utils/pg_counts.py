@@ -270,19 +270,28 @@ ORDER BY datname
 """
 
 
-def describe_database(module, database, also=None):
-    """(info, server_version, related) read from the postgres database.
+ROLE_SQL = "SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = %s"
+
+
+def describe_database(module, database, also=None, roles=None):
+    """(info, server_version, related, roles) read from the postgres database.
 
     info is None when database does not exist; related lists the databases named <database>__* (a restore's
-    staging and previous databases) and those of the names in also that exist, as {datname, size}.
+    staging and previous databases) and those of the names in also that exist, as {datname, size}; roles maps each
+    name of roles to {exists, can_login} (can_login None for a role that does not exist).
     """
     conn = connect(module, 'postgres')
+    found = {}
     try:
         cur = conn.cursor()
         cur.execute(DESCRIBE_SQL, (database,))
         row = cur.fetchone()
         cur.execute(RELATED_SQL, (database + '__', list(also or []), database))
         related = [dict(datname=name, size=size) for name, size in cur.fetchall()]
+        for name in roles or []:
+            cur.execute(ROLE_SQL, (name,))
+            role = cur.fetchone()
+            found[name] = dict(exists=role is not None, can_login=role[0] if role else None)
         cur.close()
     except psycopg2.Error as exc:
         module.fail_json(msg='Reading pg_database at %s failed: %s. Check that db_restore_login_user may connect to the '
@@ -292,6 +301,6 @@ def describe_database(module, database, also=None):
         conn.close()
     version = row[0]
     if row[1] is None:
-        return None, version, related
+        return None, version, related, found
     keys = ('datname', 'owner', 'encoding', 'datcollate', 'datctype', 'size', 'connections')
-    return dict(zip(keys, row[1:])), version, related
+    return dict(zip(keys, row[1:])), version, related, found

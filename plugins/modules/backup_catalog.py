@@ -209,7 +209,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import (
-    isoformat_z, normalize_backup_name, parse_backup_name, parse_point, rpo_gap_minutes, select_backup,
+    backup_name_database, isoformat_z, normalize_backup_name, parse_backup_name, parse_point, rpo_gap_minutes,
+    select_backup,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import (
     normalize_md5, read_md5_sidecar,
@@ -397,7 +398,13 @@ def main():
         chosen = select_backup(candidates, point=None if point_mode == 'latest' else point,
                                backup=explicit or None)
     except LookupError as exc:
-        module.fail_json(msg='%s %s' % (exc, NOTHING_CHANGED),
+        hint = ''
+        named = backup_name_database(normalize_backup_name(explicit)) if explicit else None
+        if named and named != database:
+            hint = (' %s is named as a backup of database %s, and only the backups of %s are listed. To restore the '
+                    'backups of %s into this database on purpose (a production backup into staging), set '
+                    'db_restore_backup_database=%s.' % (normalize_backup_name(explicit), named, database, named, named))
+        module.fail_json(msg='%s%s %s' % (exc, hint, NOTHING_CHANGED),
                          candidates=_public_candidates(candidates[:20]), point=isoformat_z(point))
 
     if store == 's3':

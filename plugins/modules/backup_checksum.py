@@ -111,6 +111,21 @@ options:
       - In check mode a fetched file is not written; a local O(src) is inspected where it is, an S3 object not at all.
     type: bool
     default: false
+  source_database:
+    description:
+      - With O(inspect), the database the backup's file name says it holds (C(<database>_YYYYMMDD_HHMM.dump)). The
+        database the dump names (RV(identity.source_database) - the archive header's, or a plain dump's
+        C(\connect)) must be this one, or the task fails - before anything changed - saying the backup lies about
+        what it is.
+      - A dump that names no database (plain SQL made without C(--create)) passes with RV(identity.status=unknown).
+    type: str
+  source_is_safety_backup:
+    description:
+      - With O(source_database), the backup is a safety backup of O(source_database)
+        (C(<database>_safety_<stamp>)), so a dump of C(<source_database>__pre_<stamp>) - the name production has
+        during a swap when its safety backup is taken - is accepted too.
+    type: bool
+    default: false
   unpack_to:
     description:
       - With a file verified in place (neither O(src) nor O(s3_key)) that is a directory-format dump packed into a
@@ -225,6 +240,29 @@ inspect:
       (check mode, S3).
   returned: when O(inspect=true)
   type: dict
+identity:
+  description:
+    - With O(inspect) and O(source_database), whether the dump comes from the database its name says.
+  returned: when O(source_database) is given
+  type: dict
+  contains:
+    status:
+      description:
+        - C(match), C(mismatch) (the task failed), C(unknown) (the dump names no database) or C(not_checked)
+          (nothing was inspected - check mode with an S3 object).
+      type: str
+      sample: match
+    source_database:
+      description: The database the dump names; null when it names none or nothing was inspected.
+      type: str
+      sample: yieldvault_prod
+    expected:
+      description: The database (O(source_database)) its name says.
+      type: str
+      sample: yieldvault_prod
+    msg:
+      description: The finding in one sentence.
+      type: str
 path:
   description: The verified file (the destination when fetching).
   returned: always
@@ -354,6 +392,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import PACKED_DIRECTORY, unpack_directory
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.identity import check_identity
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import EXTENSIONS, FILE_FORMATS, dump_database
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
@@ -651,7 +690,27 @@ class Checksum(object):
                         # The transfer itself worked; the attempt failed on what pg_restore found.
                         result['attempts'][-1]['error'] = problem
                     self.module.fail_json(**result)
+            if self.params['source_database'] is not None:
+                self.check_identity(result)
         self.module.exit_json(**result)
+
+    def check_identity(self, result):
+        """Know the backup: the database its dump names against the one its file name says (source_database)."""
+        inspected = result.get('inspect')
+        expected = self.params['source_database']
+        identity = dict(status='not_checked', source_database=None, expected=expected,
+                        msg='%s was not read (check mode, S3), so its identity was not checked.' % self.name)
+        if inspected:
+            status, message = check_identity(self.name, inspected.get('source_database'), expected,
+                                             safety=self.params['source_is_safety_backup'],
+                                             fmt=inspected.get('format'))
+            identity.update(status=status, source_database=inspected.get('source_database'), msg=message)
+        result['identity'] = identity
+        if identity['status'] == 'mismatch':
+            result['msg'] = identity['msg']
+            if result.get('attempts'):
+                result['attempts'][-1]['error'] = identity['msg']
+            self.module.fail_json(**result)
 
     def upload(self, key, digest):
         """Upload path to key with its MD5 as object metadata; '' or what went wrong (never fails the task)."""
@@ -814,6 +873,8 @@ def main():
         retries=dict(type='int', default=0),
         retry_delay=dict(type='float', default=2.0),
         inspect=dict(type='bool', default=False),
+        source_database=dict(type='str'),
+        source_is_safety_backup=dict(type='bool', default=False),
         unpack_to=dict(type='path'),
         pg_restore=dict(type='str', default='pg_restore'),
         dump=dict(type='dict', options=dict(

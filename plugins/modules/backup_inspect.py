@@ -163,6 +163,13 @@ jobs_supported:
   description: pg_restore --jobs works with this dump (custom and directory formats, packed or not).
   returned: always
   type: bool
+source_database:
+  description:
+    - The database the dump was made from - the archive header's (custom, tar, directory, packed directory), or the
+      C(\connect) of a plain SQL dump made with C(--create); null when the dump does not say.
+  returned: always
+  type: str
+  sample: yieldvault_prod
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -99,6 +99,11 @@ options:
     type: list
     elements: str
     default: []
+  owner:
+    description:
+      - With O(describe), a role name (the owner a restore will give the database) whose existence is reported in
+        RV(owner_role).
+    type: str
 attributes:
   check_mode:
     support: full
@@ -162,6 +167,11 @@ related_databases:
   type: list
   elements: dict
   sample: [{"datname": "yieldvault_prod__pre_20260429T143000Z", "size": 7340032}]
+owner_role:
+  description: With O(describe) and O(owner), whether that role exists on the server and may log in.
+  returned: when O(describe=true) and O(owner) is given
+  type: dict
+  sample: {"name": "yieldvault_user", "exists": true, "can_login": true}
 database:
   description: Database counted.
   returned: always
@@ -302,6 +312,7 @@ def main():
         )),
         describe=dict(type='bool', default=False),
         related=dict(type='list', elements='str', default=[]),
+        owner=dict(type='str'),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -323,9 +334,13 @@ def main():
 
     described = {}
     if params['describe']:
-        info, version, related = describe_database(module, params['database'], params['related'])
+        owner = params['owner'] or None
+        info, version, related, roles = describe_database(module, params['database'], params['related'],
+                                                          roles=[owner] if owner else [])
         described = dict(exists=info is not None, database_info=info or {}, server_version=version,
                          related_databases=related)
+        if owner:
+            described['owner_role'] = dict(name=owner, **roles[owner])
         if info is None:
             module.exit_json(changed=False, database=params['database'], mode=params['mode'], counts=None,
                              partitions={}, total_rows=0, tables=0, comparison=None, null_checks=[],

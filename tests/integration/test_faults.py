@@ -928,3 +928,105 @@ def test_ctrl_c_during_pg_restore_leaves_production_untouched_and_the_next_run_c
     if left:
         assert STAGING in json.dumps(report.get("leftovers") or {}), report.get("leftovers")
     assert_backend_restarted(pm2, prod, report)
+
+
+# ---- issue 20, case 7: a backup that lies about what it is ------------------------
+
+IMPOSTER = DB + "_imposter"
+
+
+def connection_limit(pg_cluster, dbname=DB):
+    return admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (dbname,))[0][0]
+
+
+@pytest.fixture
+def imposter(pg_cluster, site):
+    """Another database, of the same schema as production but other rows: {"name", "sums", "counts"}."""
+    drop_db(pg_cluster, IMPOSTER)
+    admin_query(pg_cluster, sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+        sql.Identifier(IMPOSTER), sql.Identifier(PRE_TEMPLATE), sql.Identifier(OWNER)))
+    yieldvault_fixture.add_activity(pg_cluster, IMPOSTER, users=7, seed=77)
+    yield dict(state(pg_cluster, IMPOSTER), name=IMPOSTER)
+    drop_db(pg_cluster, IMPOSTER)
+
+
+@pytest.mark.parametrize("method", ["swap", "in_place"])
+def test_a_backup_of_another_database_under_this_name_is_refused_before_anything_changes(
+        method, pg_cluster, site, pm2, prod, imposter, run_playbook):
+    """The newest backup's file is replaced by a dump of another database (same schema), keeping the name and
+    writing a matching md5 sidecar: the archive header names the other database, so the run refuses it in the
+    download, before anything stops - production's rows and connection limit untouched, no safety backup."""
+    path = prod.store / site["newer"]["name"]
+    make_backup.pg_dump(pg_cluster, IMPOSTER, path)
+    make_backup.write_sidecar(path)
+    limit_before = connection_limit(pg_cluster)
+    result = restore(run_playbook, prod.inv(db_restore_method=method))
+    result.assert_failed("lies about what it is")
+    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
+    assert "dumped from database %s" % IMPOSTER in report["error"], report["error"]
+    assert "db_restore_backup_database=%s" % IMPOSTER in report["error"], report["error"]
+    assert connection_limit(pg_cluster) == limit_before
+    # No fallback to an older backup either: the store itself is wrong.
+    assert [a["backup"] for a in report["download_attempts"]] == [site["newer"]["name"]], report["download_attempts"]
+
+
+def test_another_databases_backup_is_restored_only_when_named_and_the_plan_says_so(
+        pg_cluster, site, pm2, prod, imposter, run_playbook):
+    """A backup of another database under its own name is not even a candidate; with db_restore_backup_database
+    naming that database it is restored into production on purpose, and the plan says so."""
+    backup = make_backup.make_backup(pg_cluster, IMPOSTER, "local", minutes_ago(2), local_dir=str(prod.store))
+    result = restore(run_playbook, prod.inv(db_restore_backup_database=IMPOSTER))
+    result.assert_ok()
+    assert_production_is(pg_cluster, imposter, "the other database's backup")
+    report = report_of(result, prod, "succeeded")
+    assert report["backup"]["name"] == backup["name"]
+    assert report["backup"]["identity"]["status"] == "match", report["backup"]
+    assert report["backup"]["identity"]["source_database"] == IMPOSTER, report["backup"]
+    out = " ".join(result.stdout.split())
+    plan = out[out.find("Show the plan"):][:3000]
+    assert "BACKUP OF ANOTHER DATABASE: a backup of %s is restored into %s" % (IMPOSTER, DB) in out, plan
+    assert "was dumped from database %s, as its name says" % IMPOSTER in out, plan
+    assert_lock_released(prod)
+    assert_no_leftovers(pg_cluster)
+
+
+# ---- issue 20, case 8: a misspelled owner -------------------------------------
+
+MISSPELLED_OWNER = OWNER + "x"
+
+
+def role_login(pg_cluster, name):
+    rows = admin_query(pg_cluster, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (name,))
+    return rows[0][0] if rows else None
+
+
+@pytest.fixture
+def misspelled_owner(pg_cluster):
+    admin_query(pg_cluster, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(MISSPELLED_OWNER)))
+    yield MISSPELLED_OWNER
+    # The role may own production now: give production back to the fixture's owner before dropping the role.
+    for name in databases_like(pg_cluster, DB):
+        admin_query(pg_cluster, sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name),
+                                                                                sql.Identifier(OWNER)))
+    drop_db(pg_cluster, DB)
+    admin_query(pg_cluster, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(MISSPELLED_OWNER)))
+
+
+def test_a_misspelled_owner_is_refused_before_anything_changes(pg_cluster, site, pm2, prod, misspelled_owner,
+                                                                run_playbook):
+    result = restore(run_playbook, prod.inv(db_restore_method="in_place", db_restore_owner=misspelled_owner))
+    result.assert_failed("does not exist")
+    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "assess")
+    assert "db_restore_owner" in report["error"] and "db_restore_create_owner=true" in report["error"], report["error"]
+    assert role_login(pg_cluster, misspelled_owner) is None, "the role was created"
+    assert connection_limit(pg_cluster) == -1
+
+
+def test_an_owner_created_on_request_is_nologin(pg_cluster, site, pm2, prod, misspelled_owner, run_playbook):
+    result = restore(run_playbook, prod.inv(db_restore_owner=misspelled_owner, db_restore_create_owner=True))
+    result.assert_ok()
+    assert "would be CREATED NOLOGIN, as db_restore_create_owner asks" in " ".join(result.stdout.split())
+    assert_production_is(pg_cluster, site["newer"], "the newer backup")
+    assert role_login(pg_cluster, misspelled_owner) is False, "the created owner role may log in"
+    owner = admin_query(pg_cluster, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (DB,))
+    assert owner == [(misspelled_owner,)]

@@ -214,7 +214,8 @@ def test_plain_sql_backup_is_detected_from_its_content(fmt, owner, tmp_path, pg_
     path.write_bytes(gzip.compress(text.encode()) if fmt == "gzip" else text.encode())
     make_backup.write_sidecar(path)
     sums = table_checksums(pg_cluster, yv["name"])
-    inv = dict(yv["inv"], db_restore_owner=owner)
+    # The odd owner does not exist before the first run that names it: created (NOLOGIN) as asked.
+    inv = dict(yv["inv"], db_restore_owner=owner, db_restore_create_owner=True)
     result = run_playbook("restore.yml", inv, {"backup": b["name"], "confirm": yv["name"]})
     result.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == sums

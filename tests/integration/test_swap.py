@@ -253,7 +253,8 @@ def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, met
         _admin(pg_cluster, ("DROP ROLE IF EXISTS %s" % _ident(NEW_ODD_OWNER), None))
     locale_before = _admin(pg_cluster, ("SELECT datcollate, datctype FROM pg_database WHERE datname = %s",
                                         (yv["name"],)))[0]
-    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method, db_restore_owner=inv_owner),
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method=method, db_restore_owner=inv_owner,
+                                              db_restore_create_owner=True),
                           {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
     result.assert_ok()
     assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
@@ -261,6 +262,9 @@ def test_owner_with_quotes_and_percent_is_kept(pg_cluster, run_playbook, yv, met
         "SELECT pg_get_userbyid(datdba), datcollate, datctype FROM pg_database WHERE datname = %s", (yv["name"],)))[0]
     assert owner_after == expected
     assert (collate, ctype) == tuple(locale_before)
+    if inv_owner:
+        # Created by the run (db_restore_create_owner), so NOLOGIN: db_restore_owner_login was not given.
+        assert _admin(pg_cluster, ("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (NEW_ODD_OWNER,))) == [(False,)]
 
 
 def _autovacuum_workers(pg_cluster, dbname, table):

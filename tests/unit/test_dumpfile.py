@@ -165,6 +165,17 @@ def real_dumps():
             paths[fmt] = os.path.join(base, name)
             subprocess.run(run_as + [os.path.join(PG_BIN, 'pg_dump')] + conn + ['-F' + fmt, '-f', paths[fmt],
                                                                                'postgres'], check=True)
+        # Plain dumps made with --create name their database in a \connect line: a plain name, and one that
+        # pg_dump writes as a connection string.
+        for key, dbname in (('create', 'shop_db'), ('create_odd', "yv 'odd' \\ db")):
+            subprocess.run([os.path.join(PG_BIN, 'psql')] + conn + [
+                '-v', 'ON_ERROR_STOP=1', '-q', '-d', 'postgres', '-c', 'CREATE DATABASE "%s"' % dbname], check=True)
+            paths[key] = os.path.join(base, key + '.sql')
+            subprocess.run(run_as + [os.path.join(PG_BIN, 'pg_dump')] + conn + ['-Fp', '--create', '-f', paths[key],
+                                                                               '--', dbname], check=True)
+        with open(paths['create'], 'rb') as plain, gzip.open(os.path.join(base, 'create.sql.gz'), 'wb') as packed:
+            packed.write(plain.read())
+        paths['create_gzip'] = os.path.join(base, 'create.sql.gz')
         yield paths
     finally:
         subprocess.run(run_as + pg_ctl + ['-m', 'fast', 'stop'], stdout=subprocess.DEVNULL)
@@ -290,3 +301,43 @@ def test_unpack_directory_refuses_anything_but_one_dump_directory_and_writes_not
     with pytest.raises(OSError):
         dumpfile.unpack_directory(str(tmp_path / 'bad.dir.tar'), str(tmp_path / 'out'))
     assert not (tmp_path / 'out').exists() and not (tmp_path / 'evil').exists()
+
+
+@pytest.mark.parametrize('fmt', ['c', 't', 'd'])
+def test_real_dump_source_database_from_the_archive_header(real_dumps, fmt):
+    kind = dumpfile.detect_format(real_dumps[fmt])
+    assert dumpfile.source_database(real_dumps[fmt], kind) == 'postgres'
+
+
+def test_real_packed_directory_dump_source_database(real_dumps, tmp_path):
+    packed = str(tmp_path / 'prod_safety_20260429_143512.dir.tar')
+    dumpfile.pack_directory(real_dumps['d'], packed, 'prod_safety_20260429_143512')
+    assert dumpfile.source_database(packed, 'directory_tar') == 'postgres'
+
+
+def test_real_plain_dump_names_its_database_only_with_create(real_dumps):
+    assert dumpfile.source_database(real_dumps['p'], 'plain') is None
+    assert dumpfile.source_database(real_dumps['create'], 'plain') == 'shop_db'
+    assert dumpfile.source_database(real_dumps['create_odd'], 'plain') == "yv 'odd' \\ db"
+    assert dumpfile.detect_format(real_dumps['create_gzip']) == 'gzip'
+    assert dumpfile.source_database(real_dumps['create_gzip'], 'gzip') == 'shop_db'
+
+
+@pytest.mark.parametrize('text,dbname', [
+    (b'--\n-- PostgreSQL database dump\n--\nSET x = 1;\n', None),
+    (b'CREATE DATABASE shop WITH TEMPLATE = template0;\n\\connect shop\n\nSET x = 1;\n', 'shop'),
+    (b'\\connect "Shop ""A"""\n', 'Shop "A"'),
+    (b"\\connect -reuse-previous=on \"dbname='a b\\\\c\\'d'\"\n", "a b\\c'd"),
+    (b'\\connect -reuse-previous=on "dbname=plain"\n', 'plain'),
+])
+def test_plain_source_database(text, dbname):
+    assert dumpfile.plain_source_database(text) == dbname
+
+
+def test_crafted_header_names_its_database(tmp_path):
+    path = tmp_path / 'x.dump'
+    path.write_bytes(craft_header(14, dbname='other_db'))
+    assert dumpfile.source_database(str(path), 'custom') == 'other_db'
+    path.write_bytes(craft_header(14)[:30])
+    with pytest.raises(dumpfile.DumpHeaderError):
+        dumpfile.source_database(str(path), 'custom')
