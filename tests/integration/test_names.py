@@ -58,7 +58,8 @@ def test_a_database_named_like_a_connection_string_is_the_one_restored(shape, me
     assert parse_header(header_bytes(str(store / backup["name"]), "custom"))["dbname"] == name
     backup_sums = table_checksums(pg_cluster, name)
     yieldvault_fixture.incident(pg_cluster, name)
-    assert table_checksums(pg_cluster, name) != backup_sums
+    incident_sums = table_checksums(pg_cluster, name)
+    assert incident_sums != backup_sums
 
     work = tmp_path / "work"
     inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER,
@@ -72,6 +73,13 @@ def test_a_database_named_like_a_connection_string_is_the_one_restored(shape, me
     dumped = parse_header(header_bytes(safety, detect_format(safety)))["dbname"]
     assert dumped == name or (method == "swap" and dumped.startswith(name + "__pre_")), (
         "the safety backup is of %s, not of %s" % (dumped, name))
+
+    if shape == "dbname=%s" and method == "in_place":
+        # rollback.yml restores that safety backup into the database itself, not into the one the name reads as.
+        rolled = run_playbook("rollback.yml", inv, {"confirm": name})
+        rolled.assert_ok()
+        assert table_checksums(pg_cluster, name) == incident_sums, "the rollback did not bring %s back" % name
+        assert table_checksums(pg_cluster, other) == other_sums, "the rollback changed %s" % other
 
 
 def test_an_owner_and_tables_whose_names_hold_spaces_restore_and_verify(tmp_path, pg_cluster, yieldvault_db,
