@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
+import make_backup  # noqa: E402
 import pg_cluster  # noqa: E402
 import yieldvault_fixture  # noqa: E402
 from dbutil import admin_query, drop_database  # noqa: E402,F401  (run.py calls datagen.drop_database)
@@ -113,7 +114,7 @@ def load_dump(dump, conn_info, dbname):
     admin_query(conn_info, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     res = subprocess.run([str(Path(pg_cluster.bin_dir()) / "pg_restore"), "-h", conn_info["host"],
                           "-p", str(conn_info["port"]), "-U", conn_info["user"], "--no-password", "--no-owner",
-                          "--no-acl", "--exit-on-error", "-d", dbname, str(dump)],
+                          "--no-acl", "--exit-on-error", make_backup.dbname_option(dbname), str(dump)],
                          env=pg_cluster.libpq_env(conn_info), stdin=subprocess.DEVNULL, capture_output=True,
                          text=True)
     if res.returncode != 0:

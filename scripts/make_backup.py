@@ -14,6 +14,7 @@ never on the command line. Prints {"name", "md5", "size", "location"} as JSON.
 """
 
 import argparse
+import importlib.util
 import datetime
 import hashlib
 import json
@@ -28,6 +29,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pg_cluster  # noqa: E402
 
 FORMATS = {"custom": "c", "plain": "p", "tar": "t"}
+
+
+def _load_conninfo():
+    # The collection's own helper, loaded from its file: it is pure Python, and this script also runs where
+    # the collection is not installed (no .collections link yet).
+    path = Path(__file__).resolve().parents[1] / "plugins" / "module_utils" / "conninfo.py"
+    spec = importlib.util.spec_from_file_location("db_restore_conninfo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# A database name goes to pg_dump inside a connection string of our own: a bare name holding '=' would be
+# read as a connection string and dump another database.
+dbname_option = _load_conninfo().dbname_option
 
 
 class BackupError(RuntimeError):
@@ -103,7 +119,7 @@ def pg_dump(conn_info, dbname, path, fmt="custom"):
         raise BackupError("format %r is not one of %s" % (fmt, ", ".join(FORMATS)))
     bin_dir = conn_info.get("bin_dir") or pg_cluster.bin_dir()
     argv = [str(Path(bin_dir) / "pg_dump"), "-h", conn_info["host"], "-p", str(conn_info["port"]),
-            "-U", conn_info["user"], "-d", dbname, "-F", FORMATS[fmt], "-f", str(path), "--no-password"]
+            "-U", conn_info["user"], dbname_option(dbname), "-F", FORMATS[fmt], "-f", str(path), "--no-password"]
     res = subprocess.run(argv, env=pg_cluster.libpq_env(conn_info), stdin=subprocess.DEVNULL,
                          capture_output=True, text=True)
     if res.returncode != 0:

@@ -360,6 +360,11 @@ class _Reader(object):
 
 def parse_header(data):
     """Parse a pg_dump archive header (custom file, or toc.dat of tar/directory)."""
+    return _read_header(data)[0]
+
+
+def _read_header(data):
+    """(header dict, the reader positioned just after the header: where the TOC starts, (major, minor, rev))."""
     if not data or not data.startswith(MAGIC):
         raise DumpHeaderError('no PGDMP magic: not a pg_dump archive header')
     reader = _Reader(data)
@@ -412,7 +417,7 @@ def parse_header(data):
         dbname=dbname,
         server_version=server_version,
         pg_dump_version=pg_dump_version,
-    )
+    ), reader, version
 
 
 def created_iso(sec, minute, hour, mday, mon, year, isdst):
@@ -480,13 +485,108 @@ def dump_size(path):
     return os.path.getsize(path)
 
 
-def parse_toc_listing(text):
-    """pg_restore --list output -> (counts by type, [{type, schema, name}])."""
+def parse_toc(data, fmt):
+    """The archive's own TOC: {dump id: {type, schema, name, owner}} (ReadToc in pg_backup_archiver.c).
+
+    data holds the header and the whole TOC (a custom file's start, or toc.dat of a tar or directory dump);
+    fmt is the dump's format, which decides the format-specific part of each entry. Raises DumpHeaderError
+    when data ends inside the TOC or is not an archive.
+    """
+    header, reader, version = _read_header(data)
+    if version < (1, 6, 0):
+        raise DumpHeaderError('archive version %s predates schemas in the TOC' % header['archive_version'])
+    toc = {}
+    for dummy in range(reader.read_int()):
+        dump_id = reader.read_int()
+        reader.read_int()  # hadDumper
+        if version >= (1, 8, 0):
+            reader.read_str()  # catalog table oid
+        reader.read_str()  # oid
+        tag = reader.read_str()
+        desc = reader.read_str()
+        if version >= (1, 11, 0):
+            reader.read_int()  # section
+        reader.read_str()  # defn
+        reader.read_str()  # dropStmt
+        reader.read_str()  # copyStmt (1.3 on)
+        namespace = reader.read_str()
+        if version >= (1, 10, 0):
+            reader.read_str()  # tablespace
+        if version >= (1, 14, 0):
+            reader.read_str()  # table access method
+        if version >= (1, 16, 0):
+            reader.read_int()  # relkind
+        owner = reader.read_str()
+        if version >= (1, 9, 0):
+            reader.read_str()  # "false": WITH OIDS
+        while reader.read_str() is not None:  # dependencies, ended by a NULL string
+            pass
+        if fmt == 'custom':
+            # ReadOffset: a flag byte, then the data's offset in off_size bytes.
+            for dummy_byte in range(1 + header['off_size']):
+                reader.byte()
+        else:
+            reader.read_str()  # the entry's data file (tar member or directory file)
+        toc[dump_id] = dict(type=desc, schema=namespace or None, name=tag or '', owner=owner or '')
+    return toc
+
+
+def read_toc(path, fmt, limit=256 * 1048576):
+    """parse_toc of the dump at path, or None when it cannot be read (then the listing's text is all there is).
+
+    A custom file is read from its start until the TOC ends (it comes before the data), at most limit bytes.
+    """
+    try:
+        if fmt == 'custom':
+            size = 1048576
+            with open(path, 'rb') as handle:
+                data = handle.read(size)
+                while True:
+                    try:
+                        return parse_toc(data, fmt)
+                    except DumpHeaderError:
+                        if len(data) < size or size >= limit:
+                            return None
+                    more = handle.read(size)
+                    if not more:
+                        return None
+                    data += more
+                    size *= 2
+        if fmt in ('tar', PACKED_DIRECTORY):
+            name = toc_member(path)[0]
+            if not name:
+                return None
+            with tarfile.open(path, 'r:') as archive:
+                handle = archive.extractfile(archive.getmember(name))
+                data = handle.read(limit) if handle else b''
+        elif fmt == 'directory':
+            with open(os.path.join(path, TOC_FILE), 'rb') as handle:
+                data = handle.read(limit)
+        else:
+            return None
+        return parse_toc(data, 'directory')
+    except (DumpHeaderError, IOError, OSError, tarfile.TarError, EOFError, KeyError):
+        return None
+
+
+def parse_toc_listing(text, toc=None):
+    """pg_restore --list output -> (counts by type, [{type, schema, name}]).
+
+    A listing line is "<id>; <oid> <oid> <type> <schema> <name> <owner>", unquoted: a schema, a name and an
+    owner may all hold spaces, so the words alone cannot say where the name ends. With toc (read_toc: the
+    archive's own entries by dump id) each line takes its type, schema and name from there; without it, or for
+    an id it lacks, the owner is taken to be the last word.
+    """
     counts = {}
     entries = []
     for line in (text or '').splitlines():
         match = _TOC_LINE_RE.match(line)
         if not match:
+            continue
+        known = (toc or {}).get(int(match.group(1)))
+        if known is not None:
+            entries.append(dict(type=known['type'], schema=known['schema'], name=known['name']))
+            counts[known['type']] = counts.get(known['type'], 0) + 1
             continue
         rest = match.group(4)
         entry_type = None

@@ -31,6 +31,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile imp
     parse_header,
     parse_pg_restore_version,
     parse_toc_listing,
+    read_toc,
     source_database,
     version_tuple,
 )
@@ -192,7 +193,8 @@ def _inspect(module, path, binary, list_toc, result):
                        'made by a newer pg_dump (%s); download it again, or install matching PostgreSQL client '
                        'tools and set db_restore_pg_bin_dir to their bin directory. Nothing was changed.'
                        % (version, path, detail, short_version(header.get('pg_dump_version'))))
-        toc, entries = parse_toc_listing(out)
+        # Names and owners may hold spaces: the archive's own TOC says where each ends.
+        toc, entries = parse_toc_listing(out, read_toc(path, fmt))
         result.update(toc=toc, toc_entries=entries)
         reason += '; the TOC lists %d entries' % len(entries)
 

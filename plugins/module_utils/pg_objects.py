@@ -15,6 +15,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile imp
     PACKED_DIRECTORY,
     detect_format,
     parse_toc_listing,
+    read_toc,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line, list_archive
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
@@ -83,7 +84,8 @@ def check_objects(module, database, path, pg_restore='pg_restore'):
     if rc != 0:
         module.fail_json(msg='pg_restore --list %s failed: %s. The dump is damaged or was made by a newer pg_dump. '
                              'Nothing was changed.' % (path, first_line(err) or 'exit code %d' % rc))
-    dummy, entries = parse_toc_listing(out)
+    # Names and owners may hold spaces: the archive's own TOC says where each ends.
+    dummy, entries = parse_toc_listing(out, read_toc(path, fmt))
     expected = expected_objects(entries)
 
     conn = connect(module, database, autocommit=False)

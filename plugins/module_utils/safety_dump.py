@@ -11,6 +11,7 @@ import os
 import time
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_option
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
     PACKED_DIRECTORY, PACKED_SUFFIX, pack_directory,
 )
@@ -35,8 +36,9 @@ def dump_argv(pg_dump, database, fmt, part, compress=None, jobs=1):
         argv.append('--compress=%d' % compress)
     if fmt == 'directory' and jobs and jobs > 1:
         argv.append('--jobs=%d' % jobs)
-    # '--' so that a database name starting with '-' is not taken for an option.
-    return argv + ['--', database]
+    # A connection string of our own, never the bare name: pg_dump would read a name holding '=' as one
+    # (conninfo.py). As one --dbname=... argument, a name starting with '-' is no option either.
+    return argv + [dbname_option(database)]
 
 
 def _remove(path):

@@ -242,3 +242,44 @@ def objects_row(objects):
     return _row("every object in the backup's table of contents exists", False,
                 'missing %d of %d: %s%s' % (len(missing), objects['checked'], ', '.join(missing[:20]),
                                             ' ...' if len(missing) > 20 else ''))
+
+
+# What a check of db_restore_checks may be, and how restore_checks runs it: the check's text goes after
+# "DECLARE ... CURSOR FOR", which the server takes only for one SELECT or VALUES query (WITH ... SELECT
+# included, but no INSERT/UPDATE/DELETE inside WITH), in a READ ONLY transaction of its own. A ';' would end
+# that statement and let a second one run (COMMIT, then anything), so a check may hold no ';' at all but
+# trailing ones: text without ';' is one statement for PostgreSQL's parser, wherever the ';' would have been
+# (string, comment, identifier), so no tokenizer of ours has to agree with the server's.
+CHECK_CURSOR = 'db_restore_check'
+ONE_QUERY = ('Each check must be one read-only query: SELECT, VALUES or WITH ... SELECT, without INSERT, UPDATE, '
+             'DELETE or a second statement')
+
+
+def check_sql(sql_text):
+    """(the query to declare a cursor for, None) or (None, why it is refused) for one check's SQL."""
+    text = (sql_text or '').strip()
+    while text.endswith(';'):
+        text = text[:-1].rstrip()
+    if not text:
+        return None, 'its sql is empty. %s.' % ONE_QUERY
+    if ';' in text:
+        return None, ('its sql holds a ";" that is not its last character: more than one statement, which could '
+                      'end the read-only transaction and write. %s; split it into several checks, and write a ";" '
+                      'that belongs inside a string as chr(59).' % ONE_QUERY)
+    return text, None
+
+
+def check_problems(checks):
+    """One message per check of db_restore_checks that restore_checks would refuse to run (empty: none)."""
+    problems = []
+    for index, check in enumerate(checks or []):
+        name = check.get('name') if isinstance(check, dict) else None
+        label = 'db_restore_checks entry %d (%s)' % (index + 1, name) if name else 'db_restore_checks entry %d' % (
+            index + 1)
+        if not isinstance(check, dict) or not isinstance(check.get('sql'), str):
+            problems.append('%s has no sql string' % label)
+            continue
+        dummy, problem = check_sql(check['sql'])
+        if problem:
+            problems.append('%s: %s' % (label, problem))
+    return problems

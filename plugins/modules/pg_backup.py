@@ -178,6 +178,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import UTC, isoformat_z
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import detect_format, hash_stream
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_option
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_pg_restore_version
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs, write_atomic
@@ -296,7 +297,7 @@ def run_dump(module, conn, pg_dump, dump_path):
     cur.close()
     counts, dummy, relkinds, warnings = take_counts(module, conn, 'exact', None)
     argv = [pg_dump, '--format=custom', '--snapshot=%s' % snapshot, '--file=%s' % dump_path, '--no-password',
-            '--dbname=%s' % params['database']]
+            dbname_option(params['database'])]
     rc, out, err = module.run_command(argv, environ_update=pg_env(params))
     return snapshot, started, counts, relkinds, warnings, rc, err
 

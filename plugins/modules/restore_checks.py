@@ -18,7 +18,10 @@ description:
   - With O(objects_from), checks that every table, index, constraint, sequence, view, function and trigger of the
     dump's table of contents exists, as M(yieldvault.db_restore.restore_objects) does.
   - Runs each of O(checks) (a query and its expected result) in a read-only transaction of its own and compares
-    the result with the expected value, for example the runbook's transaction totals per type.
+    the result with the expected value, for example the runbook's transaction totals per type. Each query runs
+    as the cursor of a C(DECLARE CURSOR), which takes exactly one SELECT, VALUES or WITH ... SELECT query and no
+    data-modifying WITH; a check whose SQL holds a C(;) before its end (a second statement) is refused before any
+    check runs, and the module fails.
   - When a table named C(_prisma_migrations) exists (in any schema), checks that it records no failed migration
     and no rolled-back migration that was not applied again.
   - With O(amcheck=true), verifies every valid B-tree index of the user schemas with C(bt_index_check) (and
@@ -220,6 +223,10 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts import count_and_compare, validate_baseline
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_objects import check_objects
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import (
+    CHECK_CURSOR,
+    ONE_QUERY,
+    check_problems,
+    check_sql,
     compare_result,
     count_rows,
     judge_prisma_migrations,
@@ -249,18 +256,32 @@ ORDER BY n.nspname
 
 
 def run_sql_checks(conn, checks):
+    """Each check as a cursor over its one query, in a READ ONLY transaction of its own (verify.check_sql).
+
+    The caller refused any check check_sql refuses (check_problems) before this runs.
+    """
     results = []
     for check in checks:
         row = dict(check='SQL check: %s' % check['name'], passed=False, detail='')
+        query, dummy = check_sql(check['sql'])
+        stage = 'start'
         try:
             cur = conn.cursor()
-            cur.execute(check['sql'])
+            # Explicit, whatever psycopg2's BEGIN said: the first statement of the transaction.
+            cur.execute('SET TRANSACTION READ ONLY')
+            stage = 'declare'
+            cur.execute(sql.SQL('DECLARE {} NO SCROLL CURSOR FOR\n').format(sql.Identifier(CHECK_CURSOR))
+                        + sql.SQL(query + '\n'))
+            stage = 'fetch'
+            cur.execute(sql.SQL('FETCH ALL FROM {}').format(sql.Identifier(CHECK_CURSOR)))
             columns = [d[0] for d in cur.description or []]
             rows = cur.fetchall() if cur.description else []
             cur.close()
             row['passed'], row['detail'] = compare_result(columns, rows, check['expected'])
         except psycopg2.Error as exc:
             row['detail'] = 'the query failed: %s' % pg_error_text(exc)
+            if stage == 'declare':
+                row['detail'] += ' (%s; fix db_restore_checks)' % ONE_QUERY
         finally:
             conn.rollback()
         results.append(row)
@@ -378,6 +399,11 @@ def main():
     amcheck = None
     changed = False
     counts = objects = None
+
+    problems = check_problems(params['checks'])
+    if problems:
+        module.fail_json(msg='Refusing to run db_restore_checks: %s. Fix db_restore_checks in the inventory and run '
+                             'again. No check ran and nothing was changed.' % ' '.join(problems))
 
     spec = params['counts']
     if spec is not None:

@@ -23,6 +23,7 @@ from dbutil import (  # noqa: E402,F401  (re-exported for tests importing from c
     drop_database, exact_counts as _exact_counts, run_playbook as _run_playbook, table_checksums as _table_checksums,
 )
 
+import make_backup  # noqa: E402  (scripts/ is on sys.path via dbutil)
 import pg_cluster as pg_cluster_script  # noqa: E402  (scripts/ is on sys.path via dbutil)
 import s3_server as s3_server_script  # noqa: E402
 import yieldvault_fixture  # noqa: E402
@@ -100,7 +101,7 @@ def load_pagila(conn_info, dbname):
     psql = str(Path(dbutil.PG_BIN_DIR) / "psql")
     for sql_file in files:
         res = subprocess.run(
-            [psql, "-h", conn_info["host"], "-p", str(conn_info["port"]), "-U", conn_info["user"], "-d", dbname,
+            [psql, "-h", conn_info["host"], "-p", str(conn_info["port"]), "-U", conn_info["user"], make_backup.dbname_option(dbname),
              "-X", "--no-password", "-v", "ON_ERROR_STOP=1", "-q", "-f", str(sql_file)],
             env=pg_cluster_script.libpq_env(conn_info), stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if res.returncode != 0:

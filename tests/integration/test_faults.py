@@ -176,7 +176,8 @@ def pg_restore_processes(target):
             continue
         if os.path.basename(exe) != "pg_restore":
             continue
-        if ("--dbname=%s" % target).encode() in argv or (b"-d" in argv and target.encode() in argv):
+        # The run names the database in a connection string of its own (module_utils/conninfo.py).
+        if make_backup.dbname_option(target).encode() in argv or ("--dbname=%s" % target).encode() in argv:
             found.append(int(entry))
     return found
 

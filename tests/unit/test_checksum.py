@@ -208,6 +208,7 @@ for a in "$@"; do
   case "$a" in
     --format=*) fmt=${a#--format=} ;;
     --file=*) file=${a#--file=} ;;
+    --dbname=*) db=${a#"--dbname=dbname='"}; db=${db%"'"} ;;
     --*) ;;
     *) db=$a ;;
   esac
@@ -246,8 +247,9 @@ def test_module_dump_makes_hashes_and_names_the_custom_dump(tmp_path, run_main, 
     assert made['md5'] == hashlib.md5(b'PGDMP-prod').hexdigest() and made['sidecar'] == str(dump) + '.md5'
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     call = (tmp_path / 'calls.log').read_text().split()
-    # the name after '--' (never taken for an option), the level only for the custom format
-    assert call[-2:] == ['--', '-prod'] and '--compress=1' in call and '--no-password' in call
+    # the name in a connection string of its own (never taken for an option, nor for a connection string),
+    # the level only for the custom format
+    assert call[-1] == "--dbname=dbname='-prod'" and '--compress=1' in call and '--no-password' in call
     assert not list(base.parent.glob('*.part'))
 
 

@@ -341,3 +341,61 @@ def test_crafted_header_names_its_database(tmp_path):
     path.write_bytes(craft_header(14)[:30])
     with pytest.raises(dumpfile.DumpHeaderError):
         dumpfile.source_database(str(path), 'custom')
+
+
+# A real dump (pg_dump 15 of a database "toc spaces") whose every object is owned by the role "app owner",
+# with a schema, tables, an index and a function whose names hold spaces; toc_spaces.list is pg_restore -l of
+# it, as is. Made with: CREATE ROLE "app owner"; CREATE SCHEMA "my schema" AUTHORIZATION "app owner"; as that
+# role, "my schema"."order items" (id PRIMARY KEY, "unit price") with the index "order items price idx",
+# public."User" (id PRIMARY KEY, name) and the function public."total of"(integer, timestamptz).
+DATA = os.path.join(os.path.dirname(__file__), 'data')
+SPACES_EXPECTED = [
+    dict(type='SCHEMA', schema=None, name='my schema'),
+    dict(type='ACL', schema=None, name='SCHEMA public'),
+    dict(type='FUNCTION', schema='public', name='total of(integer, timestamp with time zone)'),
+    dict(type='TABLE', schema='my schema', name='order items'),
+    dict(type='TABLE', schema='public', name='User'),
+    dict(type='TABLE DATA', schema='my schema', name='order items'),
+    dict(type='TABLE DATA', schema='public', name='User'),
+    dict(type='CONSTRAINT', schema='my schema', name='order items order items_pkey'),
+    dict(type='CONSTRAINT', schema='public', name='User User_pkey'),
+    dict(type='INDEX', schema='my schema', name='order items price idx'),
+]
+
+
+def _spaces_listing():
+    with open(os.path.join(DATA, 'toc_spaces.list')) as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize('name, fmt', [('toc_spaces.dump', 'custom'), ('toc_spaces.tar', 'tar'),
+                                       ('toc_spaces.dir', 'directory')])
+def test_read_toc_gives_names_and_owners_that_hold_spaces(name, fmt):
+    toc = dumpfile.read_toc(os.path.join(DATA, name), fmt)
+    assert toc[215] == dict(type='TABLE', schema='my schema', name='order items', owner='app owner')
+    assert toc[3202] == dict(type='INDEX', schema='my schema', name='order items price idx', owner='app owner')
+    assert toc[3357]['owner'] == 'pg_database_owner'
+
+
+def test_listing_with_the_archive_toc_keeps_whole_names_when_the_owner_holds_a_space():
+    listing = _spaces_listing()
+    toc = dumpfile.read_toc(os.path.join(DATA, 'toc_spaces.dump'), 'custom')
+    counts, entries = dumpfile.parse_toc_listing(listing, toc)
+    assert entries == SPACES_EXPECTED
+    assert counts == {'SCHEMA': 1, 'ACL': 1, 'FUNCTION': 1, 'TABLE': 2, 'TABLE DATA': 2, 'CONSTRAINT': 2,
+                      'INDEX': 1}
+    # From the words alone the owner's first word sticks to every name: what the parser read before.
+    dummy, guessed = dumpfile.parse_toc_listing(listing)
+    assert dict(type='TABLE', schema='public', name='User app') in guessed
+
+
+def test_read_toc_of_what_is_no_archive_or_is_cut_is_none(tmp_path):
+    with open(os.path.join(DATA, 'toc_spaces.dump'), 'rb') as handle:
+        data = handle.read()
+    cut = tmp_path / 'cut.dump'
+    cut.write_bytes(data[:400])
+    assert dumpfile.read_toc(str(cut), 'custom') is None
+    text = tmp_path / 'plain.sql'
+    text.write_text('SELECT 1;\n')
+    assert dumpfile.read_toc(str(text), 'custom') is None
+    assert dumpfile.read_toc(str(tmp_path / 'missing.dump'), 'custom') is None

@@ -3,6 +3,9 @@
 import datetime
 import decimal
 
+import pytest
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import verify
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_toc_listing
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import (
     compare_result,
@@ -169,3 +172,36 @@ def test_objects_row_lists_at_most_twenty_missing_objects():
     assert not bad['passed']
     assert bad['detail'].startswith('missing 21 of 30: INDEX public.i0, INDEX public.i1')
     assert bad['detail'].endswith('INDEX public.i19 ...')
+
+
+@pytest.mark.parametrize('text, query', [
+    ('SELECT 1', 'SELECT 1'),
+    ('  SELECT 1 ;; \n', 'SELECT 1'),
+    ('WITH t AS (SELECT 1 AS a) SELECT a FROM t;', 'WITH t AS (SELECT 1 AS a) SELECT a FROM t'),
+    ("SELECT 'a' || chr(59) -- no semicolon\n", "SELECT 'a' || chr(59) -- no semicolon"),
+])
+def test_a_check_of_one_query_runs(text, query):
+    assert verify.check_sql(text) == (query, None)
+
+
+@pytest.mark.parametrize('text', [
+    'COMMIT; CREATE TABLE x(); SELECT 1',
+    'SELECT 1; DROP TABLE t',
+    "SELECT ';'",                        # refused too: no tokenizer of ours decides what the server sees
+    'SELECT 1 /* ; */',
+    'SELECT 1) AS x; DROP TABLE t; SELECT * FROM (SELECT 1',
+])
+def test_a_check_with_a_second_statement_is_refused(text):
+    query, problem = verify.check_sql(text)
+    assert query is None and 'more than one statement' in problem and 'chr(59)' in problem
+
+
+def test_check_problems_name_the_check():
+    problems = verify.check_problems([
+        {'name': 'fine', 'sql': 'SELECT 1', 'expected': 1},
+        {'name': 'escape', 'sql': 'COMMIT; CREATE TABLE x(); SELECT 1', 'expected': 1},
+        {'name': 'empty', 'sql': ' ; ', 'expected': 1},
+    ])
+    assert len(problems) == 2
+    assert problems[0].startswith('db_restore_checks entry 2 (escape): ')
+    assert problems[1].startswith('db_restore_checks entry 3 (empty): its sql is empty')

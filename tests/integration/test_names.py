@@ -1,0 +1,184 @@
+"""Names are data, never syntax (issue 20, cases 6, 9 and 10), against a real PostgreSQL 15 cluster.
+
+* A database whose name libpq would read as a connection string (``dbname=x``) is the one dumped for the
+  safety backup and the one restored into, while the database ``x`` the bare name stands for is untouched.
+* An owner role whose name holds a space (``app owner``) owning tables whose names hold spaces: the backup's
+  table of contents is read whole, and verification finds every object.
+* A db_restore_checks entry that tries to leave its read-only transaction (``COMMIT; CREATE TABLE ...``) is
+  refused, naming the check, and writes nothing.
+"""
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from psycopg2 import sql
+
+import make_backup
+import yieldvault_fixture
+from dbutil import admin_query, table_checksums
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (  # noqa: E402
+    detect_format, header_bytes, parse_header,
+)
+
+UTC = dt.timezone.utc
+OWNER = "yieldvault_user"
+
+
+def minutes_ago(n):
+    return dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=n)
+
+
+def flat(text):
+    """Play output with the YAML callback's line wrapping and quote doubling undone."""
+    return " ".join(text.split()).replace("''", "'")
+
+
+def table_exists(pg_cluster, dbname, table):
+    return admin_query(pg_cluster, "SELECT to_regclass(%s) IS NOT NULL", (table,), dbname=dbname)[0][0]
+
+
+@pytest.mark.parametrize("shape, method", [("dbname=%s", "in_place"), ("dbname='%s' sslmode=disable", "in_place"),
+                                           ("dbname=%s", "swap")])
+def test_a_database_named_like_a_connection_string_is_the_one_restored(shape, method, tmp_path, pg_cluster,
+                                                                       yieldvault_db, db_inventory_vars,
+                                                                       run_playbook):
+    other = "x_%s" % os.urandom(3).hex()
+    name = shape % other
+    # The database the bare name would be read as, with rows of its own.
+    yieldvault_db(other, seed=7, users=120, owner=OWNER)
+    yieldvault_db(name, seed=1, users=300, owner=OWNER)
+    other_sums = table_checksums(pg_cluster, other)
+    store = tmp_path / "store"
+    store.mkdir()
+    backup = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    assert parse_header(header_bytes(str(store / backup["name"]), "custom"))["dbname"] == name
+    backup_sums = table_checksums(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+    incident_sums = table_checksums(pg_cluster, name)
+    assert incident_sums != backup_sums
+
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER,
+                            db_restore_method=method)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == backup_sums, "%s does not hold the backup's rows" % name
+    assert table_checksums(pg_cluster, other) == other_sums, "%s, which the name reads as, was changed" % other
+    # In place the safety backup is of the database itself; with the swap, of it renamed aside (<name>__pre_...).
+    safety = result.report(str(work))["safety_backup"]["path"]
+    dumped = parse_header(header_bytes(safety, detect_format(safety)))["dbname"]
+    assert dumped == name or (method == "swap" and dumped.startswith(name + "__pre_")), (
+        "the safety backup is of %s, not of %s" % (dumped, name))
+
+    if shape == "dbname=%s" and method == "in_place":
+        # rollback.yml restores that safety backup into the database itself, not into the one the name reads as.
+        rolled = run_playbook("rollback.yml", inv, {"confirm": name})
+        rolled.assert_ok()
+        assert table_checksums(pg_cluster, name) == incident_sums, "the rollback did not bring %s back" % name
+        assert table_checksums(pg_cluster, other) == other_sums, "the rollback changed %s" % other
+
+
+def test_an_owner_and_tables_whose_names_hold_spaces_restore_and_verify(tmp_path, pg_cluster, yieldvault_db,
+                                                                         db_inventory_vars, run_playbook):
+    name = "yv_spaces_%s" % os.urandom(3).hex()
+    owner = "app owner"
+    yieldvault_db(name, seed=4, users=200, owner=owner)
+    admin_query(pg_cluster, sql.SQL('CREATE TABLE public."order items" ("unit price" numeric PRIMARY KEY); '
+                                    'ALTER TABLE public."order items" OWNER TO {}; '
+                                    'INSERT INTO public."order items" VALUES (1), (2.5)').format(
+                                        sql.Identifier(owner)), dbname=name)
+    store = tmp_path / "store"
+    store.mkdir()
+    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    backup_sums = table_checksums(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=owner)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == backup_sums
+    rows = {v["check"]: v for v in result.report(str(work))["verification"]}
+    objects = rows["every object in the backup's table of contents exists"]
+    assert objects["passed"] is True, objects
+
+
+ESCAPE = "COMMIT; CREATE TABLE escaped_check (i int); SELECT 1"
+
+
+def test_a_check_that_leaves_its_read_only_transaction_is_refused_before_anything_changes(
+        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
+    name = "yv_checks_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=5, users=100, owner=OWNER)
+    store = tmp_path / "store"
+    store.mkdir()
+    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    yieldvault_fixture.incident(pg_cluster, name)
+    sums = table_checksums(pg_cluster, name)
+    work = tmp_path / "work"
+    checks = [{"name": "users", "sql": 'SELECT count(*) > 0 FROM "User"', "expected": True},
+              {"name": "escape", "sql": ESCAPE, "expected": 1}]
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER,
+                            db_restore_checks=checks)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_failed()
+    out = flat(result.output)
+    assert "db_restore_checks entry 2 (escape): its sql holds" in out, result.describe()
+    assert "more than one statement" in out and "Fix db_restore_checks in the inventory" in out
+    assert "Nothing was changed" in out
+    assert not table_exists(pg_cluster, name, "public.escaped_check")
+    assert table_checksums(pg_cluster, name) == sums
+
+
+def _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, check_sql):
+    """restore_checks alone (verify_only.yml) with one check, on a fresh database and a backup of it:
+    (result, database, checksums before)."""
+    name = "yv_checks_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=6, users=60, owner=OWNER)
+    admin_query(pg_cluster, "CREATE SEQUENCE check_seq", dbname=name)
+    store = tmp_path / "store"
+    store.mkdir()
+    backup = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    sums = table_checksums(pg_cluster, name)
+    inv = db_inventory_vars(pg_cluster, name, str(tmp_path / "work"), "local", local_dir=str(store), owner=OWNER,
+                            db_restore_checks=[{"name": "attack", "sql": check_sql, "expected": 1}])
+    result = run_playbook(str(Path(__file__).parent / "verify_only.yml"), inv,
+                          {"verify_dump_path": str(store / backup["name"])})
+    return result, name, sums
+
+
+@pytest.mark.parametrize("check_sql", [ESCAPE, 'SELECT 1; COMMIT; DELETE FROM "Referral"; SELECT 1'])
+def test_restore_checks_refuses_a_second_statement(check_sql, tmp_path, pg_cluster, yieldvault_db,
+                                                   db_inventory_vars, run_playbook):
+    result, name, sums = _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
+                                      check_sql)
+    result.assert_failed()
+    out = flat(result.output)
+    assert "Refusing to run db_restore_checks: db_restore_checks entry 1 (attack)" in out, result.describe()
+    assert "more than one statement" in out and "No check ran and nothing was changed" in out
+    assert not table_exists(pg_cluster, name, "public.escaped_check"), "the check created a table"
+    assert table_checksums(pg_cluster, name) == sums, "a check changed the database"
+
+
+@pytest.mark.parametrize("check_sql, error", [
+    ('WITH d AS (DELETE FROM "Referral" RETURNING 1) SELECT count(*) FROM d', "data-modifying"),
+    ("CREATE TABLE escaped_check (i int)", "syntax error"),
+    ("SELECT nextval('check_seq')", "read-only transaction"),
+    ("SELECT set_config('transaction_read_only', 'off', true)::int + nextval('check_seq')", ""),
+])
+def test_restore_checks_one_statement_cannot_write(check_sql, error, tmp_path, pg_cluster, yieldvault_db,
+                                                   db_inventory_vars, run_playbook):
+    # Guards: the read-only transaction held these before the change too; now the cursor refuses the first two
+    # outright (DECLARE takes one SELECT/VALUES query without a data-modifying WITH).
+    result, name, sums = _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
+                                      check_sql)
+    result.assert_failed()
+    out = flat(result.output)
+    assert "FAIL: SQL check: attack" in out and error in out, result.describe()
+    assert not table_exists(pg_cluster, name, "public.escaped_check")
+    assert admin_query(pg_cluster, "SELECT last_value, is_called FROM check_seq", dbname=name)[0] == (1, False)
+    assert table_checksums(pg_cluster, name) == sums, "a check changed the database"
