@@ -106,6 +106,12 @@ def set_marks(cur, marks, production, run_id):
             cur.execute('DELETE FROM yieldvault_db_restore.made WHERE name = %s', (name,))
 
 
+def server_now(cur):
+    """The server's time in UTC, as the journal writes it (2026-04-29T12:03:04Z)."""
+    cur.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    return cur.fetchone()[0]
+
+
 def journal_update(cur, database, run_id, patch):
     """Merge ``patch`` into the journal of the lock ``run_id`` holds; the number of rows changed (0 or 1)."""
     cur.execute('UPDATE yieldvault_db_restore.runs SET journal = journal || %s::jsonb '

@@ -137,7 +137,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, postgres_argument_spec, psycopg2, sql,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
-    journal_update, mark_of, set_marks,
+    journal_update, mark_of, server_now, set_marks,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.rename import (
     RenamePlanError, check_plan, involved, manual_sql, undo,
@@ -172,11 +172,6 @@ def _wait_gone(cur, names, seconds=5.0):
         if cur.fetchone()[0] == 0:
             return
         time.sleep(0.2)
-
-
-def _now(cur):
-    cur.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
-    return cur.fetchone()[0]
 
 
 def main():
@@ -248,7 +243,7 @@ def main():
                     set_marks(cur, module.params['marks'], module.params['production'], module.params['run_id'])
                     if module.params['journal']:
                         patch = dict(module.params['journal'])
-                        patch[module.params['journal_step'] or 'renamed_at'] = _now(cur)
+                        patch[module.params['journal_step'] or 'renamed_at'] = server_now(cur)
                         journal_update(cur, module.params['production'], module.params['run_id'], patch)
                 conn.commit()
                 result['changed'] = True

@@ -136,7 +136,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import run_journal
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
-    ensure_schema, mark_of, schema_exists,
+    ensure_schema, mark_of, schema_exists, server_now,
 )
 
 
@@ -312,7 +312,7 @@ def release(module, conn, result):
         if not row or row['run_id'] != params['run_id']:
             conn.rollback()
             return
-        journal = dict(row['journal'], finished_at=_now(cur), outcome=params['outcome'])
+        journal = dict(row['journal'], finished_at=server_now(cur), outcome=params['outcome'])
         carry = run_journal.carry_after_release(row['carry'], journal, params['outcome'],
                                                 (row['holder'] or {}).get('mode'), params['safety_backup'])
         cur.execute('UPDATE yieldvault_db_restore.runs SET run_id = NULL, journal = %s::jsonb, carry = %s::jsonb '
@@ -326,11 +326,6 @@ def release(module, conn, result):
                              % (params['database'], pg_error_text(exc)), **result)
     finally:
         conn.autocommit = True
-
-
-def _now(cur):
-    cur.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
-    return cur.fetchone()[0]
 
 
 def main():
