@@ -54,7 +54,8 @@ molecule: setup
 
 # The fault-injection suite alone (it is part of `make test` too).
 faults: setup
-	$(VENV)/pytest -q -p no:cacheprovider tests/integration/test_faults.py
+	$(VENV)/pytest -q -p no:cacheprovider tests/integration/test_faults.py tests/integration/test_crash.py \
+	  tests/integration/test_names.py
 
 # kill -9 of the run at every task that changed something in a reference run
 # (swap and in place), each followed by what the next run tells the operator.
