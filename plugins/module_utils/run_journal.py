@@ -53,7 +53,8 @@ def describe(journal, database, safety_hint=''):
     words = _describe_state(journal, database, safety_hint)
     services = [s.get('name') for s in journal.get('services') or [] if isinstance(s, dict)]
     if services and not journal.get('finished_at'):
-        words += (' The services it stopped (%s) are started again by the next run that takes the lock over.'
+        words += (' The services it stopped (%s) are started again by the next run that takes the lock over and '
+                  'reaches its stop.'
                   % ', '.join(services))
     return words
 
@@ -96,10 +97,21 @@ def carry_after_death(carry, journal):
             carry['services'].append(service)
     if not carry.get('services'):
         carry.pop('services', None)
+    _taint_safety(carry, journal.get('safety'))
+    if journal.get('swapped_at') and not journal.get('swapped_back_at'):
+        # A verified restore was swapped in: production is whole again, whatever an earlier run left.
+        carry.pop('tainted', None)
     if leaves_partial(journal) and not carry.get('tainted'):
         carry['tainted'] = dict(run_id=journal.get('run_id'), dropped_at=journal.get('dropped_at'),
                                 good_safety=journal.get('safety') or '')
     return carry
+
+
+def _taint_safety(carry, safety_backup):
+    """A safety backup taken while production held a partial restore is never a "before" state."""
+    if carry.get('tainted') and safety_backup:
+        names = [n for n in carry.get('tainted_safety', []) if n != safety_backup] + [safety_backup]
+        carry['tainted_safety'] = names[-TAINTED_SAFETY_KEEP:]
 
 
 def carry_after_release(carry, journal, outcome, mode, safety_backup=''):
@@ -108,12 +120,11 @@ def carry_after_release(carry, journal, outcome, mode, safety_backup=''):
     journal = journal or {}
     if journal.get('connlimit_restored_at'):
         carry.pop('connlimit_before', None)
-    # The always section started every service this run stopped, the adopted ones of a dead run included.
-    carry.pop('services', None)
-    if carry.get('tainted') and safety_backup and (journal.get('dropped_at') or journal.get('swapped_at')):
-        # Its safety backup is of the partial state the dead run left: never a "before" to roll back to.
-        names = [n for n in carry.get('tainted_safety', []) if n != safety_backup] + [safety_backup]
-        carry['tainted_safety'] = names[-TAINTED_SAFETY_KEEP:]
+    # A run that reached its stop adopted a dead run's stopped services, and its always section started them; one
+    # refused before its stop never touched them: they stay carried for the next run.
+    if journal.get('stopped_at'):
+        carry.pop('services', None)
+    _taint_safety(carry, safety_backup or journal.get('safety'))
     if outcome == 'succeeded' and mode in ('restore', 'rollback'):
         carry.pop('tainted', None)
     return carry

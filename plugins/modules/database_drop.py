@@ -69,6 +69,10 @@ def main():
         cur = conn.cursor()
         state, result['mark'] = mark_of(cur, name)
         if state == 'absent':
+            # A mark whose database is gone (a CREATE that failed after its pending mark) must not later make a
+            # database created by hand under that name "ours".
+            if result['mark'] and not module.check_mode:
+                cur.execute('DELETE FROM yieldvault_db_restore.made WHERE name = %s', (name,))
             module.exit_json(**result)
         if state == 'foreign':
             module.fail_json(

@@ -214,10 +214,15 @@ def main():
             module.fail_json(msg='connection_limits names %s, which will not exist after the renames. Nothing was '
                                  'changed.' % ', '.join(unknown), **result)
         for name in module.params['require_marked']:
-            state, _mark = mark_of(cur, name)
-            if state != 'ours':
-                module.fail_json(msg='Refusing to rename %s: it was not made by yieldvault.db_restore (no mark of a '
-                                     'run), so it is not swapped in. Nothing was changed.' % name, **result)
+            state, mark = mark_of(cur, name)
+            # Only this run's verified staging database, or a previous database of this production, is swapped in.
+            ours = state == 'ours' and (
+                (mark['kind'] == 'staging' and mark['run_id'] == module.params['run_id'])
+                or mark['kind'] == 'previous') and mark['production'] == module.params['production']
+            if not ours:
+                module.fail_json(msg='Refusing to swap in %s: it is not %s staging database nor a previous database '
+                                     'of %s that yieldvault.db_restore kept (its mark: %s). Nothing was changed.'
+                                     % (name, 'this run\'s', module.params['production'], mark), **result)
         if module.check_mode:
             result['changed'] = True
             module.exit_json(**result)
@@ -239,12 +244,16 @@ def main():
                     cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(
                         sql.Identifier(name), sql.Literal(limit)))
                 # The marks and the journal change with the names, in the same transaction.
-                if module.params['marks'] or module.params['journal']:
+                if module.params['marks'] or module.params['journal'] or module.params['journal_step']:
                     set_marks(cur, module.params['marks'], module.params['production'], module.params['run_id'])
-                    if module.params['journal']:
-                        patch = dict(module.params['journal'])
-                        patch[module.params['journal_step'] or 'renamed_at'] = server_now(cur)
-                        journal_update(cur, module.params['production'], module.params['run_id'], patch)
+                    patch = dict(module.params['journal'])
+                    patch[module.params['journal_step'] or 'renamed_at'] = server_now(cur)
+                    if not journal_update(cur, module.params['production'], module.params['run_id'], patch):
+                        # The lock was taken over (db_restore_break_lock) by another run: rename nothing.
+                        conn.rollback()
+                        module.fail_json(msg='Refusing to rename: run %s no longer holds the restore lock of %s on '
+                                             'the server (another run took it over). Nothing was changed.'
+                                             % (module.params['run_id'], module.params['production']), **result)
                 conn.commit()
                 result['changed'] = True
                 module.exit_json(**result)

@@ -61,8 +61,9 @@ options:
     default: {}
   made:
     description:
-      - Databases this run will drop and create, each C({name, setting}) (the setting that names it). One that
-        exists without the collection's mark is refused before the lock is taken.
+      - Databases this run will drop and create, or swap in, each C({name, setting, kind}) (the setting that names
+        it; the kind of mark it must carry when it exists, optional). One that exists without the collection's mark,
+        or with a mark of another kind, is refused before the lock is taken.
     type: list
     elements: dict
     default: []
@@ -212,7 +213,12 @@ def _check_made(module, cur, made, result):
         name = str(entry.get('name') or '')
         if not name:
             continue
-        state, _mark = mark_of(cur, name)
+        state, mark = mark_of(cur, name)
+        if state == 'ours' and entry.get('kind') and mark['kind'] != entry['kind']:
+            module.fail_json(
+                msg='Refusing to run: the database %s (named by %s) is a %s database a run of yieldvault.db_restore '
+                    'made, not a %s one: it cannot be used for this. Nothing was changed.'
+                    % (name, entry.get('setting') or 'the settings', mark['kind'], entry['kind']), **result)
         if state == 'foreign':
             module.fail_json(
                 msg='Refusing to run: the database %s exists and was not made by yieldvault.db_restore (it carries no '
@@ -243,7 +249,8 @@ def acquire(module, conn, result):
         row = _row(cur, database, lock=True)
         carry = row['carry']
         if row['run_id'] and row['run_id'] != run_id:
-            if not params['force']:
+            # Never from a run whose ansible-playbook is seen running: two runs would act on one database.
+            if not params['force'] or _process_running(row['holder'].get('controller')) is True:
                 conn.rollback()
                 result['holder'] = row['holder']
                 module.fail_json(msg=_held_message(database, row, params['stale_minutes']), **result)

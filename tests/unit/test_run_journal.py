@@ -64,3 +64,30 @@ def test_emptied_tables():
     assert rj.emptied_tables(None, {"a": 1}) == []
     assert rj.emptied_tables({"a": 4}, {"a": 3}) == []
     assert rj.emptied_tables({"mv": 4}, {"mv": None}) == []
+
+
+def test_services_of_a_dead_run_stay_carried_until_a_run_reaches_its_stop():
+    carry = rj.carry_after_death({}, {"services": [{"host": "app1", "name": "api", "manager": "pm2"}]})
+    assert carry["services"] == [{"host": "app1", "name": "api", "manager": "pm2"}]
+    # refused before its stop (an RPO breach, a lying backup): it never touched them
+    assert rj.carry_after_release(carry, {}, "failed", "restore")["services"] == carry["services"]
+    # reached its stop: it adopted them and its always section started them
+    assert "services" not in rj.carry_after_release(carry, {"stopped_at": "t"}, "failed", "restore")
+
+
+def test_safety_backups_taken_over_a_partial_state_are_excluded_even_when_their_run_dies():
+    tainted = rj.carry_after_death({}, {"run_id": "A", "dropped_at": "t", "safety": "S_A"})
+    # run B (in place) took S_B of the partial state and died before its own drop
+    after_b = rj.carry_after_death(tainted, {"run_id": "B", "stopped_at": "t", "safety": "S_B"})
+    assert after_b["tainted_safety"] == ["S_B"] and after_b["tainted"]["good_safety"] == "S_A"
+    # run B (swap) swapped a verified restore in, dumped the previous (partial) database as S_B, then died
+    after_swap = rj.carry_after_death(tainted, {"run_id": "B", "swapped_at": "t", "safety": "S_B"})
+    assert after_swap["tainted_safety"] == ["S_B"] and "tainted" not in after_swap
+    # a run that failed after taking its safety backup of the partial state: the journal names it
+    failed = rj.carry_after_release(tainted, {"safety": "S_C"}, "failed", "restore")
+    assert failed["tainted_safety"] == ["S_C"] and failed["tainted"]
+
+
+def test_swapped_back_says_production_holds_the_data_from_before():
+    words = rj.describe({"swapped_at": "2026-04-29T12:04:00Z", "swapped_back_at": "2026-04-29T12:05:00Z"}, "prod")
+    assert "swapping the previous database back" in words and "data from before" in words
