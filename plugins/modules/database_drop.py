@@ -31,6 +31,12 @@ options:
     description: The setting or extra var that names this database, for the refusal message.
     type: str
     default: ''
+  production:
+    description:
+      - The database whose run this is (the lock's database). A database marked by a run of another production (two
+        productions configured with one staging name) is refused.
+    type: str
+    default: ''
 '''
 
 EXAMPLES = r'''
@@ -60,7 +66,8 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state
 
 def main():
     argument_spec = postgres_argument_spec()
-    argument_spec.update(name=dict(type='str', required=True), setting=dict(type='str', default=''))
+    argument_spec.update(name=dict(type='str', required=True), setting=dict(type='str', default=''),
+                         production=dict(type='str', default=''))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     name = module.params['name']
     result = dict(changed=False, dropped=False, mark=None)
@@ -80,6 +87,10 @@ def main():
                     'it may be somebody\'s data.%s Drop it yourself if you are sure. Nothing was dropped.'
                     % (name, (' It is named by %s: choose a name that does not exist.' % module.params['setting'])
                        if module.params['setting'] else ''), **result)
+        production = module.params['production']
+        if production and result['mark']['production'] != production:
+            module.fail_json(msg='Refusing to drop the database %s: a run for %s made it, not one for %s. Nothing was '
+                                 'dropped.' % (name, result['mark']['production'], production), **result)
         result.update(changed=True, dropped=True)
         if not module.check_mode:
             try:

@@ -208,6 +208,14 @@ def _give_back_limit(cur, database, limit):
     return True
 
 
+def _literal(text):
+    return "'%s'" % str(text).replace("'", "''")
+
+
+def params_production(entry):
+    return entry.get('production') or ''
+
+
 def _check_made(module, cur, made, result):
     for entry in made:
         name = str(entry.get('name') or '')
@@ -219,6 +227,13 @@ def _check_made(module, cur, made, result):
                 msg='Refusing to run: the database %s (named by %s) is a %s database a run of yieldvault.db_restore '
                     'made, not a %s one: it cannot be used for this. Nothing was changed.'
                     % (name, entry.get('setting') or 'the settings', mark['kind'], entry['kind']), **result)
+        if state == 'foreign' and entry.get('kind') == 'previous':
+            module.fail_json(
+                msg='Refusing to swap in %s (-e previous): it carries no mark of a run of yieldvault.db_restore. If it '
+                    'is a previous database kept by a version before the marks, check it and adopt it once by hand: '
+                    'INSERT INTO yieldvault_db_restore.made (name, oid, kind, production, run_id) SELECT datname, oid, '
+                    '\'previous\', %s, \'adopted\' FROM pg_database WHERE datname = %s (in the postgres database). '
+                    'Nothing was changed.' % (name, _literal(params_production(entry)), _literal(name)), **result)
         if state == 'foreign':
             module.fail_json(
                 msg='Refusing to run: the database %s exists and was not made by yieldvault.db_restore (it carries no '

@@ -200,7 +200,7 @@ def test_drill_into_somebody_elses_database_is_refused(pg_cluster, run_playbook,
         assert admin_query(pg_cluster, "SELECT count(*) FROM kept", dbname=other) == [(1,)]
         # A scratch database a killed drill left carries its mark: the next drill drops and reuses it.
         scratch = "scratch_%s" % os.urandom(3).hex()
-        create_marked_database(pg_cluster, scratch, kind="drill", production=yv["name"])
+        create_marked_database(pg_cluster, scratch, kind="drill", production=scratch)
         again = run_playbook("drill.yml", dict(yv["inv"], db_restore_drill_database=scratch), {})
         again.assert_ok()
         assert unmarked_databases(pg_cluster, scratch) == []
