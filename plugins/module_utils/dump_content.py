@@ -26,7 +26,7 @@ import tarfile
 import time
 import zlib
 
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import table_key
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import REFRESHED, UNKNOWN, table_key
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
     PACKED_DIRECTORY,
     TOC_FILE,
@@ -34,10 +34,6 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile imp
     parse_toc_entries,
 )
 
-REFRESHED = 'refreshed'
-# Expected-count markers understood by counts.compare_counts: any count (not null) for a refreshed materialized
-# view, nothing claimed for a table whose data is not COPY text (pg_dump --inserts).
-UNKNOWN = 'unknown'
 
 BLK_DATA = 1
 BLK_BLOBS = 3
