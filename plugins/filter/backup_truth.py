@@ -43,6 +43,14 @@ def backup_rollback_baseline(before, materialized_views):
     return rollback_baseline(before, materialized_views)
 
 
+def loss_line(row):
+    """One line of the plan's loss table."""
+    return "%s: %s -> %s (%s)%s" % (
+        row["table"], "missing" if row.get("now") is None else row["now"],
+        "not in the backup" if row.get("backup") is None else row["backup"],
+        "%+d" % row["difference"], " LOSS BEYOND TOLERANCE" if row.get("beyond") else "")
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -51,4 +59,5 @@ class FilterModule:
             "backup_restore_loss": backup_restore_loss,
             "backup_settings_problems": backup_settings_problems,
             "backup_rollback_baseline": backup_rollback_baseline,
+            "loss_line": loss_line,
         }

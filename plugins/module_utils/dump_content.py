@@ -369,12 +369,13 @@ def read_content(path, fmt):
     counted (bool), error (why not, or None), tables ({schema.table: rows, REFRESHED, UNKNOWN or None}),
     partitions ({parent: [leaves]}), unknown ([tables whose rows are not COPY text]), relations
     ({schema.table: TOC type} of tables, views, materialized views, foreign tables and sequences), columns
-    ({schema.table: [column]}), data_bytes (uncompressed COPY bytes read) and seconds.
+    ({schema.table: [column]}), total_rows (partitioned parents not counted twice), data_bytes (uncompressed COPY
+    bytes read) and seconds.
 
     The TOC part (relations, columns) is filled even when the data cannot be read to its end.
     """
     started = time.time()
-    result = dict(counted=False, error=None, format=fmt, tables=None, partitions={}, unknown=[], relations={},
+    result = dict(counted=False, error=None, format=fmt, tables=None, total_rows=None, partitions={}, unknown=[], relations={},
                   columns={}, data_bytes=0, seconds=0.0)
     seen = {}
 
@@ -396,7 +397,9 @@ def read_content(path, fmt):
             raise DumpContentError('a %s dump is SQL text, not an archive with a table of contents' % fmt)
         described, rows, data_bytes = reader(path, header_hook)
         tables, partitions, unknown = expected_counts(described, rows)
-        result.update(counted=True, tables=tables, partitions=partitions, unknown=unknown, data_bytes=data_bytes)
+        parents = set(described['parents'].values())
+        result.update(counted=True, tables=tables, partitions=partitions, unknown=unknown, data_bytes=data_bytes,
+                      total_rows=sum(n for t, n in tables.items() if t not in parents and isinstance(n, int)))
     except (DumpContentError, DumpHeaderError) as exc:
         result['error'] = str(exc)
     except (IOError, OSError, EOFError, tarfile.TarError) as exc:

@@ -198,7 +198,20 @@ def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manife
     """
     cmp = counts.get('comparison')
     rows = []
-    if cmp is not None and baseline_source == 'manifest':
+    if cmp is not None and baseline_source == 'backup':
+        diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
+        rows += [
+            _row("every table of the backup exists", not cmp['missing'],
+                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
+                 else 'all %d tables present' % baseline_size),
+            _row("row counts equal the backup's own data exactly", not cmp['differences'],
+                 'differ: ' + '; '.join(diffs) if diffs
+                 else '%s rows in %d tables, as counted in the backup\'s data; materialized views as pg_restore '
+                      'refreshed them' % (counts.get('total_rows'), baseline_size)),
+            _row("no table that the backup does not hold", not cmp['extra'],
+                 'not in the backup: ' + ', '.join(cmp['extra']) if cmp['extra'] else 'none'),
+        ]
+    elif cmp is not None and baseline_source == 'manifest':
         diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
         rows += [
             _row("every table of the backup's manifest exists", not cmp['missing'],

@@ -36,6 +36,7 @@ def test_exact_counts_from_every_archive_format(name, fmt):
     assert content['columns']['my schema.order items'] == ['id', 'Note', 'price']
     assert content['relations']['public.user_mv'] == 'MATERIALIZED VIEW'
     assert content['data_bytes'] > 0
+    assert content['total_rows'] == 250 + 5 + 1000
 
 
 def test_packed_directory_dump(tmp_path):
