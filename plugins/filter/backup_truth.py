@@ -28,8 +28,8 @@ def backup_manifest_disagreements(content, manifest):
     return manifest_disagreements(manifest.get("tables"), content.get("tables"))
 
 
-def backup_restore_loss(now, expected, tolerance_percent=0.0, tolerance_rows=0):
-    return restore_loss(now, expected, tolerance_percent, tolerance_rows)
+def backup_restore_loss(now, expected, tolerance_percent=0.0, tolerance_rows=0, materialized_views=None):
+    return restore_loss(now, expected, tolerance_percent, tolerance_rows, materialized_views)
 
 
 def backup_settings_problems(content, not_null, checks, backup=""):

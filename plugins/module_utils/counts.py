@@ -142,12 +142,13 @@ def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def restore_loss(now, backup, tolerance_percent=0.0, tolerance_rows=0):
+def restore_loss(now, backup, tolerance_percent=0.0, tolerance_rows=0, derived=None):
     """What a restore of backup over the database as it is now loses, table by table.
 
     now and backup are {schema.table: rows} (backup as dump_content counts it: materialized views and
     uncounted tables are not numbers and are left out). A table loses max(0, now - backup) rows; one that is
-    not in the backup loses all of them. A loss is beyond the tolerance only when it is more than
+    not in the backup loses all of them. derived lists the materialized views of now: their rows are a query's
+    result, not data, so they are left out. A loss is beyond the tolerance only when it is more than
     tolerance_rows rows AND more than tolerance_percent of the rows now, so a 4-row table that lost one row is
     not judged like a 4-million-row one. Returns dict(rows=[{table, now, backup, difference, lost, beyond}]
     for every table whose count differs, sorted by table, beyond=[tables], equal=n, lost_rows=total).
@@ -158,7 +159,10 @@ def restore_loss(now, backup, tolerance_percent=0.0, tolerance_rows=0):
     limit_rows = int(tolerance_rows or 0)
     rows = []
     equal = 0
+    skip = set(derived or [])
     for table in sorted(set(now) | set(backup)):
+        if table in skip:
+            continue
         in_now, in_backup = table in now, table in backup
         have, want = now.get(table), backup.get(table)
         if (in_backup and not _is_count(want)) or (in_now and not _is_count(have)):

@@ -130,3 +130,9 @@ def test_check_reading_a_table_not_in_the_backup():
 ])
 def test_sql_relations(sql, relations):
     assert verify.sql_relations(sql) == relations
+
+
+def test_a_materialized_view_of_production_is_no_loss():
+    loss = counts.restore_loss({'public.mv': 300, 'public.User': 5}, {'public.User': 5}, 10, 100,
+                               derived=['public.mv'])
+    assert loss['rows'] == [] and loss['beyond'] == []
