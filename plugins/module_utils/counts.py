@@ -202,11 +202,14 @@ def manifest_disagreements(manifest_tables, dump_tables):
 
 
 def expected_from(content, manifest_tables=None):
-    """(expected counts, source) for verifying a restore: the dump's own counts ('backup'), else the manifest's
-    with its materialized views judged as pg_restore makes them ('manifest'), else (None, None)."""
+    """(expected counts, source) for verifying a restore: the dump's own counts ('backup', or 'manifest' when the
+    manifest states the same), else the manifest's with its materialized views judged as pg_restore makes them
+    ('manifest'), else (None, None)."""
     content = content or {}
     if content.get('counted') and isinstance(content.get('tables'), dict):
-        return dict(content['tables']), 'backup'
+        # A manifest that agrees with the data (fetch_backup stops on one that does not) names the source.
+        agrees = isinstance(manifest_tables, dict) and not manifest_disagreements(manifest_tables, content['tables'])
+        return dict(content['tables']), 'manifest' if agrees else 'backup'
     if isinstance(manifest_tables, dict):
         expected = dict(manifest_tables)
         for table, kind in (content.get('relations') or {}).items():

@@ -109,8 +109,9 @@ def test_failed_verification_fails_a_random_drill(tmp_path, pg_cluster, yieldvau
     assert report["mode"] == "drill" and report["outcome"] == "failed" and report["failed_phase"] == "verify_restore"
     picked = report["backup"]["name"]
     assert picked == backups[0]["name"]
-    # no manifest: the fallback compares with production, whose counts equal this old backup's
-    assert any(v["check"] == "every table of the pre-restore database exists" for v in report["verification"])
+    # no manifest: the counts are compared with the backup's own data, and they match; only the SQL check fails
+    rows = {v["check"]: v for v in report["verification"]}
+    assert rows["row counts equal the backup's own data exactly"]["passed"] is True
     history = _history(work)
     assert history[-1]["outcome"] == "failed" and history[-1]["rto_seconds"] is None
     assert report["drill"]["trend"]["timed_runs"] == 0

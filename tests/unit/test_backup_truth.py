@@ -59,7 +59,10 @@ def test_manifest_disagreements_ignore_materialized_views():
 
 def test_expected_from_prefers_the_dump_and_judges_manifest_matviews_by_the_toc():
     content = dict(counted=True, tables={'public.User': 5, 'public.user_mv': 'refreshed'})
-    assert counts.expected_from(content, {'public.User': 5}) == (content['tables'], 'backup')
+    assert counts.expected_from(content, None) == (content['tables'], 'backup')
+    # a manifest that states the same counts (its stale materialized view aside) names the source
+    assert counts.expected_from(content, {'public.User': 5, 'public.user_mv': 4}) == (content['tables'], 'manifest')
+    assert counts.expected_from(content, {'public.User': 6}) == (content['tables'], 'backup')
     toc_only = dict(counted=False, tables=None, relations={'public.user_mv': 'MATERIALIZED VIEW',
                                                            'public.never': 'MATERIALIZED VIEW'})
     assert counts.expected_from(toc_only, {'public.User': 5, 'public.user_mv': 4, 'public.never': None}) == (
