@@ -254,6 +254,11 @@ def restore_report(facts):
                             "ended_at": iso_z(recovered)} if window else None,
         "metrics": metrics,
         "counts": _count_rows(before, after, expected),
+        # Where counts[].expected comes from: "backup" (the dump's own data), "manifest" (the manifest, agreeing
+        # with the data where it was read) or null (no expected counts: plain SQL without a manifest).
+        "expected_source": facts.get("expected_source") or None,
+        # What the restore loses against production (the plan's table): rows, beyond, tolerance.
+        "loss": facts.get("loss") or None,
         "verification": facts.get("verification") or [],
         "connections_terminated": [_connection(c) for c in (facts.get("connections_terminated") or [])],
         "services": [_service(s) for s in (facts.get("services") or [])],

@@ -130,3 +130,23 @@ def test_table_columns():
             '\n    "we""ird" text,\n    CONSTRAINT positive CHECK ((id > 0))\n);\n')
     assert dump_content.table_columns(defn) == ['id', 'createdAt', 'we"ird']
     assert dump_content.table_columns('CREATE TABLE public.t OF public.ty;\n') is None
+
+
+def test_backup_checksum_counts_the_rows_in_the_download_call(tmp_path, run_main):
+    # The download's one module call verifies the file, lets pg_restore list it and counts its rows.
+    import hashlib
+    import shutil
+    from ansible_collections.yieldvault.db_restore.plugins.modules import backup_checksum
+    src = os.path.join(DATA, 'content.dump')
+    dest = tmp_path / 'content_20261204_1200.dump'
+    md5 = hashlib.md5(open(src, 'rb').read()).hexdigest()
+    if not shutil.which('pg_restore') and not os.path.exists('/usr/lib/postgresql/15/bin/pg_restore'):
+        pytest.skip('pg_restore is not installed')
+    binary = shutil.which('pg_restore') or '/usr/lib/postgresql/15/bin/pg_restore'
+    result = run_main(backup_checksum.main, path=str(dest), src=src, expected_md5=md5, inspect=True,
+                      count_rows=True, pg_restore=binary)
+    assert result['rc'] == 0, result.get('msg')
+    content = result['inspect']['content']
+    assert content['counted'] is True and content['tables'] == EXPECTED
+    plain = run_main(backup_checksum.main, path=str(dest), expected_md5=md5, inspect=True, pg_restore=binary)
+    assert 'content' not in plain['inspect'], 'rows are counted only when asked'
