@@ -209,7 +209,12 @@ def expected_from(content, manifest_tables=None):
     if content.get('counted') and isinstance(content.get('tables'), dict):
         # A manifest that agrees with the data (fetch_backup stops on one that does not) names the source.
         agrees = isinstance(manifest_tables, dict) and not manifest_disagreements(manifest_tables, content['tables'])
-        return dict(content['tables']), 'manifest' if agrees else 'backup'
+        if not agrees:
+            return dict(content['tables']), 'backup'
+        # The manifest also counted what the dump does not create (an extension's own tables).
+        expected = dict(manifest_tables)
+        expected.update(content['tables'])
+        return expected, 'manifest'
     if isinstance(manifest_tables, dict):
         expected = dict(manifest_tables)
         for table, kind in (content.get('relations') or {}).items():

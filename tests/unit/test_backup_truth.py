@@ -62,6 +62,9 @@ def test_expected_from_prefers_the_dump_and_judges_manifest_matviews_by_the_toc(
     assert counts.expected_from(content, None) == (content['tables'], 'backup')
     # a manifest that states the same counts (its stale materialized view aside) names the source
     assert counts.expected_from(content, {'public.User': 5, 'public.user_mv': 4}) == (content['tables'], 'manifest')
+    # what the manifest counted and the dump does not create (an extension's table) stays expected
+    assert counts.expected_from(content, {'public.User': 5, 'public.ext': 2}) == (
+        dict(content['tables'], **{'public.ext': 2}), 'manifest')
     assert counts.expected_from(content, {'public.User': 6}) == (content['tables'], 'backup')
     toc_only = dict(counted=False, tables=None, relations={'public.user_mv': 'MATERIALIZED VIEW',
                                                            'public.never': 'MATERIALIZED VIEW'})
@@ -139,3 +142,22 @@ def test_a_materialized_view_of_production_is_no_loss():
     loss = counts.restore_loss({'public.mv': 300, 'public.User': 5}, {'public.User': 5}, 10, 100,
                                derived=['public.mv'])
     assert loss['rows'] == [] and loss['beyond'] == []
+
+
+def test_count_rows_against_the_backup_pass_fail_and_name_extension_tables():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.verify import count_rows
+
+    def result(actual, baseline):
+        return dict(counts=actual, tables=len(actual), total_rows=sum(v for v in actual.values() if v),
+                    comparison=counts.compare_counts(actual, baseline, 0), null_checks=[])
+    rows = {r['check']: r for r in count_rows(result({'public.a': 3, 'public.mv': 9, 'public.ext': 1},
+                                                     {'public.a': 3, 'public.mv': 'refreshed'}), 'backup', 2, 0)}
+    assert rows["row counts equal the backup's own data exactly"]['passed'] is True
+    assert rows["no table that the backup does not hold"]['passed'] is True
+    assert 'public.ext' in rows["no table that the backup does not hold"]['detail']
+    rows = {r['check']: r for r in count_rows(result({'public.a': 2}, {'public.a': 3, 'public.b': 0}), 'backup',
+                                              2, 0)}
+    assert rows["row counts equal the backup's own data exactly"] == dict(
+        check="row counts equal the backup's own data exactly", passed=False, detail='differ: public.a 2 instead of 3')
+    assert rows["every table of the backup exists"] == dict(check="every table of the backup exists", passed=False,
+                                                            detail='missing: public.b')

@@ -150,3 +150,16 @@ def test_backup_checksum_counts_the_rows_in_the_download_call(tmp_path, run_main
     assert content['counted'] is True and content['tables'] == EXPECTED
     plain = run_main(backup_checksum.main, path=str(dest), expected_md5=md5, inspect=True, pg_restore=binary)
     assert 'content' not in plain['inspect'], 'rows are counted only when asked'
+
+
+def test_data_of_a_table_the_dump_does_not_create_is_not_claimed():
+    # an extension's configuration table: CREATE EXTENSION makes it with rows of its own, the dump adds the user's
+    entries = [dict(id=1, type='EXTENSION', schema=None, name='postgis', defn='', copy_stmt=''),
+               dict(id=2, type='TABLE DATA', schema='public', name='spatial_ref_sys', defn='',
+                    copy_stmt='COPY public.spatial_ref_sys (srid) FROM stdin;\n'),
+               dict(id=3, type='TABLE', schema='public', name='t', defn='CREATE TABLE public.t (\n    x integer\n);\n'),
+               dict(id=4, type='TABLE DATA', schema='public', name='t', defn='', copy_stmt='COPY public.t (x) FROM stdin;\n')]
+    described = dump_content.describe_entries(entries)
+    tables, dummy, unknown = dump_content.expected_counts(described, {2: 3, 4: 7})
+    assert tables == {'public.spatial_ref_sys': 'unknown', 'public.t': 7}
+    assert unknown == ['public.spatial_ref_sys']
