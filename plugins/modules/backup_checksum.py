@@ -525,13 +525,13 @@ class Checksum(object):
             try:
                 body = self.client.get_object(Bucket=self.params['s3_bucket'], Key=self.s3_key)['Body']
             except Exception as exc:
-                raise AttemptFailed(self.s3_error(exc, 'download the backup'), is_transient_s3_error(exc))
+                raise AttemptFailed(self.s3_error(exc, 'download the backup'), is_transient_s3_error(exc)) from exc
             return body.read, body.close
         try:
             handle = open(self.src, 'rb')
         except (IOError, OSError) as exc:
             raise AttemptFailed('Could not open the source backup %s: %s. Nothing was changed.'
-                                % (self.src, to_native(exc)), retryable=True)
+                                % (self.src, to_native(exc)), retryable=True) from exc
         return handle.read, handle.close
 
     # Expected checksums ------------------------------------------------------------------------
@@ -797,12 +797,12 @@ class Checksum(object):
             return result
         except SourceReadError as exc:
             if self.s3_key:
-                raise AttemptFailed(self.s3_error(exc.cause, 'download the backup'), retryable=True)
+                raise AttemptFailed(self.s3_error(exc.cause, 'download the backup'), retryable=True) from exc
             raise AttemptFailed('Could not read the source backup %s: %s. Nothing was changed.'
-                                % (self.src, to_native(exc.cause)), retryable=True)
+                                % (self.src, to_native(exc.cause)), retryable=True) from exc
         except (IOError, OSError) as exc:
             raise AttemptFailed('Could not write %s: %s. Check free space and permissions of %s; nothing was changed.'
-                                % (self.path, to_native(exc), directory), retryable=False)
+                                % (self.path, to_native(exc), directory), retryable=False) from exc
         finally:
             if close is not None:
                 try:
@@ -818,7 +818,7 @@ class Checksum(object):
             try:
                 return read(size)
             except Exception as exc:
-                raise SourceReadError(exc)
+                raise SourceReadError(exc) from exc
         return hash_stream(guarded_read, write=write, chunk_size=self.params['chunk_size'], sha256=self.want_sha256)
 
     def _check_complete(self, digest):

@@ -461,7 +461,7 @@ def compile_leftovers(entries):
         try:
             specs.append((directory, re.compile(pattern)))
         except re.error as exc:
-            raise ValueError('the leftovers pattern %r is not a regular expression: %s' % (pattern, exc))
+            raise ValueError('the leftovers pattern %r is not a regular expression: %s' % (pattern, exc)) from exc
     return specs
 
 
