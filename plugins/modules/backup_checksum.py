@@ -847,11 +847,11 @@ class Checksum(object):
 def no_checksum_message(name, s3_key=None, src=None, path=None):
     """What to do when a backup comes with no checksum; it names what an operator can change, not options."""
     if s3_key:
-        how = ('set the md5 metadata (key md5) on the S3 object %s when uploading it (playbooks/backup.yml and '
-               'scripts/make_backup.py do)' % s3_key)
+        how = ('set the md5 metadata (key md5) on the S3 object %s when uploading it (playbooks/backup.yml '
+               'does)' % s3_key)
     else:
-        how = ('put its md5sum file %s.md5 beside it (md5sum %s > %s.md5; playbooks/backup.yml and '
-               'scripts/make_backup.py write it)' % (src or path, name, name))
+        how = ('put its md5sum file %s.md5 beside it (md5sum %s > %s.md5; playbooks/backup.yml '
+               'writes it)' % (src or path, name, name))
     return ('No checksum was found for %s, so it cannot be verified and will not be restored: %s, or choose '
             'another backup with -e backup=<name>. Nothing was changed.' % (name, how))
 
