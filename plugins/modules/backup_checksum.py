@@ -24,7 +24,7 @@ description:
   - The expected MD5 is taken from, in order, O(expected_md5), the S3 object's metadata C(md5) (with O(s3_key)),
     the O(sidecar) file, a C(<src>.md5) sidecar beside O(src) (or C(<path>.md5) when only verifying).
   - Also reports the dump format seen in the first bytes (C(custom), C(tar), C(gzip), C(plain) or C(unknown)).
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:

@@ -17,7 +17,7 @@ description:
   - A lock held by another run makes O(state=present) fail with the holder, its age, and how to remove the lock
     when no restore is running; a lock older than O(stale_minutes) is reported as stale (it is never broken
     automatically).
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:

@@ -33,7 +33,7 @@ def build(source, out):
 
 
 def expected_files():
-    files = {"MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml",
+    files = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.rst", "meta/runtime.yml",
              "changelogs/changelog.yaml", "changelogs/config.yaml"}
     files |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "plugins").glob("*/*.py")}
     files |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "playbooks").glob("*.yml")}
