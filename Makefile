@@ -4,6 +4,11 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# pytest-xdist workers for the integration tests: a file's tests stay on one
+# worker (--dist loadfile), so its module fixtures are made once; each worker
+# has its own PostgreSQL cluster and moto server. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars docs-check clean bench
 
@@ -41,7 +46,7 @@ unit: setup
 	$(VENV)/pytest -q tests/unit
 
 integration: setup
-	$(VENV)/pytest -q tests/integration
+	$(VENV)/pytest -q $(XDIST) tests/integration
 
 # Restore speed against the runbook done by hand; BENCH_ARGS="--full" for the
 # big set, "--sizes 0,50 --reps 2" etc. (benchmarks/run.py --help).
@@ -55,7 +60,7 @@ molecule: setup
 
 # The fault-injection suite alone (it is part of `make test` too).
 faults: setup
-	$(VENV)/pytest -q -p no:cacheprovider tests/integration/test_faults.py tests/integration/test_crash.py \
+	$(VENV)/pytest -q $(XDIST) -p no:cacheprovider tests/integration/test_faults.py tests/integration/test_crash.py \
 	  tests/integration/test_names.py
 
 # kill -9 of the run at every task that changed something in a reference run
@@ -67,7 +72,7 @@ crash-sweep: setup
 # turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.
 test: lint
 	bash scripts/setup_docker.sh
-	YV_TEST_STRICT=1 $(VENV)/pytest -q -p no:cacheprovider -rs tests/unit tests/integration
+	YV_TEST_STRICT=1 $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=15 tests/unit tests/integration
 	bash scripts/molecule.sh
 
 clean: demo-clean

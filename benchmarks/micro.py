@@ -186,3 +186,44 @@ if __name__ == "__main__":  # python benchmarks/micro.py FILE_MB
     print(json.dumps(checksum_throughput(f)))
     print(json.dumps(module_memory("/tmp", [8, 32])))
     f.unlink()
+
+
+_COUNT_RUNNER = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dump_content import read_content
+started = time.monotonic()
+content = read_content(sys.argv[2], sys.argv[3])
+seconds = time.monotonic() - started
+# VmHWM belongs to this process's own memory since exec; ru_maxrss from wait4 would also count the pages of the
+# (large) benchmark process it was forked from.
+hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]
+print(json.dumps(dict(seconds=seconds, tables=content['tables'], error=content['error'],
+                      data_bytes=content['data_bytes'], hwm_kib=hwm)))
+"""
+
+
+def count_pass(path, fmt, expected, reps=3):
+    """The counting pass of fetch_backup (dump_content.read_content, as backup_checksum count_rows runs it) on
+    the backup at path, in its own process, reps times: seconds (median, min, max), peak RSS, MB of COPY data
+    read, and whether its counts equal expected (the database's exact counts when it was dumped)."""
+    runs = []
+    for _rep in range(reps):
+        proc = subprocess.Popen([PYTHON, "-c", _COUNT_RUNNER, COLLECTIONS, str(path), fmt], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        stdout = proc.stdout.read()
+        stderr = proc.stderr.read()
+        _pid, status, _usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return {"error": stderr.decode()[-500:]}
+        out = json.loads(stdout.decode().strip().splitlines()[-1])
+        runs.append(dict(out, rss_mib=round(out["hwm_kib"] / 1024.0, 1)))
+    seconds = sorted(r["seconds"] for r in runs)
+    counted = {t: n for t, n in (runs[0]["tables"] or {}).items() if isinstance(n, int)}
+    differ = {t: [counted.get(t), n] for t, n in expected.items() if counted.get(t) != n}
+    return {
+        "seconds": round(seconds[len(seconds) // 2], 2), "seconds_spread": [round(seconds[0], 2), round(seconds[-1], 2)],
+        "rss_mib": max(r["rss_mib"] for r in runs), "data_mb": round(runs[0]["data_bytes"] / 1e6, 1),
+        "backup_mb": round(os.path.getsize(path) / 1e6, 1), "error": runs[0]["error"],
+        "counts_equal": not differ and not runs[0]["error"], "differ": dict(list(differ.items())[:5]),
+    }

@@ -83,6 +83,38 @@ def _without_upload(results, summary):
     return lines
 
 
+def _count_pass(results, summary):
+    """The counting pass of the backup's rows (fetch_backup, count_rows) against the restore's total."""
+    sizes = [s for s in results["sizes"] if s.get("count_pass")]
+    if not sizes:
+        return []
+    lines = [
+        "",
+        "## Counting the backup's rows (exact expected counts without a manifest)",
+        "",
+        "fetch_backup reads the downloaded backup's data once, streaming (inflating its COPY blocks and counting "
+        "rows), in the download's module call, before anything stops: it adds no downtime. Below, that pass alone "
+        "(its own process, medians of the repetitions) and its share of restore.yml's total at the same size.",
+        "",
+        "| size | backup MB | COPY data MB | counting s (min-max) | MB/s of data | peak RSS MiB | counts equal the "
+        "database's | share of restore.yml total |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size in sizes:
+        cp = size["count_pass"]
+        if cp.get("seconds") is None:
+            lines.append("| %s | - | - | failed: %s | | | | |" % (size["label"], cp.get("error")))
+            continue
+        total = summary.get(size["label"], {}).get("restore_yml", {}).get("total")
+        lines.append("| %s | %s | %s | %s (%s-%s) | %s | %s | %s | %s |" % (
+            size["label"], _fmt(cp["backup_mb"]), _fmt(cp["data_mb"]), _fmt(cp["seconds"], 2),
+            _fmt(cp["seconds_spread"][0], 2), _fmt(cp["seconds_spread"][1], 2),
+            _fmt(cp["data_mb"] / cp["seconds"], 0) if cp["seconds"] else "-", _fmt(cp["rss_mib"]),
+            "yes" if cp["counts_equal"] else "NO (%s)" % (cp.get("differ") or cp.get("error")),
+            ("%s %%" % _fmt(100.0 * cp["seconds"] / total)) if total else "-"))
+    return lines
+
+
 def markdown(results):
     summary = summarize(results)
     m = results["machine"]
@@ -128,6 +160,7 @@ def markdown(results):
                 _fmt(row["downtime"]), _fmt(row["downtime_spread"][0]), _fmt(row["downtime_spread"][1]),
                 _fmt(_ratio(row["downtime"], base.get("downtime")), 2), _fmt(row["downtime_drop"])))
     lines += _without_upload(results, summary)
+    lines += _count_pass(results, summary)
     lines += ["", "## Phases (median seconds)", "",
               "| size | contender | fetch (download + checksum) | safety backup | drop/create | restore | verify "
               "| other (Ansible start, preflight, assess, stop/start, report) |",

@@ -102,6 +102,17 @@ def upload_backup(conn_info, s3, dbname):
     return backup
 
 
+def bench_count_pass(ctx, backup, expected, reps):
+    """fetch_backup's counting pass (backup_checksum count_rows) alone, on the downloaded backup file."""
+    path = ctx.work_root / ("count-" + backup["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_backup.s3_client(ctx.s3).download_file(BUCKET, backup["key"], str(path))
+    try:
+        return micro.count_pass(path, "custom", expected, reps=reps)
+    finally:
+        path.unlink()
+
+
 def clear_prefix(s3, prefix):
     """Safety backups uploaded by the runs: moto keeps them, and they would pile up."""
     client = make_backup.s3_client(s3)
@@ -146,6 +157,12 @@ def bench_size(ctx, args, size_mb, names, reps, results):
         label, desc["size_bytes"] / 1e6, desc["tables"], desc["indexes"], backup["size"] / 1e6))
     entry = dict(desc, label=label, size_mb=size_mb, backup_bytes=backup["size"], runs=[])
     results["sizes"].append(entry)
+    if not args.skip_count:
+        entry["count_pass"] = bench_count_pass(ctx, backup, expected, reps)
+        cp = entry["count_pass"]
+        say("size %s: counting pass %s s (%s MB of COPY data, peak RSS %s MiB), counts %s" % (
+            label, cp.get("seconds"), cp.get("data_mb"), cp.get("rss_mib"),
+            "equal the database's" if cp.get("counts_equal") else "DIFFER: %s" % (cp.get("differ") or cp.get("error"))))
     for rep in range(reps):
         # Rotate the order each repetition so no contender always runs first (cold caches) or last.
         order = names[rep % len(names):] + names[:rep % len(names)]
@@ -307,6 +324,8 @@ def parse_args(argv):
                                                         "--full 1024)")
     parser.add_argument("--skip-multi", action="store_true")
     parser.add_argument("--skip-micro", action="store_true")
+    parser.add_argument("--skip-count", action="store_true", help="do not measure the counting pass of the "
+                        "backup's rows (fetch_backup count_rows) at each size")
     parser.add_argument("--ref", help="benchmark the collection as committed at this git ref (e.g. HEAD) instead of "
                                       "the working tree; the harness itself is always the working tree's")
     parser.add_argument("--baseline", metavar="REF", help="also run restore.yml as committed at this git ref "

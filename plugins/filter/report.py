@@ -254,6 +254,11 @@ def restore_report(facts):
                             "ended_at": iso_z(recovered)} if window else None,
         "metrics": metrics,
         "counts": _count_rows(before, after, expected),
+        # Where counts[].expected comes from: "backup" (the dump's own data), "manifest" (the manifest, agreeing
+        # with the data where it was read) or null (no expected counts: plain SQL without a manifest).
+        "expected_source": facts.get("expected_source") or None,
+        # What the restore loses against production (the plan's table): rows, beyond, tolerance.
+        "loss": facts.get("loss") or None,
         "verification": facts.get("verification") or [],
         "connections_terminated": [_connection(c) for c in (facts.get("connections_terminated") or [])],
         "services": [_service(s) for s in (facts.get("services") or [])],
@@ -451,9 +456,11 @@ def report_markdown(r):
     lines += ["", "## Row counts", ""]
     if r["counts"]:
         changed = [c for c in r["counts"] if c["difference"] not in (0, None) or c["before"] is None or c["after"] is None
-                   or (c["expected"] is not None and c["after"] != c["expected"])]
-        lines.append("%d tables, %d differ from before the restore or from the backup's manifest."
-                     % (len(r["counts"]), len(changed)))
+                   or (isinstance(c["expected"], int) and c["after"] != c["expected"])]
+        lines.append("%d tables, %d differ from before the restore or from the backup's counts%s."
+                     % (len(r["counts"]), len(changed),
+                        {"backup": " (read from its own data)", "manifest": " (its manifest, agreeing with its data)"}
+                        .get(r.get("expected_source"), "")))
         lines += ["", "| Table | Before | Expected | After | After - before | After - expected |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for c in r["counts"]:
@@ -464,6 +471,16 @@ def report_markdown(r):
                 (("**%+d**" % diff_e) if diff_e else "0") if isinstance(diff_e, int) else "-"))
     else:
         lines.append("No counts were taken.")
+    loss = r.get("loss") or {}
+    if loss.get("rows"):
+        lines += ["", "## What this restore loses against production", "",
+                  "Shown in the plan before anything changed; tolerance %s %% and %s rows per table%s." % (
+                      loss.get("tolerance_percent"), loss.get("tolerance_rows"),
+                      ", exceeded by %s" % ", ".join(loss["beyond"]) if loss.get("beyond") else ""),
+                  "", "| Table | Rows before | In the backup | Difference |", "| --- | ---: | ---: | ---: |"]
+        for row in loss["rows"]:
+            lines.append("| %s | %s | %s | %s%s |" % (_cell(row["table"]), _fmt(row.get("now")), _fmt(row.get("backup")),
+                                                     "%+d" % row["difference"], " **beyond**" if row.get("beyond") else ""))
     lines += ["", "## Connections terminated", ""]
     if r["connections_terminated"]:
         lines += ["| pid | user | application | client | state | since (UTC) |", "| ---: | --- | --- | --- | --- | --- |"]

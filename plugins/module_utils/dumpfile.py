@@ -492,13 +492,22 @@ def parse_toc(data, fmt):
     fmt is the dump's format, which decides the format-specific part of each entry. Raises DumpHeaderError
     when data ends inside the TOC or is not an archive.
     """
+    entries = parse_toc_entries(data, fmt)[1]
+    return dict((e['id'], dict(type=e['type'], schema=e['schema'], name=e['name'], owner=e['owner']))
+                for e in entries)
+
+
+def parse_toc_entries(data, fmt):
+    """(header, [entry], offset where the TOC ends) with every entry's id, type, schema, name, owner, defn,
+    copy_stmt and had_dumper, plus file (its data file: tar member or directory file) for a tar or directory
+    dump. A custom file's data blocks start at the returned offset."""
     header, reader, version = _read_header(data)
     if version < (1, 6, 0):
         raise DumpHeaderError('archive version %s predates schemas in the TOC' % header['archive_version'])
-    toc = {}
+    entries = []
     for dummy in range(reader.read_int()):
         dump_id = reader.read_int()
-        reader.read_int()  # hadDumper
+        had_dumper = reader.read_int()
         if version >= (1, 8, 0):
             reader.read_str()  # catalog table oid
         reader.read_str()  # oid
@@ -506,9 +515,9 @@ def parse_toc(data, fmt):
         desc = reader.read_str()
         if version >= (1, 11, 0):
             reader.read_int()  # section
-        reader.read_str()  # defn
+        defn = reader.read_str()
         reader.read_str()  # dropStmt
-        reader.read_str()  # copyStmt (1.3 on)
+        copy_stmt = reader.read_str()  # 1.3 on
         namespace = reader.read_str()
         if version >= (1, 10, 0):
             reader.read_str()  # tablespace
@@ -521,14 +530,16 @@ def parse_toc(data, fmt):
             reader.read_str()  # "false": WITH OIDS
         while reader.read_str() is not None:  # dependencies, ended by a NULL string
             pass
+        entry = dict(id=dump_id, type=desc, schema=namespace or None, name=tag or '', owner=owner or '',
+                     defn=defn or '', copy_stmt=copy_stmt or '', had_dumper=bool(had_dumper))
         if fmt == 'custom':
             # ReadOffset: a flag byte, then the data's offset in off_size bytes.
             for dummy_byte in range(1 + header['off_size']):
                 reader.byte()
         else:
-            reader.read_str()  # the entry's data file (tar member or directory file)
-        toc[dump_id] = dict(type=desc, schema=namespace or None, name=tag or '', owner=owner or '')
-    return toc
+            entry['file'] = reader.read_str()  # the entry's data file (tar member or directory file)
+        entries.append(entry)
+    return header, entries, reader.pos
 
 
 def read_toc(path, fmt, limit=256 * 1048576):

@@ -18,6 +18,7 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.dump_content import read_content
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (
     PACKED_DIRECTORY,
     DumpHeaderError,
@@ -85,8 +86,13 @@ def list_archive(module, binary, path, fmt):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def inspect_backup(module, path, binary='pg_restore', list_toc=True):
+def inspect_backup(module, path, binary='pg_restore', list_toc=True, count_rows=False):
     """(result, None) for a dump the local pg_restore (or psql) can restore; (result, what to do) otherwise.
+
+    With count_rows, result['content'] is what the archive holds (dump_content.read_content: exact row counts
+    from its data, read once, streaming; its tables, columns and partitions), or None for plain SQL. A dump whose
+    data cannot be read to its end is not refused here: content says why (content.error), and pg_restore has
+    the last word.
 
     result has the keys backup_inspect returns: changed, path, format, size, header, pg_restore_version,
     readable, reason, toc, toc_entries, jobs_supported, source_database (the database the dump was made from: the
@@ -96,6 +102,8 @@ def inspect_backup(module, path, binary='pg_restore', list_toc=True):
         changed=False, path=path, format='unknown', size=None, header=None, pg_restore_version=None,
         readable=False, reason='', toc=None, toc_entries=None, jobs_supported=False, source_database=None,
     )
+    if count_rows:
+        result['content'] = None
     try:
         return _inspect(module, path, binary, list_toc, result)
     except _Unreadable as exc:
@@ -198,5 +206,7 @@ def _inspect(module, path, binary, list_toc, result):
         result.update(toc=toc, toc_entries=entries)
         reason += '; the TOC lists %d entries' % len(entries)
 
+    if 'content' in result:
+        result['content'] = read_content(path, fmt)
     result.update(readable=True, reason=reason)
     return result, None

@@ -10,6 +10,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import decimal
+import difflib
+import re
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import split_table_name
 
 # pg_restore --list type -> the catalog kind that proves the object exists.
 # CONSTRAINT, FK CONSTRAINT and CHECK CONSTRAINT all live in pg_constraint
@@ -194,7 +198,23 @@ def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manife
     """
     cmp = counts.get('comparison')
     rows = []
-    if cmp is not None and baseline_source == 'manifest':
+    if cmp is not None and baseline_source == 'backup':
+        diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
+        rows += [
+            _row("every table of the backup exists", not cmp['missing'],
+                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
+                 else 'all %d tables present' % baseline_size),
+            _row("row counts equal the backup's own data exactly", not cmp['differences'],
+                 'differ: ' + '; '.join(diffs) if diffs
+                 else '%s rows in %d tables, as counted in the backup\'s data; materialized views as pg_restore '
+                      'refreshed them' % (counts.get('total_rows'), baseline_size)),
+            # The database is created from template0 and holds only what the dump creates: a table the dump
+            # does not list comes from CREATE EXTENSION (its own tables), so it is named, not failed.
+            _row("no table that the backup does not hold", True,
+                 'made by an extension, not by the dump\'s data: ' + ', '.join(cmp['extra']) if cmp['extra']
+                 else 'none'),
+        ]
+    elif cmp is not None and baseline_source == 'manifest':
         diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
         rows += [
             _row("every table of the backup's manifest exists", not cmp['missing'],
@@ -283,3 +303,188 @@ def check_problems(checks):
         if problem:
             problems.append('%s: %s' % (label, problem))
     return problems
+
+
+# ---- verification settings against the backup's table of contents --------
+
+_TOKEN_RE = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<comment>--[^\n]*|/\*.*?\*/)
+  | (?P<string>[EeBbXxNn]?'(?:[^']|'')*')
+  | (?P<dollar>\$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$)
+  | (?P<quoted>"(?:[^"]|"")*")
+  | (?P<word>[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*)
+  | (?P<other>::|.)
+""", re.VERBOSE | re.DOTALL)
+
+# A '(' after one of these opens a subquery or a list, not a function's arguments.
+_NOT_FUNCTIONS = frozenset((
+    'from', 'join', 'in', 'exists', 'as', 'select', 'where', 'and', 'or', 'not', 'on', 'lateral', 'any', 'all',
+    'some', 'values', 'with', 'union', 'intersect', 'except', 'having', 'by', 'then', 'else', 'when', 'case',
+    'recursive', 'materialized', 'using', 'distinct', 'is', 'returning', 'limit', 'offset',
+))
+
+
+def _tokens(sql_text):
+    out = []
+    for match in _TOKEN_RE.finditer(sql_text or ''):
+        kind = match.lastgroup if match.lastgroup != 'tag' else 'dollar'
+        if kind in ('space', 'comment'):
+            continue
+        if match.group('dollar') is not None:
+            kind = 'dollar'
+        out.append((kind, match.group(0)))
+    return out
+
+
+def _ident(token):
+    kind, text = token
+    if kind == 'quoted':
+        return text[1:-1].replace('""', '"')
+    if kind == 'word':
+        return text.lower()
+    return None
+
+
+def sql_relations(sql_text):
+    """The relations a check's query reads: [(schema or None, name)] after FROM and JOIN, in order.
+
+    Names inside function arguments (EXTRACT(... FROM x), SUBSTRING(x FROM 2)), after IS DISTINCT FROM, of
+    functions (FROM generate_series(...)) and of the query's own WITH names are not relations. Unquoted names
+    fold to lower case, as PostgreSQL folds them.
+    """
+    tokens = _tokens(sql_text)
+    ctes = set()
+    for index in range(len(tokens) - 2):
+        if tokens[index + 1][1].lower() == 'as' and tokens[index + 2][1] == '(' and _ident(tokens[index]):
+            ctes.add(_ident(tokens[index]))
+        if (tokens[index + 1][1].lower() == 'as' and tokens[index + 2][1].lower() in ('materialized', 'not')
+                and _ident(tokens[index])):
+            ctes.add(_ident(tokens[index]))
+    found = []
+    stack = []  # True for the parentheses of a function call
+    index = 0
+    while index < len(tokens):
+        kind, text = tokens[index]
+        lower = text.lower()
+        if text == '(':
+            prev = tokens[index - 1] if index else None
+            stack.append(bool(prev) and prev[0] in ('word', 'quoted') and prev[1].lower() not in _NOT_FUNCTIONS)
+        elif text == ')':
+            if stack:
+                stack.pop()
+        elif kind == 'word' and lower in ('from', 'join') and not any(stack):
+            if lower == 'from' and index and tokens[index - 1][1].lower() == 'distinct':
+                index += 1
+                continue
+            index += 1
+            while True:
+                while index < len(tokens) and tokens[index][1].lower() in ('only', 'lateral'):
+                    index += 1
+                if index >= len(tokens) or _ident(tokens[index]) is None:
+                    break
+                parts = [_ident(tokens[index])]
+                index += 1
+                if index + 1 < len(tokens) and tokens[index][1] == '.' and _ident(tokens[index + 1]) is not None:
+                    parts.append(_ident(tokens[index + 1]))
+                    index += 2
+                if index < len(tokens) and tokens[index][1] == '(':
+                    break  # a function in FROM
+                if len(parts) == 1 and parts[0] in ctes:
+                    pass
+                else:
+                    found.append((parts[0], parts[1]) if len(parts) == 2 else (None, parts[0]))
+                # "FROM a x, b y": an optional alias, then a comma for the next relation
+                if index < len(tokens) and tokens[index][1].lower() == 'as':
+                    index += 1
+                if (index < len(tokens) and tokens[index][0] in ('word', 'quoted')
+                        and tokens[index][1].lower() not in _CLAUSE_WORDS):
+                    index += 1
+                if index < len(tokens) and tokens[index][1] == ',':
+                    index += 1
+                    continue
+                break
+            continue
+        index += 1
+    return found
+
+
+_CLAUSE_WORDS = frozenset((
+    'where', 'join', 'inner', 'left', 'right', 'full', 'cross', 'natural', 'on', 'using', 'group', 'order',
+    'having', 'limit', 'offset', 'union', 'intersect', 'except', 'window', 'for', 'fetch', 'tablesample',
+))
+
+
+def _closest(name, candidates):
+    """The candidate closest to name (case and spacing aside), or None."""
+    lowered = dict((c.lower(), c) for c in candidates)
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+def _relation_key(schema, name, relations):
+    """The backup's key for a (schema or None, name) a query names: public first, then any schema."""
+    if schema is not None:
+        key = '%s.%s' % (schema, name)
+        return key if key in relations else None
+    if 'public.' + name in relations:
+        return 'public.' + name
+    for key in relations:
+        if key.split('.', 1)[1] == name:
+            return key
+    return None
+
+
+def settings_problems(not_null, checks, relations, columns, backup):
+    """What in db_restore_not_null and db_restore_checks names a table or column that the backup does not hold.
+
+    relations is the backup's {schema.table: TOC type}, columns {schema.table: [column]} (dump_content); backup
+    the backup's name for the messages. One message per problem, with the closest name of the backup.
+    """
+    problems = []
+    tables = [k for k, kind in relations.items() if kind in ('TABLE', 'FOREIGN TABLE', 'MATERIALIZED VIEW')]
+    for index, item in enumerate(not_null or []):
+        label = 'db_restore_not_null entry %d (%s.%s)' % (index + 1, item.get('table'), item.get('column'))
+        try:
+            schema, name = split_table_name(item.get('table'))
+        except ValueError as exc:
+            problems.append('%s: %s' % (label, exc))
+            continue
+        key = '%s.%s' % (schema, name)
+        if key not in relations:
+            near = _closest(key, tables)
+            problems.append('%s names table %s, which is not in the backup %s%s' % (
+                label, key, backup, '; did you mean %s (table: %s)?' % (near, _short(near)) if near else ''))
+            continue
+        known = columns.get(key)
+        if known is not None and item.get('column') not in known:
+            near = _closest(str(item.get('column')), known)
+            problems.append('%s names column %s, which %s does not have in the backup %s%s' % (
+                label, item.get('column'), key, backup, '; did you mean %s?' % near if near else
+                ' (its columns: %s)' % ', '.join(known)))
+    names = list(relations)
+    for index, check in enumerate(checks or []):
+        if not isinstance(check, dict) or not isinstance(check.get('sql'), str):
+            continue
+        label = 'db_restore_checks entry %d (%s)' % (index + 1, check.get('name') or 'unnamed')
+        for schema, name in sql_relations(check['sql']):
+            if schema in ('pg_catalog', 'information_schema') or (schema is None and name.startswith('pg_')):
+                continue
+            if _relation_key(schema, name, relations):
+                continue
+            shown = '%s.%s' % (schema, name) if schema else name
+            near = _closest(shown if schema else 'public.' + name, names)
+            problems.append('%s reads %s, which is not in the backup %s%s' % (
+                label, shown, backup, '; did you mean %s?' % _sql_name(near) if near else ''))
+    return problems
+
+
+def _short(key):
+    schema, name = key.split('.', 1)
+    return name if schema == 'public' else key
+
+
+def _sql_name(key):
+    schema, name = key.split('.', 1)
+    quoted = name if re.match(r'^[a-z_][a-z0-9_$]*$', name) else '"%s"' % name.replace('"', '""')
+    return quoted if schema == 'public' else '%s.%s' % (schema, quoted)

@@ -111,6 +111,16 @@ options:
       - In check mode a fetched file is not written; a local O(src) is inspected where it is, an S3 object not at all.
     type: bool
     default: false
+  count_rows:
+    description:
+      - With O(inspect), also read the archive's data once, streaming, and count every table's rows (RV(inspect.content)),
+        the backup's exact content, without a manifest. Partitions are summed into their parent; a materialized
+        view is C(refreshed) (pg_restore refreshes it) or null (dumped WITH NO DATA).
+      - A custom, directory, tar or packed directory dump whose data is gzip-compressed or not compressed is
+        counted; plain SQL is not (RV(inspect.content) null), nor lz4 or zstd data (RV(inspect.content.error) says
+        so). Data that ends early is reported in RV(inspect.content.error), not as a failure.
+    type: bool
+    default: false
   source_database:
     description:
       - With O(inspect), the database the backup's file name says it holds (C(<database>_YYYYMMDD_HHMM.dump)). The
@@ -240,6 +250,15 @@ inspect:
       (check mode, S3).
   returned: when O(inspect=true)
   type: dict
+  contains:
+    content:
+      description:
+        - With O(count_rows), what the archive holds - C(counted), C(error), C(tables) (C(schema.table) to its rows,
+          C(refreshed), C(unknown) for data written as INSERT statements, or null), C(partitions), C(unknown),
+          C(relations) (C(schema.table) to its TOC type), C(columns), C(data_bytes) and C(seconds); null for plain SQL.
+      type: dict
+      sample: {"counted": true, "error": null, "tables": {"public.User": 1204, "public.payment": 16049},
+               "seconds": 0.42}
 identity:
   description:
     - With O(inspect) and O(source_database), whether the dump comes from the database its name says.
@@ -683,7 +702,8 @@ class Checksum(object):
                 target = self.src
             result['inspect'] = None
             if target:
-                result['inspect'], problem = inspect_backup(self.module, target, self.params['pg_restore'])
+                result['inspect'], problem = inspect_backup(self.module, target, self.params['pg_restore'],
+                                                            count_rows=self.params['count_rows'])
                 if problem:
                     result['msg'] = problem
                     if result.get('attempts'):
@@ -873,6 +893,7 @@ def main():
         retries=dict(type='int', default=0),
         retry_delay=dict(type='float', default=2.0),
         inspect=dict(type='bool', default=False),
+        count_rows=dict(type='bool', default=False),
         source_database=dict(type='str'),
         source_is_safety_backup=dict(type='bool', default=False),
         unpack_to=dict(type='path'),

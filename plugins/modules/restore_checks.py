@@ -61,10 +61,13 @@ options:
       baseline_source:
         description:
           - C(manifest) - every table must hold exactly the manifest's count, and no table may be missing or extra.
+          - C(backup) - the same against the rows counted in the backup's own data (M(yieldvault.db_restore.backup_checksum)
+            O(yieldvault.db_restore.backup_checksum#module:count_rows)); a materialized view whose expected count is
+            C(refreshed) must be populated, with any count.
           - C(before) - a table may hold up to O(counts.tolerance_percent) percent fewer rows than before; a missing
             table fails.
         type: str
-        choices: [manifest, before]
+        choices: [manifest, backup, before]
         default: before
       manifest_created_at:
         description: When the manifest was taken, shown in the row of a passing manifest comparison.
@@ -373,7 +376,7 @@ def main():
         counts=dict(type='dict', options=dict(
             dest=dict(type='path'),
             baseline=dict(type='dict'),
-            baseline_source=dict(type='str', default='before', choices=['manifest', 'before']),
+            baseline_source=dict(type='str', default='before', choices=['manifest', 'backup', 'before']),
             manifest_created_at=dict(type='str'),
             tolerance_percent=dict(type='float', default=0.0),
             not_null=dict(type='list', elements='dict', default=[], options=dict(

@@ -204,6 +204,12 @@ partitions:
   returned: always
   type: dict
   sample: {"public.payment": ["public.payment_p2022_01", "public.payment_p2022_02"]}
+materialized_views:
+  description: The materialized views among RV(counts) (a restore of a dump refreshes them).
+  returned: always
+  type: list
+  elements: str
+  sample: ["public.rental_by_category"]
 tables:
   description: Number of entries in RV(counts).
   returned: always
@@ -343,7 +349,7 @@ def main():
             described['owner_role'] = dict(name=owner, **roles[owner])
         if info is None:
             module.exit_json(changed=False, database=params['database'], mode=params['mode'], counts=None,
-                             partitions={}, total_rows=0, tables=0, comparison=None, null_checks=[],
+                             partitions={}, materialized_views=[], total_rows=0, tables=0, comparison=None, null_checks=[],
                              dest=params['dest'], seconds=round(time.time() - started, 3), **described)
 
     result = count_and_compare(module, params['database'], params['mode'], params['schemas'], params['not_null'],

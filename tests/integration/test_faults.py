@@ -162,8 +162,10 @@ class Gate:
             return None
 
 
-def pg_restore_processes(target):
-    """[pid] of the real pg_restore processes restoring into target, found by scanning /proc."""
+def pg_restore_processes(target, port):
+    """[pid] of the real pg_restore processes restoring into target on the cluster at port, found by scanning
+    /proc. The port counts: under pytest-xdist another worker restores a database of the same name into its own
+    cluster."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -175,6 +177,13 @@ def pg_restore_processes(target):
         except OSError:
             continue
         if os.path.basename(exe) != "pg_restore":
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as handle:
+                environ = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if ("PGPORT=%s" % port).encode() not in environ:
             continue
         # The run names the database in a connection string of its own (module_utils/conninfo.py).
         if make_backup.dbname_option(target).encode() in argv or ("--dbname=%s" % target).encode() in argv:
@@ -192,7 +201,7 @@ def wait_midway(pg_cluster, gate, target, timeout=240, result_box=None, until=No
         if until is not None and until():
             return None
         info = gate.midway()
-        pids = pg_restore_processes(target) if info else []
+        pids = pg_restore_processes(target, pg_cluster["port"]) if info else []
         if pids:
             try:
                 tables = admin_query(pg_cluster, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
@@ -901,7 +910,7 @@ def test_ctrl_c_during_pg_restore_leaves_production_untouched_and_the_next_run_c
     assert interrupted.rc != 0, interrupted.describe()
     assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
     assert_backend_untouched(pm2, prod)
-    assert not pg_restore_processes(STAGING), "pg_restore kept running after Ctrl-C"
+    assert not pg_restore_processes(STAGING, pg_cluster["port"]), "pg_restore kept running after Ctrl-C"
     left = databases_like(pg_cluster, DB + "__")
     assert left in ([], [STAGING]), "an interrupted swap run may leave only its staging database: %s" % left
 

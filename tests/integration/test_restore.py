@@ -179,6 +179,14 @@ def test_pagila_from_s3_latest(method, tmp_path, pg_cluster, s3_server, pagila_d
     assert tables_without_statistics(pg_cluster, name) == []  # swap: kept through the rename
     report = result.report(str(work))
     assert report["outcome"] == "succeeded"
+    # A plain pg_dump in S3, no manifest: the expected counts are read from the dump's own data, exactly, and
+    # payment is the sum of its partitions (the incident emptied one of them in production).
+    expected = {c["table"]: c["expected"] for c in report["counts"]}
+    for table, n in PAGILA_COUNTS.items():
+        assert expected[table] == n, table
+    assert expected["public.payment"] == sum(n for t, n in expected.items() if t.startswith("public.payment_p"))
+    rows = {v["check"]: v for v in report["verification"]}
+    assert rows["row counts equal the backup's own data exactly"]["passed"] is True
     safety = report["safety_backup"]
     assert safety["uploaded"] is True and safety["s3_key"].startswith("safety/")
     # The copy in S3 is the verified safety backup: its MD5 is in the object's metadata.

@@ -288,3 +288,19 @@ def test_a_run_that_stopped_nothing_shows_no_downtime():
     assert [p["name"] for p in r["phases"] if p["downtime"]] == [
         "stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
         "start_services", "smoke_test"]
+
+
+def test_report_shows_what_the_restore_lost_and_judges_refreshed_views_as_expected():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import restore_loss
+    loss = restore_loss({"public.User": 500, "public.Flag": 5}, {"public.User": 300, "public.Flag": 4}, 10, 100)
+    r = rp.restore_report(facts(loss=loss, expected_source="backup",
+                                counts_before={"counts": {"public.User": 500, "public.mv": 3}},
+                                counts_after={"counts": {"public.User": 300, "public.mv": 9}},
+                                counts_expected={"public.User": 300, "public.mv": "refreshed"}))
+    assert r["loss"]["beyond"] == ["public.User"] and r["expected_source"] == "backup"
+    md = rp.report_markdown(r)
+    assert "## What this restore loses against production" in md
+    assert "| public.User | 500 | 300 | -200 **beyond** |" in md
+    assert "| public.Flag | 5 | 4 | -1 |" in md
+    # the refreshed view has another count than before, but not another than expected
+    assert "2 tables, 2 differ from before the restore or from the backup's counts (read from its own data)." in md
