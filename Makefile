@@ -36,6 +36,7 @@ vars:
 lint: setup
 	$(VENV)/python scripts/gen_role_vars.py --check
 	$(VENV)/yamllint -s .
+	$(VENV)/ruff check .
 	$(VENV)/ansible-lint --profile production
 	@for m in plugins/modules/*.py; do n=$$(basename $$m .py); \
 	  $(VENV)/ansible-doc yieldvault.db_restore.$$n >/dev/null || { echo "ansible-doc failed for $$n"; exit 1; }; done

@@ -269,7 +269,7 @@ def svg(results, width=720, height=420):
         y = y_max * i / 5
         out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (pad_l, py(y), pad_l + plot_w, py(y)))
         out.append('<text x="%d" y="%.1f" text-anchor="end">%.0f</text>' % (pad_l - 6, py(y) + 4, y))
-    for x, label in sizes:
+    for x, _label in sizes:
         out.append('<text x="%.1f" y="%d" text-anchor="middle">%.0f MB</text>' % (px(x), py(0) + 18, x))
     out.append('<text x="%d" y="%d" text-anchor="middle">database size on disk</text>'
                % (pad_l + plot_w / 2, height - 8))
@@ -277,7 +277,7 @@ def svg(results, width=720, height=420):
                % (pad_t + plot_h / 2, pad_t + plot_h / 2))
     for n, name in enumerate(CONTENDERS):
         points = []
-        for (x, label), size in zip(sizes, results["sizes"]):
+        for (x, _label), size in zip(sizes, results["sizes"]):
             row = summary[size["label"]].get(name)
             if row and row["total"] is not None:
                 points.append((x, row["total"], row["total_spread"]))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Backups in the form DESIGN.md fixes, made with pg_dump (stand-in until playbooks/backup.yml).
+"""Backups in the form README.md describes, made with pg_dump (stand-in until playbooks/backup.yml).
 
     make_backup.py DBNAME --store local --local-dir DIR [--when 2026-04-29T14:30:00Z] [--format custom]
     make_backup.py DBNAME --store s3 --bucket B [--prefix database/] --s3-endpoint-url URL [--region ...]

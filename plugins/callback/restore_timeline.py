@@ -22,7 +22,7 @@ description:
   - Prints only phase and role names, host names, paths and durations; never a task's arguments
     or results, so it is safe with C(no_log) tasks. Any error inside the plugin becomes a warning,
     never a failed run. Works beside any stdout callback (ansible-runner's C(awx_display) included).
-version_added: 1.0.0
+version_added: 0.2.0
 author: YieldVault platform team
 requirements:
   - Enable it in C(ansible.cfg) with C(callbacks_enabled = yieldvault.db_restore.restore_timeline)

@@ -14,7 +14,7 @@ description:
     process that runs the play (not the short-lived worker that evaluates the lookup).
   - The restore lock records it, so a later run on the same machine can tell that the run holding a lock has
     ended (interrupted with Ctrl-C or killed) instead of guessing from the lock's age.
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 '''

@@ -69,7 +69,7 @@ def parse_point(text, now):
             int(fraction or 0), tzinfo=_zone(parts['zone']),
         ).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
-        raise ValueError("Cannot use the restore point %r (%s): use ISO 8601 such as %s." % (raw, exc, POINT_EXAMPLES))
+        raise ValueError("Cannot use the restore point %r (%s): use ISO 8601 such as %s." % (raw, exc, POINT_EXAMPLES)) from exc
     now_utc = now.astimezone(UTC)
     if point > now_utc + FUTURE_TOLERANCE:
         raise ValueError(

@@ -131,8 +131,8 @@ def read_md5_sidecar(path, name=None):
         raise ValueError('%s is larger than %d bytes, so it is not an md5sum sidecar' % (path, SIDECAR_MAX_BYTES))
     try:
         text = data.decode('utf-8')
-    except UnicodeDecodeError:
-        raise ValueError('%s is not a text file, so it is not an md5sum sidecar' % path)
+    except UnicodeDecodeError as exc:
+        raise ValueError('%s is not a text file, so it is not an md5sum sidecar' % path) from exc
     return parse_md5_sidecar(text, name=name, origin=path)
 
 

@@ -41,7 +41,7 @@ def make_private_dirs(paths, check_mode=False, fix_mode=True):
                 if exc.errno != errno.EEXIST:
                     raise
                 if not os.path.isdir(directory):
-                    raise OSError(errno.ENOTDIR, 'it exists and is not a directory', directory)
+                    raise OSError(errno.ENOTDIR, 'it exists and is not a directory', directory) from exc
                 continue
             os.chmod(directory, 0o700)  # whatever the umask took away
     return created

@@ -110,7 +110,7 @@ def build_s3_client(params):
         )
     except Exception as exc:  # botocore raises several unrelated types for bad settings
         raise ValueError('Could not set up the S3 client for %s: %s. Check db_restore_s3_endpoint_url, '
-                         'db_restore_s3_region and the credentials.' % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc))
+                         'db_restore_s3_region and the credentials.' % (s3_location(params.get('s3_bucket'), endpoint, region=region), exc)) from exc
 
 
 def s3_client(module):

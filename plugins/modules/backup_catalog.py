@@ -20,7 +20,7 @@ description:
     C(<name>.md5) sidecar) and whether a C(<name>.manifest.json) sits beside it.
   - Computes the data-loss gap and checks it against the recovery point objective (RPO).
   - Read-only; never changes anything.
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:

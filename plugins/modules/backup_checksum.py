@@ -24,7 +24,7 @@ description:
   - The expected MD5 is taken from, in order, O(expected_md5), the S3 object's metadata C(md5) (with O(s3_key)),
     the O(sidecar) file, a C(<src>.md5) sidecar beside O(src) (or C(<path>.md5) when only verifying).
   - Also reports the dump format seen in the first bytes (C(custom), C(tar), C(gzip), C(plain) or C(unknown)).
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:
@@ -544,13 +544,13 @@ class Checksum(object):
             try:
                 body = self.client.get_object(Bucket=self.params['s3_bucket'], Key=self.s3_key)['Body']
             except Exception as exc:
-                raise AttemptFailed(self.s3_error(exc, 'download the backup'), is_transient_s3_error(exc))
+                raise AttemptFailed(self.s3_error(exc, 'download the backup'), is_transient_s3_error(exc)) from exc
             return body.read, body.close
         try:
             handle = open(self.src, 'rb')
         except (IOError, OSError) as exc:
             raise AttemptFailed('Could not open the source backup %s: %s. Nothing was changed.'
-                                % (self.src, to_native(exc)), retryable=True)
+                                % (self.src, to_native(exc)), retryable=True) from exc
         return handle.read, handle.close
 
     # Expected checksums ------------------------------------------------------------------------
@@ -817,12 +817,12 @@ class Checksum(object):
             return result
         except SourceReadError as exc:
             if self.s3_key:
-                raise AttemptFailed(self.s3_error(exc.cause, 'download the backup'), retryable=True)
+                raise AttemptFailed(self.s3_error(exc.cause, 'download the backup'), retryable=True) from exc
             raise AttemptFailed('Could not read the source backup %s: %s. Nothing was changed.'
-                                % (self.src, to_native(exc.cause)), retryable=True)
+                                % (self.src, to_native(exc.cause)), retryable=True) from exc
         except (IOError, OSError) as exc:
             raise AttemptFailed('Could not write %s: %s. Check free space and permissions of %s; nothing was changed.'
-                                % (self.path, to_native(exc), directory), retryable=False)
+                                % (self.path, to_native(exc), directory), retryable=False) from exc
         finally:
             if close is not None:
                 try:
@@ -838,7 +838,7 @@ class Checksum(object):
             try:
                 return read(size)
             except Exception as exc:
-                raise SourceReadError(exc)
+                raise SourceReadError(exc) from exc
         return hash_stream(guarded_read, write=write, chunk_size=self.params['chunk_size'], sha256=self.want_sha256)
 
     def _check_complete(self, digest):
@@ -867,11 +867,11 @@ class Checksum(object):
 def no_checksum_message(name, s3_key=None, src=None, path=None):
     """What to do when a backup comes with no checksum; it names what an operator can change, not options."""
     if s3_key:
-        how = ('set the md5 metadata (key md5) on the S3 object %s when uploading it (playbooks/backup.yml and '
-               'scripts/make_backup.py do)' % s3_key)
+        how = ('set the md5 metadata (key md5) on the S3 object %s when uploading it (playbooks/backup.yml '
+               'does)' % s3_key)
     else:
-        how = ('put its md5sum file %s.md5 beside it (md5sum %s > %s.md5; playbooks/backup.yml and '
-               'scripts/make_backup.py write it)' % (src or path, name, name))
+        how = ('put its md5sum file %s.md5 beside it (md5sum %s > %s.md5; playbooks/backup.yml '
+               'writes it)' % (src or path, name, name))
     return ('No checksum was found for %s, so it cannot be verified and will not be restored: %s, or choose '
             'another backup with -e backup=<name>. Nothing was changed.' % (name, how))
 

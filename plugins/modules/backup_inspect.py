@@ -19,7 +19,7 @@ description:
   - Compares the archive format with what the local C(pg_restore) reads, and lists the table of contents with
     C(pg_restore --list) so an unreadable or damaged archive is found before anything is dropped.
   - Read-only; never reports a change.
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:

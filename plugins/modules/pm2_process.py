@@ -20,7 +20,7 @@ description:
   - Never starts a PM2 daemon - when none runs for the PM2 home, the process list is empty and the task fails
     as for any missing process.
   - Only processes already known to PM2 are handled; this module does not create or delete PM2 processes.
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:

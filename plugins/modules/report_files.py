@@ -16,7 +16,7 @@ description:
     with one module call, where M(ansible.builtin.copy) takes two round trips per file.
   - Each file is written to a temporary file in the same directory and renamed over the old one, so a reader
     never sees half a report, and a failed write leaves no partial file.
-version_added: 0.3.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:

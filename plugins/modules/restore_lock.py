@@ -17,7 +17,7 @@ description:
   - A lock held by another run makes O(state=present) fail with the holder, its age, and how to remove the lock
     when no restore is running; a lock older than O(stale_minutes) is reported as stale (it is never broken
     automatically).
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 options:
@@ -461,7 +461,7 @@ def compile_leftovers(entries):
         try:
             specs.append((directory, re.compile(pattern)))
         except re.error as exc:
-            raise ValueError('the leftovers pattern %r is not a regular expression: %s' % (pattern, exc))
+            raise ValueError('the leftovers pattern %r is not a regular expression: %s' % (pattern, exc)) from exc
     return specs
 
 

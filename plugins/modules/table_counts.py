@@ -20,7 +20,7 @@ description:
   - Optionally writes the snapshot as JSON, compares it with an earlier snapshot or a baseline, and checks
     that given columns hold no NULL.
   - The module never fails because counts differ; it returns the comparison and the caller decides.
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - YieldVault platform team
 extends_documentation_fragment:

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from dbutil import PG_BIN_DIR, database_exists, drop_database, exact_counts
+from dbutil import PG_BIN_DIR, drop_database, exact_counts
 from pg_cluster import connect, libpq_env
 
 

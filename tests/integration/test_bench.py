@@ -20,10 +20,10 @@ def _run_bench(argv, timeout=1200):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
-        raise AssertionError("benchmarks/run.py ran past %d s: %s" % (timeout, out[-4000:]))
+        raise AssertionError("benchmarks/run.py ran past %d s: %s" % (timeout, out[-4000:])) from exc
     return proc.returncode, out
 
 

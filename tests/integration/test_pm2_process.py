@@ -16,7 +16,6 @@ import time
 
 import pytest
 
-import pg_cluster as pg_cluster_script
 import yieldvault_fixture
 from dbutil import REPO_ROOT, VENV_BIN, drop_database, free_port
 from test_backend import BACKEND_DIR, app_connections, backend_env, http, node_apps, wait_http  # noqa: F401
