@@ -202,7 +202,7 @@ class _Counter(object):
             try:
                 out = self.inflate.decompress(data, OUT_CHUNK)
             except zlib.error as exc:
-                raise DumpContentError('compressed data is damaged: %s' % exc)
+                raise DumpContentError('compressed data is damaged: %s' % exc) from exc
             self._take(out)
             data = self.inflate.unconsumed_tail
             if self.inflate.eof and self.inflate.unused_data:

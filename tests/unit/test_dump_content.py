@@ -6,7 +6,6 @@ backslashes, an empty table, a two-level partitioned table (payment, "payment P2
 was stale when dumped (user_mv: 4 rows stored, "User" has 5) and one WITH NO DATA (never_mv).
 """
 import os
-import tarfile
 
 import pytest
 
