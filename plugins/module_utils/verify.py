@@ -187,10 +187,20 @@ def _row(check, passed, detail):
     return dict(check=check, passed=bool(passed), detail=detail)
 
 
+def _missing_row(check, cmp, baseline_size):
+    return _row(check, not cmp['missing'],
+                'missing: ' + ', '.join(cmp['missing']) if cmp['missing'] else 'all %d tables present' % baseline_size)
+
+
+def _differences(cmp):
+    return ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
+
+
 def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manifest_created_at=None,
                no_baseline_reason=None):
     """Verification rows for a table_counts-shaped result (counts.comparison, counts.null_checks).
 
+    baseline_source 'backup': the counts must equal the rows counted in the backup's own data exactly.
     baseline_source 'manifest': the counts must equal the backup's manifest exactly, table for table.
     baseline_source 'before': the database before the restore; a table may lose at most
     tolerance_percent of its rows (a restore to an earlier point normally has a few fewer).
@@ -199,11 +209,9 @@ def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manife
     cmp = counts.get('comparison')
     rows = []
     if cmp is not None and baseline_source == 'backup':
-        diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
+        diffs = _differences(cmp)
         rows += [
-            _row("every table of the backup exists", not cmp['missing'],
-                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
-                 else 'all %d tables present' % baseline_size),
+            _missing_row("every table of the backup exists", cmp, baseline_size),
             _row("row counts equal the backup's own data exactly", not cmp['differences'],
                  'differ: ' + '; '.join(diffs) if diffs
                  else '%s rows in %d tables, as counted in the backup\'s data; materialized views as pg_restore '
@@ -215,11 +223,9 @@ def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manife
                  else 'none'),
         ]
     elif cmp is not None and baseline_source == 'manifest':
-        diffs = ['%s %s instead of %s' % (d['table'], d['actual'], d['expected']) for d in cmp['differences']]
+        diffs = _differences(cmp)
         rows += [
-            _row("every table of the backup's manifest exists", not cmp['missing'],
-                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
-                 else 'all %d tables present' % baseline_size),
+            _missing_row("every table of the backup's manifest exists", cmp, baseline_size),
             _row("row counts equal the backup's manifest exactly", not cmp['differences'],
                  'differ: ' + '; '.join(diffs) if diffs
                  else '%s rows in %d tables, as counted in the snapshot of %s'
@@ -232,9 +238,7 @@ def count_rows(counts, baseline_source, baseline_size, tolerance_percent, manife
         lost = [d for d in cmp['differences']
                 if d['difference'] is not None and d['difference'] < 0 and not d['within_tolerance']]
         rows += [
-            _row('every table of the pre-restore database exists', not cmp['missing'],
-                 'missing: ' + ', '.join(cmp['missing']) if cmp['missing']
-                 else 'all %d tables present' % baseline_size),
+            _missing_row('every table of the pre-restore database exists', cmp, baseline_size),
             _row('no table lost more than %s%% of its rows' % tolerance_percent, not lost,
                  'lost rows: ' + '; '.join('%s %s -> %s' % (d['table'], d['expected'], d['actual']) for d in lost)
                  if lost else '%d tables differ from before the restore, within bounds' % len(cmp['differences'])),
