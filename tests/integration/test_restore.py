@@ -108,6 +108,9 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
     assert stat.S_IMODE(safety.stat().st_mode) == 0o600
     assert not list((yv["work"] / "locks").iterdir()), "the lock was not released"
     assert not list(yv["work"].glob(".pgpass*")), "the pgpass file was left behind"
+    # the verified restore's downloaded copy is gone (db_restore_keep_download false), the safety backup stays
+    assert not list((yv["work"] / "restore").iterdir()), "the downloaded copy was left in restore/"
+    assert "Removed download %s" % chosen["backup"]["name"] in result.stdout, result.describe()
 
     # the objects belong to the application's owner role, as before
     conn = connect(pg_cluster, yv["name"])
@@ -414,11 +417,18 @@ def test_unreachable_s3_endpoint_is_refused(tmp_path, pg_cluster, yieldvault_db,
 
 def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):
     with small_tmpfs(tmp_path / "small", "256k") as small:
-        inv = dict(yv["inv"], db_restore_work_dir=str(small / "work"))
+        # Two old safety backups beyond db_restore_keep_safety_backups: the refusal says pruning frees them.
+        safety = small / "work" / "safety"
+        safety.mkdir(parents=True)
+        for stamp in ("20260101_000000", "20260102_000000", "20260103_000000"):
+            (safety / ("%s_safety_%s.dump" % (yv["name"], stamp))).write_bytes(b"s" * 50 * 1024)
+        inv = dict(yv["inv"], db_restore_work_dir=str(small / "work"), db_restore_keep_safety_backups=1)
         sums = table_checksums(pg_cluster, yv["name"])
         result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
         result.assert_failed("Not enough free disk")
         assert "nothing was changed" in result.stdout.lower()
+        assert "playbooks/prune.yml would free 100.00 KB" in result.stdout, result.describe()
+        assert len(list(safety.iterdir())) == 3, "the refusal removed a safety backup"
         assert table_checksums(pg_cluster, yv["name"]) == sums
 
 
