@@ -22,7 +22,8 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog impo
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 AWX_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
-PLAYBOOKS = {"playbooks/restore.yml", "playbooks/rollback.yml", "playbooks/drill.yml", "playbooks/backup.yml"}
+PLAYBOOKS = {"playbooks/restore.yml", "playbooks/rollback.yml", "playbooks/drill.yml", "playbooks/backup.yml",
+             "playbooks/prune.yml"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -84,7 +85,7 @@ def test_job_templates_refer_to_known_playbooks_surveys_credentials_and_notifica
     notification_names = {n["name"] for n in controller["yv_awx_notification_templates"]}
     names = [jt["name"] for jt in controller["yv_awx_job_templates"]]
     assert len(names) == len(set(names))
-    assert {n.split(": ", 1)[1] for n in names} == {"Restore", "Rollback", "Drill", "Backup"}
+    assert {n.split(": ", 1)[1] for n in names} == {"Restore", "Rollback", "Drill", "Backup", "Prune"}
     for jt in controller["yv_awx_job_templates"]:
         assert jt["playbook"] in PLAYBOOKS, jt["name"]
         assert jt["survey"] == "" or jt["survey"] in surveys, jt["name"]
@@ -439,7 +440,7 @@ def test_apply_playbook_against_a_stand_in_controller(fake_controller, tmp_path,
     # job templates exist for the playbooks in this checkout, surveys uploaded without our validation keys
     present = {jt["name"] for jt in api.find("job_templates")}
     expected = {"DB: " + n for n, f in (("Restore", "restore"), ("Rollback", "rollback"), ("Drill", "drill"),
-                                        ("Backup", "backup")) if (REPO / "playbooks" / ("%s.yml" % f)).is_file()}
+                                        ("Backup", "backup"), ("Prune", "prune")) if (REPO / "playbooks" / ("%s.yml" % f)).is_file()}
     assert present == expected
     (restore,) = api.find("job_templates", name="DB: Restore")
     assert restore["playbook"] == "playbooks/restore.yml" and restore["survey_enabled"] is True
