@@ -233,6 +233,7 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
     make_private_dirs, remove_path, write_atomic,
 )
@@ -269,35 +270,9 @@ def lock_record(run_id, owner, now, pid=None, host=None, controller=None):
     return record
 
 
-def process_running(pid, proc='/proc'):
-    """True when pid is an ansible-playbook process, False when it has ended, None when it cannot be told."""
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        if exc.errno == errno.ESRCH:
-            return False
-        if exc.errno != errno.EPERM:
-            return None
-    try:
-        with open(os.path.join(proc, str(pid), 'cmdline'), 'rb') as handle:
-            cmdline = handle.read()
-    except (IOError, OSError):
-        return True  # no /proc here: the pid exists, assume it is still the run
-    # A pid taken again by an unrelated process means the run has ended.
-    return b'ansible-playbook' in cmdline
-
-
 def holder_running(holder, hostname=None):
     """Whether the controller process that took the lock still runs; None when this host cannot tell."""
-    controller = holder.get('controller') if isinstance(holder, dict) else None
-    if not isinstance(controller, dict) or not controller.get('pid'):
-        return None
-    if controller.get('host') != (hostname or socket.gethostname()):
-        return None
-    try:
-        return process_running(int(controller['pid']))
-    except (TypeError, ValueError):
-        return None
+    return controller_running(holder.get('controller') if isinstance(holder, dict) else None, hostname)
 
 
 def read_lock(path):

@@ -129,30 +129,16 @@ connlimit_given_back:
 '''
 
 import json
-import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, pg_error_text, postgres_argument_spec, psycopg2, sql,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import run_journal
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
     ensure_schema, mark_of, schema_exists, server_now,
 )
-
-
-def _process_running(controller):
-    """Whether the holder's ansible-playbook still runs; None when this host cannot tell."""
-    if not isinstance(controller, dict) or not controller.get('pid') or controller.get('host') != socket.gethostname():
-        return None
-    try:
-        pid = int(controller['pid'])
-        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            return b'ansible-playbook' in handle.read()
-    except (IOError, OSError):
-        return False
-    except (TypeError, ValueError):
-        return None
 
 
 def _describe_holder(holder):
@@ -176,7 +162,7 @@ def _row(cur, database, lock=False):
 
 
 def _held_message(database, row, stale_minutes):
-    running = _process_running(row['holder'].get('controller'))
+    running = controller_running(row['holder'].get('controller'))
     details = _describe_holder(row['holder'])
     text = ('The restore lock of %s on this PostgreSQL server is held by run %s (%sstarted %s, %s min ago).'
             % (database, row['run_id'], details + ', ' if details else '', row['started'], row['age_minutes']))
@@ -265,7 +251,7 @@ def acquire(module, conn, result):
         carry = row['carry']
         if row['run_id'] and row['run_id'] != run_id:
             # Never from a run whose ansible-playbook is seen running: two runs would act on one database.
-            if not params['force'] or _process_running(row['holder'].get('controller')) is True:
+            if not params['force'] or controller_running(row['holder'].get('controller')) is True:
                 conn.rollback()
                 result['holder'] = row['holder']
                 module.fail_json(msg=_held_message(database, row, params['stale_minutes']), **result)
