@@ -28,6 +28,11 @@ def _stamp(day, time):
         return None
 
 
+def rollback_can_use(name):
+    """A .dump or .dir.tar safety backup is one rollback.yml restores; a plain .sql one is restored only by hand."""
+    return name.endswith(('.dump', '.dir.tar'))
+
+
 def parse_safety_name(name):
     """(database, time) of a safety backup's file name or S3 key's last part, or None for any other name."""
     match = _SAFETY_RE.match(name or '')
@@ -53,27 +58,40 @@ def check_settings(keep_count, keep_days, what):
             raise ValueError('%s must be 0 or more (0 keeps every one), got %s.' % (setting, value))
 
 
-def choose(items, keep_count, keep_days, now):
-    """Split items (dicts with 'group' and 'time') into (keep, remove).
+# A safety backup younger than this is never removed, whatever the settings: the day after a restore is when a
+# wrong restore point is noticed, and its safety backup is then the way back.
+MIN_SAFETY_AGE = datetime.timedelta(hours=24)
+# Names ahead of the clock by more than this are not ranked: a controller whose clock was once ahead would
+# otherwise hold the "newest" place for ever and every new safety backup would go.
+FUTURE_TOLERANCE = datetime.timedelta(seconds=60)
+
+
+def choose(items, keep_count, keep_days, now, protect=(), min_age=None):
+    """Split items (dicts with 'group', 'time' and 'name') into (keep, remove).
 
     Within each group, newest first, an item is kept when it is one of the newest ``keep_count``, or younger than
-    ``keep_days`` days. The newest of each group is always kept. With both settings 0 nothing is removed. Every
-    removed item gets a 'reason'.
+    ``keep_days`` days, or younger than ``min_age``, or named in ``protect``. The newest of each group is always
+    kept, and an item dated in the future is kept without taking a place. With both settings 0 nothing is removed.
+    Every removed item gets a 'reason'.
     """
     keep_count, keep_days = int(keep_count or 0), int(keep_days or 0)
     if keep_count <= 0 and keep_days <= 0:
         return list(items), []
+    protect = set(protect or ())
     groups = {}
-    for item in items:
-        groups.setdefault(item['group'], []).append(item)
     keep, remove = [], []
+    for item in items:
+        if item['time'] > now + FUTURE_TOLERANCE:
+            keep.append(dict(item, note='dated in the future: kept, and not counted'))
+            continue
+        groups.setdefault(item['group'], []).append(item)
     for group in sorted(groups, key=str):
-        ranked = sorted(groups[group], key=lambda i: i['time'], reverse=True)
+        ranked = sorted(groups[group], key=lambda i: (i['time'], i['name']), reverse=True)
         for rank, item in enumerate(ranked):
-            age_days = (now - item['time']).total_seconds() / 86400.0
-            by_count = keep_count > 0 and rank < keep_count
-            by_age = keep_days > 0 and age_days < keep_days
-            if rank == 0 or by_count or by_age:
+            age = now - item['time']
+            age_days = age.total_seconds() / 86400.0
+            if (rank == 0 or (keep_count > 0 and rank < keep_count) or (keep_days > 0 and age_days < keep_days)
+                    or (min_age is not None and age < min_age) or item['name'] in protect):
                 keep.append(item)
                 continue
             why = []

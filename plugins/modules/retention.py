@@ -18,7 +18,9 @@ description:
     per database when they are one of the newest O(keep_safety_backups) or younger than
     O(keep_safety_backups_days) days. Reports (a run's directory and its logs) are kept per database and kind of
     run by O(keep_reports). The newest of each is always kept; a setting of 0 keeps every one.
-  - Times come from the names, never from file times.
+  - Times come from the names, never from file times. A safety backup younger than 24 hours, one named in
+    O(protect), and one dated in the future are never removed; C(.sql) safety backups (which rollback does not
+    restore) are ranked apart from the C(.dump) and C(.dir.tar) ones, so they never take a kept place.
   - A database whose lock file (C(locks/<database>.lock)) is held by a run other than O(run_id) is left alone, and
     downloaded copies (O(downloads)) are left alone while any lock is held.
   - Nothing else in the work directory or the bucket is touched. In check mode it lists what would go.
@@ -61,6 +63,12 @@ options:
     description: Files to remove as well, each of them inside C(restore/) (the copy this run downloaded).
     type: list
     elements: path
+    default: []
+  protect:
+    description:
+      - Safety backup names never removed (the one this run took, the last good one before a partial restore).
+    type: list
+    elements: str
     default: []
   store:
     description: With C(s3), the safety backups under O(s3_safety_prefix) in O(s3_bucket) are pruned too.
@@ -113,6 +121,7 @@ lines:
 '''
 
 import datetime
+import errno
 import json
 import os
 import shutil
@@ -120,13 +129,14 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import backup_name_database
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.retention import (
-    check_settings, choose, human_bytes, parse_run_id, parse_safety_name,
+    MIN_SAFETY_AGE, check_settings, choose, human_bytes, parse_run_id, parse_safety_name, rollback_can_use,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     describe_s3_error, s3_argument_spec, s3_client,
 )
 
 UTC = datetime.timezone.utc
+UNREADABLE_LOCK = '(a lock file that cannot be read)'
 
 
 def _size(path):
@@ -153,15 +163,15 @@ def _listdir(path):
 
 
 def _lock_holder(work_dir, database):
-    """The run id holding database's lock file, '' when there is none, '?' when it cannot be read."""
+    """The run id holding database's lock file, '' when there is none, UNREADABLE_LOCK when it cannot be read."""
     path = os.path.join(work_dir, 'locks', database + '.lock')
     if not os.path.lexists(path):
         return ''
     try:
         with open(path) as handle:
-            return str(json.load(handle).get('run_id') or '?')
+            return str(json.load(handle).get('run_id') or UNREADABLE_LOCK)
     except (OSError, ValueError, AttributeError):
-        return '?'
+        return UNREADABLE_LOCK
 
 
 class Pruner(object):
@@ -182,22 +192,33 @@ class Pruner(object):
             other = bool(holder) and holder != self.params['run_id']
             self._locked[database] = other
             if other:
-                self.skipped.append(dict(database=database, reason='its lock is held by run %s' % holder))
+                self.skipped.append(dict(database=database, reason='its lock is held %s' % holder
+                                         if holder == UNREADABLE_LOCK else 'its lock is held by run %s' % holder))
         return self._locked[database]
 
     def remove(self, kind, name, where, size, reason, paths=(), s3_key=None, client=None):
+        done = []
         if not self.module.check_mode:
             try:
                 if s3_key is not None:
                     client.delete_object(Bucket=self.params['s3_bucket'], Key=s3_key)
                 for path in paths:
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path)
-                    elif os.path.lexists(path):
-                        os.remove(path)
+                    try:
+                        if os.path.isdir(path) and not os.path.islink(path):
+                            shutil.rmtree(path)
+                        else:
+                            os.remove(path)
+                    except OSError as exc:
+                        # Another prune got there first: gone is what was asked.
+                        if exc.errno != errno.ENOENT:
+                            raise
+                    done.append(path)
             except Exception as exc:
-                self.module.fail_json(msg='Could not remove %s %s (%s): %s. What was removed before it is listed in '
-                                          'removed; nothing else was.' % (kind.replace('_', ' '), name, where, exc),
+                partial = (' Of it, %s was removed and %s was not.' % (', '.join(done), ', '.join(
+                    p for p in paths if p not in done)) if done else '')
+                self.module.fail_json(msg='Could not remove %s %s (%s): %s.%s What was removed before it is listed in '
+                                          'removed; nothing else was.' % (kind.replace('_', ' '), name, where, exc,
+                                                                           partial),
                                       removed=self.removed)
         self.removed.append(dict(kind=kind, name=name, where=where, size=size, reason=reason))
 
@@ -208,9 +229,9 @@ class Pruner(object):
             parsed = parse_safety_name(name)
             path = os.path.join(safety_dir, name)
             if parsed and os.path.isfile(path) and self.wanted(parsed[0]) and not self.locked_by_other(parsed[0]):
-                items.append(dict(group=parsed[0], time=parsed[1], name=name, path=path))
+                items.append(dict(group=(parsed[0], rollback_can_use(name)), time=parsed[1], name=name, path=path))
         keep, remove = choose(items, self.params['keep_safety_backups'], self.params['keep_safety_backups_days'],
-                              self.now)
+                              self.now, protect=self.params['protect'], min_age=MIN_SAFETY_AGE)
         self.kept['safety_backup'] = self.kept.get('safety_backup', 0) + len(keep)
         for item in remove:
             paths = [item['path'], item['path'] + '.md5']
@@ -230,13 +251,14 @@ class Pruner(object):
                     name = obj['Key'][len(prefix):]
                     parsed = parse_safety_name(name)
                     if parsed and self.wanted(parsed[0]) and not self.locked_by_other(parsed[0]):
-                        items.append(dict(group=parsed[0], time=parsed[1], name=name, key=obj['Key'],
-                                          size=obj.get('Size') or 0))
+                        items.append(dict(group=(parsed[0], rollback_can_use(name)), time=parsed[1], name=name,
+                                          key=obj['Key'], size=obj.get('Size') or 0))
         except Exception as exc:
             self.module.fail_json(msg='%s Nothing was removed from the bucket.' % describe_s3_error(
                 exc, 'list the safety backups', params['s3_bucket'], params['s3_endpoint_url'], key=prefix or None,
                 region=params['s3_region']), removed=self.removed)
-        keep, remove = choose(items, params['keep_safety_backups'], params['keep_safety_backups_days'], self.now)
+        keep, remove = choose(items, params['keep_safety_backups'], params['keep_safety_backups_days'], self.now,
+                              protect=params['protect'], min_age=MIN_SAFETY_AGE)
         self.kept['safety_backup_s3'] = len(keep)
         for item in remove:
             self.remove('safety_backup', item['name'], 's3://%s/%s' % (params['s3_bucket'], item['key']),
@@ -261,23 +283,32 @@ class Pruner(object):
         self.kept['report'] = len(keep) + (1 if self.params['run_id'] in run_ids else 0)
         for item in remove:
             paths = [os.path.join(reports_dir, item['name'])]
-            paths += [os.path.join(logs_dir, n) for n in logs if n.startswith(item['name'] + '-') and n.endswith('.log')]
+            paths += [os.path.join(logs_dir, n) for n in logs if n.endswith('.log') and n.rsplit('-', 1)[0] == item['name']]
             paths = [p for p in paths if os.path.lexists(p)]
             self.remove('report', item['name'], 'local', sum(_size(p) for p in paths), item['reason'], paths)
 
     def downloads(self):
         restore_dir = os.path.join(self.work_dir, 'restore')
-        wanted_paths = set(os.path.abspath(p) for p in self.params['remove_files'])
-        if self.params['downloads']:
-            holders = [n[:-len('.lock')] for n in _listdir(os.path.join(self.work_dir, 'locks')) if n.endswith('.lock')]
-            busy = [d for d in holders if _lock_holder(self.work_dir, d) not in ('', self.params['run_id'])]
-            if busy:
-                self.skipped.append(dict(database=', '.join(sorted(busy)),
+        holders = [n[:-len('.lock')] for n in _listdir(os.path.join(self.work_dir, 'locks')) if n.endswith('.lock')]
+        busy = sorted(d for d in holders if _lock_holder(self.work_dir, d) not in ('', self.params['run_id']))
+        wanted_paths = set()
+        if busy:
+            # A drill or a restore of any database may be reading a copy here (a drill of this database downloads
+            # the same file name): nothing in restore/ goes while another run holds a lock.
+            if self.params['downloads'] or self.params['remove_files']:
+                self.skipped.append(dict(database=', '.join(busy),
                                          reason='a run holds a lock, so no downloaded copy in restore/ is removed'))
-            else:
+        else:
+            wanted_paths.update(os.path.abspath(p) for p in self.params['remove_files'])
+            if self.params['downloads']:
                 for name in _listdir(restore_dir):
-                    database = backup_name_database(name.split('.part')[0]) or ''
-                    if not database or self.wanted(database):
+                    base = name
+                    for suffix in ('.part', '.md5', '.manifest.json'):
+                        if base.endswith(suffix):
+                            base = base[:-len(suffix)]
+                    database = backup_name_database(base)
+                    # Only what the collection downloads there, of the databases asked for.
+                    if database and self.wanted(database):
                         wanted_paths.add(os.path.join(restore_dir, name))
         for path in sorted(wanted_paths):
             if os.path.isfile(path) and not os.path.islink(path):
@@ -297,6 +328,7 @@ def main():
         keep_reports=dict(type='int', default=0),
         downloads=dict(type='bool', default=False),
         remove_files=dict(type='list', elements='path', default=[]),
+        protect=dict(type='list', elements='str', default=[]),
         store=dict(type='str', default='local', choices=['local', 's3']),
         s3_safety_prefix=dict(type='str', default='safety/'),
     )
