@@ -85,9 +85,25 @@ def write_sidecar(path, md5=None):
     return md5
 
 
+def break_sql_keeping_sidecar(path):
+    """Break one statement of the archive's table of contents (the last CREATE INDEX, else the last ADD
+    CONSTRAINT; stored as plain text in a custom dump) and give it a matching sidecar: valid for its checksum,
+    every row readable and counted, and pg_restore fails part way, after the data (post-data). Returns the new md5.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    for old, new in ((b"CREATE INDEX ", b"CREATE INDEZ "), (b"ADD CONSTRAINT ", b"ADD CONSTRAINX ")):
+        at = data.rfind(old)
+        if at >= 0:
+            path.write_bytes(data[:at] + new + data[at + len(old):])
+            return write_sidecar(path)
+    raise ValueError("%s has no CREATE INDEX or ADD CONSTRAINT in its table of contents to break" % path)
+
+
 def truncate_keeping_sidecar(path, keep=2 / 3):
     """Cut a backup to `keep` of its length and give it a matching sidecar: valid for its checksum, a readable
-    header, a broken body (pg_restore fails part-way). Returns the new md5."""
+    header, a broken body. The download's call finds it damaged and refuses it before anything changes. Returns
+    the new md5."""
     path = Path(path)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])

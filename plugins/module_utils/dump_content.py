@@ -51,7 +51,15 @@ _COLUMN_RE = re.compile(r'^\s+(%s)\s' % _IDENT)
 
 
 class DumpContentError(Exception):
-    """The archive's data cannot be read to its end (truncated, damaged, or compressed in a way not read here)."""
+    """The archive's data cannot be read to its end (truncated, damaged, or compressed in a way not read here).
+
+    damaged: the archive itself is broken (truncated, a missing data file, bad compressed data), as opposed to
+    data this host does not read (lz4, zstd) or a dump without a table of contents (plain SQL).
+    """
+
+    def __init__(self, message, damaged=True):
+        super(DumpContentError, self).__init__(message)
+        self.damaged = damaged
 
 
 def unquote(ident):
@@ -305,7 +313,7 @@ def _counter_for(name):
         return _Counter(True, 16 + zlib.MAX_WBITS)
     if name.endswith(('.lz4', '.zst')):
         raise DumpContentError('data file %s is compressed with %s, which this host does not read'
-                               % (name, name.rsplit('.', 1)[1]))
+                               % (name, name.rsplit('.', 1)[1]), damaged=False)
     return _Counter(False)
 
 
@@ -379,8 +387,8 @@ def read_content(path, fmt):
     The TOC part (relations, columns) is filled even when the data cannot be read to its end.
     """
     started = time.time()
-    result = dict(counted=False, error=None, format=fmt, tables=None, total_rows=None, partitions={}, unknown=[], relations={},
-                  columns={}, data_bytes=0, seconds=0.0)
+    result = dict(counted=False, error=None, damaged=False, format=fmt, tables=None, total_rows=None, partitions={},
+                  unknown=[], relations={}, columns={}, data_bytes=0, seconds=0.0)
     seen = {}
 
     def header_hook(header, entries):
@@ -390,7 +398,7 @@ def read_content(path, fmt):
                       columns=dict(sorted(described['columns'].items())))
         if header['compression'] not in ('none', 'gzip'):
             raise DumpContentError('its data is compressed with %s, which this host does not read'
-                                   % header['compression'])
+                                   % header['compression'], damaged=False)
         return described
 
     readers = {'custom': _custom_rows, 'directory': _directory_rows, 'tar': _tar_rows,
@@ -398,15 +406,20 @@ def read_content(path, fmt):
     reader = readers.get(fmt)
     try:
         if reader is None:
-            raise DumpContentError('a %s dump is SQL text, not an archive with a table of contents' % fmt)
+            raise DumpContentError('a %s dump is SQL text, not an archive with a table of contents' % fmt,
+                                   damaged=False)
         described, rows, data_bytes = reader(path, header_hook)
         tables, partitions, unknown = expected_counts(described, rows)
         parents = set(described['parents'].values())
         result.update(counted=True, tables=tables, partitions=partitions, unknown=unknown, data_bytes=data_bytes,
                       total_rows=sum(n for t, n in tables.items() if t not in parents and isinstance(n, int)))
-    except (DumpContentError, DumpHeaderError) as exc:
+    except DumpContentError as exc:
+        result.update(error=str(exc), damaged=exc.damaged)
+    except DumpHeaderError as exc:
         result['error'] = str(exc)
-    except (IOError, OSError, EOFError, tarfile.TarError) as exc:
+    except (EOFError, tarfile.TarError) as exc:
+        result.update(error='the archive could not be read: %s' % exc, damaged=True)
+    except (IOError, OSError) as exc:
         result['error'] = 'the archive could not be read: %s' % (getattr(exc, 'strerror', None) or exc)
     result['seconds'] = round(time.time() - started, 3)
     return result

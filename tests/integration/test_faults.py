@@ -550,7 +550,7 @@ def test_a_refused_safety_upload_after_a_swap_keeps_the_restore_and_says_so(pg_c
 
 def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
     gate.open()
-    make_backup.truncate_keeping_sidecar(prod.store / site["newer"]["name"])
+    make_backup.break_sql_keeping_sidecar(prod.store / site["newer"]["name"])
     result = restore(run_playbook, prod.inv())
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "restore_database")
     assert "pg_restore" in report["error"] or "Restoring" in report["error"], report["error"]

@@ -122,8 +122,8 @@ def test_failure_triggers(run_playbook, yv, receiver):  # noqa: F811
 
 def test_rollback_triggers(run_playbook, yv, receiver):  # noqa: F811
     newest = yv["states"][2]["backup"]
-    # readable header, broken body: pg_restore fails after the drop
-    make_backup.truncate_keeping_sidecar(yv["store"] / newest["name"])
+    # valid for its checksum, a broken index statement: pg_restore fails after the drop
+    make_backup.break_sql_keeping_sidecar(yv["store"] / newest["name"])
     # in place, so that the failure comes after the drop (with the swap method it
     # comes in the staging database, and nothing needs rolling back)
     result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method="in_place", **notify_vars(receiver.url)),

@@ -238,10 +238,29 @@ def test_plain_sql_backup_is_detected_from_its_content(fmt, owner, tmp_path, pg_
     assert owners == [(owner,)], owners
 
 
-def _truncate_newest(yv):
-    """Valid for its checksum, broken for pg_restore: a truncated custom dump with a matching sidecar."""
+def _break_newest(yv):
+    """Valid for its checksum, every row readable, broken for pg_restore: a custom dump whose last index statement is
+    not SQL, with a matching sidecar. pg_restore fails after the data, in post-data. (A truncated one is refused in
+    the download's call: test_a_truncated_backup_is_refused_before_anything_changes.)"""
+    newest = yv["states"][2]["backup"]
+    make_backup.break_sql_keeping_sidecar(yv["store"] / newest["name"])
+
+
+def test_a_truncated_backup_is_refused_before_anything_changes(pg_cluster, run_playbook, yv):
+    # Written truncated by a backup job that died, then hashed: the checksum matches and pg_restore --list reads
+    # it. In place, it used to stop the services, drop production and roll back; it is refused in the download.
     newest = yv["states"][2]["backup"]
     make_backup.truncate_keeping_sidecar(yv["store"] / newest["name"])
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_method="in_place"),
+                          {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("is damaged")
+    said = " ".join(result.stdout.split())
+    assert "Nothing was changed" in said and "-e backup=<name>" in said and "pg_restore: " in said, result.describe()
+    assert table_checksums(pg_cluster, yv["name"]) == sums
+    report = result.report(str(yv["work"]))
+    assert report["failed_phase"] == "fetch_backup" and report["metrics"]["downtime_seconds"] is None, report
+    assert not list(yv["work"].rglob("*_safety_*")), "a safety backup was taken for a backup that was refused"
 
 
 # auto is custom in place (a rollback after the drop needs no room to unpack it).
@@ -254,7 +273,7 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     # the same backup fails in the staging database: test_swap.py.) In both
     # formats: a directory dump packed into .dir.tar (unpacked for pg_restore),
     # and one custom-format file.
-    _truncate_newest(yv)
+    _break_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2,
                db_restore_safety_backup_format=safety_format)
@@ -463,7 +482,7 @@ exec __REAL__ "$@"
 @pytest.mark.parametrize("breaker", ["pg_restore", "unpack"])
 def test_a_failed_rollback_gives_a_restore_command_that_works_by_hand(pg_cluster, run_playbook, yv, tmp_path,
                                                                        breaker):
-    _truncate_newest(yv)
+    _break_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2, db_restore_safety_backup_format="directory")
     if breaker == "pg_restore":

@@ -129,8 +129,8 @@ def test_smoke_failure_keeps_the_restore_when_asked(pg_cluster, run_playbook, yv
 
 
 def test_failed_restore_into_staging_changes_nothing(pg_cluster, run_playbook, yv):  # noqa: F811
-    from test_restore import _truncate_newest
-    _truncate_newest(yv)
+    from test_restore import _break_newest
+    _break_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
     result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
     result.assert_failed("FAILED")

@@ -162,3 +162,62 @@ def test_data_of_a_table_the_dump_does_not_create_is_not_claimed():
     tables, dummy, unknown = dump_content.expected_counts(described, {2: 3, 4: 7})
     assert tables == {'public.spatial_ref_sys': 'unknown', 'public.t': 7}
     assert unknown == ['public.spatial_ref_sys']
+
+
+def _pg_restore():
+    import shutil
+    binary = shutil.which('pg_restore') or '/usr/lib/postgresql/15/bin/pg_restore'
+    if not os.path.exists(binary):
+        pytest.skip('pg_restore is not installed')
+    return binary
+
+
+def test_damage_is_told_apart_from_data_this_host_does_not_read(tmp_path):
+    data = open(os.path.join(DATA, 'content.dump'), 'rb').read()
+    cut = tmp_path / 'cut.dump'
+    cut.write_bytes(data[:int(len(data) * 0.9)])
+    assert dump_content.read_content(str(cut), 'custom')['damaged'] is True
+    sql = tmp_path / 'plain.sql'
+    sql.write_text('SELECT 1;\n')
+    assert dump_content.read_content(str(sql), 'plain')['damaged'] is False
+    assert dump_content.read_content(os.path.join(DATA, 'content.dump'), 'custom')['damaged'] is False
+
+
+@pytest.mark.parametrize('name, keep', [('content.dump', 0.9), ('content.tar', 0.6)])
+def test_a_truncated_backup_with_a_matching_checksum_is_refused_in_the_download_call(tmp_path, run_main, name, keep):
+    # Written truncated by a backup job that died, and hashed after: the checksum matches, pg_restore --list
+    # reads the table of contents, and only the data is cut. Refused before anything changes, with pg_restore's
+    # own word for it (a reader of ours that is wrong never refuses a good backup on its own).
+    import hashlib
+    from ansible_collections.yieldvault.db_restore.plugins.modules import backup_checksum
+    binary = _pg_restore()
+    data = open(os.path.join(DATA, name), 'rb').read()
+    src = tmp_path / ('cut' + os.path.splitext(name)[1])
+    src.write_bytes(data[:int(len(data) * keep)])
+    md5 = hashlib.md5(src.read_bytes()).hexdigest()
+    result = run_main(backup_checksum.main, path=str(tmp_path / ('app_20261204_1200' + src.suffix)), src=str(src),
+                      expected_md5=md5, inspect=True, count_rows=True, pg_restore=binary)
+    assert result['rc'] == 1, result
+    assert 'is damaged' in result['msg'] and 'Nothing was changed' in result['msg'], result['msg']
+    assert '-e backup=<name>' in result['msg'] and ('pg_restore: ' in result['msg'] or 'tar' in result['msg']), result['msg']
+    assert result['inspect']['content']['damage_confirmed'] is True
+
+
+def test_damage_only_our_reader_sees_is_not_a_refusal(tmp_path, run_main, monkeypatch):
+    # If our reader ever calls a good archive damaged, pg_restore reads it to the end and the backup is used
+    # (its counts then come from the manifest or the database before the restore).
+    import hashlib
+    from ansible_collections.yieldvault.db_restore.plugins.modules import backup_checksum
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils import inspect_dump
+    binary = _pg_restore()
+
+    def wrong_reader(path, fmt):
+        return dict(counted=False, error='a reader bug', damaged=True, tables=None, relations={}, columns={})
+
+    monkeypatch.setattr(inspect_dump, 'read_content', wrong_reader)
+    src = os.path.join(DATA, 'content.dump')
+    md5 = hashlib.md5(open(src, 'rb').read()).hexdigest()
+    result = run_main(backup_checksum.main, path=str(tmp_path / 'app_20261204_1200.dump'), src=src,
+                      expected_md5=md5, inspect=True, count_rows=True, pg_restore=binary)
+    assert result['rc'] == 0, result.get('msg')
+    assert result['inspect']['content']['damage_confirmed'] is False
