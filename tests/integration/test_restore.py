@@ -397,6 +397,22 @@ def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_play
         assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
+def test_a_missing_required_setting_is_refused_with_the_name_meant(pg_cluster, run_playbook, yv):
+    # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined"
+    inv = {k: v for k, v in yv["inv"].items() if k != "db_restore_database"}
+    inv["db_restore_db"] = yv["name"]
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("Invalid settings: db_restore_db is not a setting of this collection; "
+                         "did you mean db_restore_database?")
+    assert "db_restore_database is required and not set" in result.output, result.describe()
+    assert "'db_restore_database' is undefined" not in result.output, result.describe()
+    assert "nothing was changed" in result.stdout.lower()
+    assert_untouched(pg_cluster, yv["name"], sums)
+    assert not list(yv["work"].rglob("*_safety_*"))
+    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+
+
 def test_break_lock_with_pg_restore_missing_keeps_the_other_runs_lock(pg_cluster, run_playbook, yv):
     # db_restore_break_lock asks to remove the other run's lock, but the run is refused for a missing
     # pg_restore first: it must leave that lock where it was, as its message says.
