@@ -184,6 +184,10 @@ class CallbackModule(CallbackBase):
         if isinstance(report, dict):
             run["outcome"] = report.get("outcome") or run.get("outcome")
             run["database"] = report.get("database")
+            # mode is a play variable, never a fact: the report carries it (timeline.json had "mode": null).
+            for key in ("mode", "method"):
+                if isinstance(report.get(key), str) and report[key]:
+                    run[key] = report[key]
             rto = (report.get("metrics") or {}).get("rto_target_minutes")
             if _float(rto):
                 run["rto_minutes"] = _float(rto)
@@ -246,13 +250,14 @@ class CallbackModule(CallbackBase):
         origin = min([p["started_epoch"] for p in phases] + [s["started_epoch"] for s in self._steps] + [self._started])
         window = downtime_window(phases) if (downtime_window and phases) else None
         # The callback sees phases only: a swap phase means the staging work ran before the stop.
-        method = "swap" if any(p["name"] == "swap_database" for p in phases) else None
+        method = run.get("method") or ("swap" if any(p["name"] == "swap_database" for p in phases) else None)
         downtime = round(window[1] - window[0], 1) if window else None
         timeline = {
             "source": "restore_timeline callback (controller clock)",
             "run_id": run.get("run_id"),
             "host": host,
             "mode": run.get("mode"),
+            "method": run.get("method") or None,
             "outcome": run.get("outcome"),
             "started_at": _iso(origin),
             "finished_at": _iso(now),

@@ -206,6 +206,23 @@ class PlaybookResult:
     def output(self):
         return self.stdout + "\n" + self.stderr
 
+    def timeline(self, work_dir):
+        """timeline.json beside the newest report.json (written by the restore_timeline callback), or None."""
+        candidates = glob.glob(os.path.join(str(work_dir), "reports", "*", "report.json"))
+        if not candidates:
+            return None
+        path = os.path.join(os.path.dirname(max(candidates, key=os.path.getmtime)), "timeline.json")
+        if not os.path.isfile(path):
+            return None
+        with open(path) as handle:
+            return json.load(handle)
+
+    @property
+    def warnings(self):
+        """The [WARNING] and [DEPRECATION WARNING] lines of the console output, and any "msg: null"."""
+        return [line for line in self.output.splitlines()
+                if "[WARNING]" in line or "[DEPRECATION WARNING]" in line or line.strip() == "msg: null"]
+
     def assert_ok(self):
         assert_ok(self)
         return self

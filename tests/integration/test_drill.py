@@ -69,6 +69,10 @@ def test_drill_of_pagila_leaves_production_untouched(tmp_path, pg_cluster, pagil
     assert not [p["name"] for p in report["phases"] if p["downtime"]]
     assert "| Total RTO (downtime) | none |" in (work / "reports" / report["run_id"] / "report.md").read_text()
     assert "no downtime: no phase stopped a service" in result.stdout, result.describe()
+    timeline = result.timeline(str(work))
+    assert timeline["mode"] == "drill" and timeline["downtime_seconds"] is None, timeline
+    assert not [p["name"] for p in timeline["phases"] if p["downtime"]], timeline["phases"]
+    assert result.warnings == [], result.warnings
     checks = {v["check"]: v for v in report["verification"]}
     assert all(v["passed"] for v in report["verification"]), report["verification"]
     assert "row counts equal the backup's manifest exactly" in checks

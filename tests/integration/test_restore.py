@@ -89,6 +89,13 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
     assert names == ["preflight", "assess", "select_backup", "fetch_backup", "stop_services", "safety_backup",
                      "prepare_database", "restore_database", "verify_restore", "start_services", "smoke_test"]
     assert all(p["status"] == "ok" for p in report["phases"])
+    # in place everything from the stop to the start and the smoke test is downtime, nothing before the stop
+    timeline = result.timeline(str(yv["work"]))
+    assert timeline["mode"] == "restore" and timeline["method"] == "in_place", timeline
+    assert [p["name"] for p in timeline["phases"] if p["downtime"]] == [
+        "stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
+        "start_services", "smoke_test"], timeline["phases"]
+    assert result.warnings == [], result.warnings
     # the planner has statistics for every table before the application comes back
     assert tables_without_statistics(pg_cluster, yv["name"]) == []
     attempt, = report["restore"]["attempts"]
@@ -382,6 +389,11 @@ BAD_INPUTS = {
     "wrong type of a later phase's variable": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                                            "db_restore_connection_rounds": "many"},
                                                "db_restore_connection_rounds"),
+    # a misspelled optional setting was silently ignored and its default used
+    "misspelled setting": (lambda yv: {"point": "latest", "confirm": yv["name"],
+                                       "db_restore_local_backup_directory": str(yv["store"])},
+                           "db_restore_local_backup_directory is not a setting of this collection; "
+                           "did you mean db_restore_local_backup_dir?"),
     # the lock's call looks for pg_restore before it takes the lock
     "pg_restore missing": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                        "db_restore_pg_bin_dir": "/nonexistent/pgbin"}, "postgresql-client-15"),
@@ -405,6 +417,22 @@ def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_play
         assert report["outcome"] == "failed"
     if case != "lock held by another run":
         assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+
+
+def test_a_missing_required_setting_is_refused_with_the_name_meant(pg_cluster, run_playbook, yv):
+    # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined"
+    inv = {k: v for k, v in yv["inv"].items() if k != "db_restore_database"}
+    inv["db_restore_db"] = yv["name"]
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("Invalid settings: db_restore_db is not a setting of this collection; "
+                         "did you mean db_restore_database?")
+    assert "db_restore_database is required and not set" in result.output, result.describe()
+    assert "'db_restore_database' is undefined" not in result.output, result.describe()
+    assert "nothing was changed" in result.stdout.lower()
+    assert_untouched(pg_cluster, yv["name"], sums)
+    assert not list(yv["work"].rglob("*_safety_*"))
+    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
 def test_break_lock_with_pg_restore_missing_keeps_the_other_runs_lock(pg_cluster, run_playbook, yv):

@@ -63,6 +63,13 @@ def test_rollback_to_a_kept_previous_database(pg_cluster, run_playbook, yv):  # 
     assert table_checksums(pg_cluster, yv["name"]) == sums_before
     report = result.report(str(yv["work"]))
     assert report["mode"] == "rollback" and report["outcome"] == "succeeded"
+    # neither run warns (a swap and a rollback printed "'__db_restore_previous' is undefined")
+    assert restore.warnings == [] and result.warnings == [], restore.warnings + result.warnings
+    # a rollback is a swap: its downtime is the stop to the start and the smoke test
+    timeline = result.timeline(str(yv["work"]))
+    assert timeline["mode"] == "rollback", timeline
+    assert [p["name"] for p in timeline["phases"] if p["downtime"]] == [
+        "stop_services", "swap_database", "start_services", "smoke_test"], timeline["phases"]
     # the restored data it replaced was dumped and dropped; the kept one is production again
     assert databases(pg_cluster, yv["name"] + "__") == []
     assert report["previous_database"]["dropped"] is True

@@ -231,7 +231,7 @@ def test_point_pattern_takes_everything_the_restore_parser_takes(surveys):
 # ---- the apply playbook and the execution environment -----------------------
 
 def test_apply_playbook_passes_syntax_check():
-    res = subprocess.run([str(VENV_BIN / "ansible-playbook"), "--syntax-check", "awx/apply.yml"],
+    res = subprocess.run([str(VENV_BIN / "ansible-playbook"), "--syntax-check", "awx/apply.yml", "-i", "localhost,"],
                          cwd=str(REPO), capture_output=True, text=True, timeout=120,
                          env={"PATH": "%s:/usr/bin:/bin" % VENV_BIN, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
                               "HOME": str(Path.home())})
@@ -403,7 +403,7 @@ def _apply(api, tmp_path, secrets):
     extra.write_text("".join("%s: !unsafe %s\n" % (k, json.dumps(v))
                              for k, v in dict(secrets, yv_awx_controller_token="test-token").items()))
     res = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "awx/apply.yml", "-e", "@%s" % extra,
+        [str(VENV_BIN / "ansible-playbook"), "awx/apply.yml", "-i", "localhost,", "-e", "@%s" % extra,
          "-e", "yv_awx_controller_url=%s" % api.url, "-e", "yv_awx_scm_url=https://git.example.invalid/db_restore.git",
          "-e", "yv_awx_ee_image=registry.example.invalid/db-restore-ee:0.1.0",
          "-e", "ansible_python_interpreter=%s" % sys.executable],
