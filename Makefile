@@ -24,7 +24,7 @@ help:
 	@echo "make molecule    - the molecule scenarios (SCENARIOS=\"systemd docker pm2\" by default)"
 	@echo "make faults      - the fault-injection suite"
 	@echo "make crash-sweep - kill -9 at every task that changes something, then what the next run says"
-	@echo "make vars        - regenerate role defaults, argument specs and README's table from docs/variables.yml"
+	@echo "make vars        - regenerate role defaults, argument specs and docs/variables.md's table from docs/variables.yml"
 	@echo "make bench       - restore speed against the runbook by hand (BENCH_ARGS=--full for the big set)"
 	@echo "make clean       - demo-clean, then remove .venv, .collections, .ansible and .pytest_cache"
 	@echo "make help        - this list"
