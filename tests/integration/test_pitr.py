@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,75 @@ def test_archive_coverage_finds_a_missing_segment_before_anything_changes(archiv
     assert gap["covered"] is False, gap
     assert gap["gaps"] == [{"first_missing": missing.name[:24], "last_missing": missing.name[:24]}]
     assert "gap" in gap["msg"] and missing.name[:24] in gap["msg"] and "nothing was changed" in gap["msg"]
+
+
+def _scratch(args):
+    """Run the wal_scratch_server module alone (ad hoc); returns (rc, result)."""
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
+                          "yieldvault.db_restore.wal_scratch_server", "-a", json.dumps(args)],
+                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
+    assert " => " in out.stdout, out.stdout + out.stderr
+    return out.returncode, json.loads(out.stdout.split(" => ", 1)[1])
+
+
+def test_restore_to_a_second_between_two_commits_brings_back_exactly_those_rows(archive_cluster, db_inventory_vars,
+                                                                                run_playbook):
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    password = pg_cluster_script.password(info)
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    cur = app.cursor()
+    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
+    inv = _archive_inventory(db_inventory_vars, info, base)
+    run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server
+    app = pg_cluster_script.connect(info, "app")
+    cur = app.cursor()
+
+    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
+    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    committed = float(cur.fetchone()[0])
+    point_epoch = int(committed) + 1  # the next whole second: after rows 1-3, before the incident
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    # The incident, committed more than a second after the point.
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr", "check"],
+                   check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
+    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+    scratch_dir = str(base / "scratch")
+    args = {"scratch_dir": scratch_dir, "point": point, "database": "app", "stanza": "yv_pitr", "config": config,
+            "pg_bin_dir": info["bin_dir"], "login_user": info["user"], "login_password": password}
+    rc, result = _scratch(args)
+    try:
+        assert rc == 0, result
+        scratch = pg_cluster_script.connect(dict(info, port=result["port"], host=result["socket_dir"]), "app")
+        try:
+            scur = scratch.cursor()
+            scur.execute("SELECT id, note FROM ledger ORDER BY id")
+            assert scur.fetchall() == [(1, "first"), (2, "second"), (3, "third")]
+            scur.execute("SHOW archive_mode")
+            assert scur.fetchone()[0] == "off", "the scratch server would push WAL into the production archive"
+        finally:
+            scratch.close()
+    finally:
+        rc_absent, gone = _scratch({"scratch_dir": scratch_dir, "state": "absent"})
+    assert rc_absent == 0 and gone["changed"] is True, gone
+    assert not os.path.exists(scratch_dir)
+    # Production is untouched: the incident is still there.
+    prod = pg_cluster_script.connect(info, "app")
+    try:
+        pcur = prod.cursor()
+        pcur.execute("SELECT id, note FROM ledger ORDER BY id")
+        assert pcur.fetchall() == [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
+    finally:
+        prod.close()
