@@ -1,0 +1,243 @@
+"""WAL archiving with pgBackRest (issue 23): playbooks/wal_archive.yml on a real PostgreSQL 15 cluster.
+
+Each test has its own cluster: turning archiving on restarts the server, which the session's shared cluster
+must not see.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, pg_cluster_script
+
+
+def _recap_changed(result):
+    counts = re.findall(r"localhost\s*:.*?changed=(\d+)", result.stdout)
+    assert counts, result.output[-3000:]
+    return int(counts[-1])
+
+
+def _settings(info):
+    conn = pg_cluster_script.connect(info)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_command', 'archive_timeout')")
+        return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _pgbackrest_info(config, stanza):
+    out = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config,
+                          "--stanza=%s" % stanza, "--output=json", "info"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+@pytest.fixture
+def archive_cluster():
+    """A cluster of its own and the directories of a posix pgBackRest repository, all under one /tmp directory."""
+    base = Path(tempfile.mkdtemp(prefix="yv-test-pitr-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    info = pg_cluster_script.start(base / "cluster")
+    yield info, base
+    pg_cluster_script.stop(base / "cluster", mode="immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _archive_inventory(db_inventory_vars, info, base):
+    return db_inventory_vars(
+        info, "postgres", str(base / "work"), "local",
+        db_restore_login_unix_socket=info["socket_dir"],
+        db_restore_pg_data_dir=info["data_dir"],
+        db_restore_pg_restart="pg_ctl",
+        db_restore_pgbackrest_stanza="yv_pitr",
+        db_restore_pgbackrest_config=str(base / "pgbackrest" / "pgbackrest.conf"),
+        db_restore_pgbackrest_repo_path=str(base / "repo"),
+        db_restore_pgbackrest_log_path=str(base / "pgbackrest-log"),
+        db_restore_wal_archive_timeout=30,
+    )
+
+
+def test_wal_archive_check_mode_then_on_then_idempotent(archive_cluster, db_inventory_vars, run_playbook):
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    repo = str(base / "repo")
+    inv = _archive_inventory(db_inventory_vars, info, base)
+    password = inv["db_restore_login_password"]
+
+    check = run_playbook("wal_archive.yml", inv, check=True).assert_ok()
+    assert "Would change" in check.stdout
+    assert "archive_mode" in check.stdout and "to create" in check.stdout
+    assert not os.path.exists(config), "check mode wrote the pgBackRest configuration"
+    assert not os.path.exists(repo), "check mode created the repository"
+    assert _settings(info)["archive_mode"] == "off", "check mode changed archive_mode"
+
+    first = run_playbook("wal_archive.yml", inv).assert_ok()
+    assert password not in first.output
+    settings = _settings(info)
+    assert settings["archive_mode"] == "on"
+    assert settings["archive_timeout"] == "30"
+    assert "archive-push" in settings["archive_command"] and config in settings["archive_command"]
+    state = _pgbackrest_info(config, "yv_pitr")
+    assert state["status"]["code"] == 0, state
+    assert [b["type"] for b in state["backup"]] == ["full"]
+    assert state["archive"] and state["archive"][0]["max"], "no WAL segment reached the archive"
+    assert Path(repo).stat().st_uid == Path(info["data_dir"]).stat().st_uid, "the repository is not the server user's"
+
+    again = run_playbook("wal_archive.yml", inv).assert_ok()
+    assert _recap_changed(again) == 0, again.stdout[-3000:]
+    assert [b["type"] for b in _pgbackrest_info(config, "yv_pitr")["backup"]] == ["full"], "a second full backup was taken"
+
+
+def test_wal_archive_refuses_without_data_dir(archive_cluster, db_inventory_vars, run_playbook):
+    info, base = archive_cluster
+    inv = db_inventory_vars(info, "postgres", str(base / "work"), "local",
+                            db_restore_login_unix_socket=info["socket_dir"],
+                            db_restore_pgbackrest_config=str(base / "pgbackrest.conf"),
+                            db_restore_pgbackrest_repo_path=str(base / "repo"))
+    result = run_playbook("wal_archive.yml", inv)
+    result.assert_failed("Set db_restore_pg_data_dir")
+    assert _settings(info)["archive_mode"] == "off"
+
+
+def _coverage(config, point):
+    """Run the wal_archive_coverage module alone (ad hoc) and return its result."""
+    args = json.dumps({"point": point, "stanza": "yv_pitr", "config": config})
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
+                          "yieldvault.db_restore.wal_archive_coverage", "-a", args],
+                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=300)
+    assert " => " in out.stdout, out.stdout + out.stderr
+    return json.loads(out.stdout.split(" => ", 1)[1])
+
+
+def test_archive_coverage_finds_a_missing_segment_before_anything_changes(archive_cluster, db_inventory_vars,
+                                                                          run_playbook):
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    inv = _archive_inventory(db_inventory_vars, info, base)
+    run_playbook("wal_archive.yml", inv).assert_ok()
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    # Each round fills and archives a segment of its own (pgbackrest check switches WAL and waits for it).
+    for round_no in range(4):
+        cur.execute("INSERT INTO ledger VALUES (%s, 'round')", (round_no,))
+        subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr",
+                        "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=inv["db_restore_login_password"]))
+    conn.close()
+
+    whole = _coverage(config, "latest")
+    assert whole["covered"] is True and whole["data_loss_seconds"] == 0, whole
+    assert whole["gaps"] == [] and "data loss 0 s" in whole["msg"]
+
+    before = _coverage(config, "2020-01-01T00:00:00Z")
+    assert before["covered"] is False and "before the oldest base backup" in before["msg"], before
+
+    segments = sorted(p for p in (base / "repo" / "archive" / "yv_pitr").rglob("*")
+                      if p.is_file() and re.match(r"^[0-9A-F]{24}-", p.name))
+    state = _pgbackrest_info(config, "yv_pitr")
+    whole_start = state["backup"][0]["archive"]["start"]
+    after_backup = [p for p in segments if p.name[:24] > whole_start and p.name[:24] < state["archive"][0]["max"]]
+    assert after_backup, "the rounds archived no segment between the backup and the newest: %s" % segments
+    missing = after_backup[0]
+    missing.unlink()
+    gap = _coverage(config, "latest")
+    assert gap["covered"] is False, gap
+    assert gap["gaps"] == [{"first_missing": missing.name[:24], "last_missing": missing.name[:24]}]
+    assert "gap" in gap["msg"] and missing.name[:24] in gap["msg"] and "nothing was changed" in gap["msg"]
+
+
+def _scratch(args):
+    """Run the wal_scratch_server module alone (ad hoc); returns (rc, result)."""
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
+                          "yieldvault.db_restore.wal_scratch_server", "-a", json.dumps(args)],
+                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
+    assert " => " in out.stdout, out.stdout + out.stderr
+    return out.returncode, json.loads(out.stdout.split(" => ", 1)[1])
+
+
+def test_restore_to_a_second_between_two_commits_brings_back_exactly_those_rows(archive_cluster, db_inventory_vars,
+                                                                                run_playbook):
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    password = pg_cluster_script.password(info)
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    cur = app.cursor()
+    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
+    inv = _archive_inventory(db_inventory_vars, info, base)
+    run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server
+    app = pg_cluster_script.connect(info, "app")
+    cur = app.cursor()
+
+    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
+    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    committed = float(cur.fetchone()[0])
+    point_epoch = int(committed) + 1  # the next whole second: after rows 1-3, before the incident
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    # The incident, committed more than a second after the point.
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr", "check"],
+                   check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
+    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+    scratch_dir = str(base / "scratch")
+    args = {"scratch_dir": scratch_dir, "point": point, "database": "app", "stanza": "yv_pitr", "config": config,
+            "pg_bin_dir": info["bin_dir"], "login_user": info["user"], "login_password": password}
+    rc, result = _scratch(args)
+    try:
+        assert rc == 0, result
+        scratch = pg_cluster_script.connect(dict(info, port=result["port"], host=result["socket_dir"]), "app")
+        try:
+            scur = scratch.cursor()
+            scur.execute("SELECT id, note FROM ledger ORDER BY id")
+            assert scur.fetchall() == [(1, "first"), (2, "second"), (3, "third")]
+            scur.execute("SHOW archive_mode")
+            assert scur.fetchone()[0] == "off", "the scratch server would push WAL into the production archive"
+        finally:
+            scratch.close()
+    finally:
+        rc_absent, gone = _scratch({"scratch_dir": scratch_dir, "state": "absent"})
+    assert rc_absent == 0 and gone["changed"] is True, gone
+    assert not os.path.exists(scratch_dir)
+    # Production is untouched: the incident is still there.
+    prod = pg_cluster_script.connect(info, "app")
+    try:
+        pcur = prod.cursor()
+        pcur.execute("SELECT id, note FROM ledger ORDER BY id")
+        assert pcur.fetchall() == [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
+    finally:
+        prod.close()
+
+
+def test_scratch_restore_of_a_database_not_in_the_backup_fails_clearly_and_leaves_nothing(archive_cluster,
+                                                                                         db_inventory_vars,
+                                                                                         run_playbook):
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    run_playbook("wal_archive.yml", _archive_inventory(db_inventory_vars, info, base)).assert_ok()
+    scratch_dir = str(base / "scratch")
+    rc, result = _scratch({"scratch_dir": scratch_dir, "point": "latest", "database": "made_after_the_backup",
+                           "stanza": "yv_pitr", "config": config, "pg_bin_dir": info["bin_dir"],
+                           "login_user": info["user"], "login_password": pg_cluster_script.password(info)})
+    assert rc != 0, result
+    assert "made_after_the_backup" in result["msg"] and "production was not touched" in result["msg"], result
+    assert not os.path.exists(scratch_dir), "the failed restore left its scratch directory"
