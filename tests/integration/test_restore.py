@@ -173,8 +173,11 @@ def test_pagila_from_s3_latest(method, tmp_path, pg_cluster, s3_server, pagila_d
     # an admin role whose password needs escaping in pgpass (':' and '\\') and in SQL
     password = "p:a\\ss'w\"rd"
     with conn.cursor() as cur:
-        cur.execute("DROP ROLE IF EXISTS restore_admin")
-        cur.execute("CREATE ROLE restore_admin SUPERUSER LOGIN PASSWORD %s", (password,))
+        # Created once per cluster and kept: a run as this admin makes the collection's schema in the postgres
+        # database (marks, journal) owned by it, so a second parametrization could not drop it.
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'restore_admin'")
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(verb + " ROLE restore_admin SUPERUSER LOGIN PASSWORD %s", (password,))
     conn.close()
     work = tmp_path / "work"
     inv = db_inventory_vars(pg_cluster, name, str(work), "s3", s3=s3_server, bucket=bucket,
