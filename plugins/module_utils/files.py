@@ -71,6 +71,20 @@ def write_atomic(path, data, mode=0o600, fsync=True):
         raise
 
 
+def tree_bytes(path):
+    """Bytes of the regular files under path (path itself when it is a file); links not followed."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return os.lstat(path).st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def remove_path(path):
     """Remove a file, a link (not what it points to) or a whole directory tree; OSError when that fails."""
     if os.path.isdir(path) and not os.path.islink(path):

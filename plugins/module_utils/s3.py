@@ -55,6 +55,14 @@ def s3_argument_spec():
     )
 
 
+def normalize_prefix(prefix):
+    """A key prefix as every listing and upload here uses it: no leading slash, one trailing slash ('' stays '')."""
+    prefix = (prefix or '').strip().lstrip('/')
+    if prefix and not prefix.endswith('/'):
+        prefix += '/'
+    return prefix
+
+
 def _blank_to_none(value):
     # Role defaults pass '' for "not set"; boto3 must then use its own chain.
     if value is None or str(value).strip() == '':

@@ -216,20 +216,13 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
     normalize_md5, read_md5_sidecar,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
-    describe_s3_error, s3_argument_spec, s3_client, s3_location,
+    describe_s3_error, normalize_prefix, s3_argument_spec, s3_client, s3_location,
 )
 
 NOTHING_CHANGED = 'Nothing was changed.'
 LOCAL_DIR_HINT = ('Set db_restore_local_backup_dir to the directory that holds the backups (rollback.yml without '
                   '-e backup looks for safety backups in db_restore_work_dir/safety, where a restore puts them).')
 COMPANION_SUFFIXES = ('.md5', '.manifest.json')
-
-
-def normalize_prefix(prefix):
-    prefix = (prefix or '').strip().lstrip('/')
-    if prefix and not prefix.endswith('/'):
-        prefix += '/'
-    return prefix
 
 
 def list_s3(module, client):

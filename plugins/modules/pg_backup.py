@@ -202,20 +202,12 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts im
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import last_lines
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     describe_s3_error,
+    normalize_prefix,
     s3_argument_spec,
     s3_client,
 )
 
 NOTHING_STORED = 'No backup was stored.'
-
-
-def normalize_prefix(prefix):
-    prefix = (prefix or '').strip().lstrip('/')
-    if prefix and not prefix.endswith('/'):
-        prefix += '/'
-    return prefix
-
-
 
 
 def resolve_pg_dump(module):

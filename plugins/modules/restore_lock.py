@@ -235,7 +235,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
-    make_private_dirs, remove_path, write_atomic,
+    make_private_dirs, remove_path, tree_bytes, write_atomic,
 )
 
 TIMESTAMP_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
@@ -410,20 +410,6 @@ def free_bytes(path):
         path = os.path.dirname(path)
     stats = os.statvfs(path)
     return stats.f_bavail * stats.f_frsize
-
-
-def tree_bytes(path):
-    """Bytes of the regular files under path (path itself when it is a file); links not followed."""
-    if not os.path.isdir(path) or os.path.islink(path):
-        return os.lstat(path).st_size
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def compile_leftovers(entries):

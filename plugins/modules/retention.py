@@ -128,11 +128,12 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import backup_name_database
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import tree_bytes
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.retention import (
     MIN_SAFETY_AGE, check_settings, choose, human_bytes, parse_run_id, parse_safety_name, rollback_can_use,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
-    describe_s3_error, s3_argument_spec, s3_client,
+    describe_s3_error, normalize_prefix, s3_argument_spec, s3_client,
 )
 
 UTC = datetime.timezone.utc
@@ -140,17 +141,9 @@ UNREADABLE_LOCK = '(a lock file that cannot be read)'
 
 
 def _size(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        total = 0
-        for root, _dirs, files in os.walk(path):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(root, name)).st_size
-                except OSError:
-                    pass
-        return total
+    """tree_bytes, or 0 for a path that is gone (another prune, a run's clean-up)."""
     try:
-        return os.lstat(path).st_size
+        return tree_bytes(path)
     except OSError:
         return 0
 
@@ -239,9 +232,7 @@ class Pruner(object):
 
     def s3_safety(self):
         params = self.params
-        prefix = (params['s3_safety_prefix'] or '').strip().lstrip('/')
-        if prefix and not prefix.endswith('/'):
-            prefix += '/'
+        prefix = normalize_prefix(params['s3_safety_prefix'])
         client = s3_client(self.module)
         items = []
         try:
