@@ -216,6 +216,10 @@ def restore_report(facts):
         "rto_percent_used": round(100.0 * downtime / (rto * 60.0), 1) if (downtime is not None and rto) else None,
         "detection_to_recovery_minutes": minutes_between(detected, recovered or finished),
         "data_loss_minutes": gap,
+        # wal: recovered from the WAL archive to the second (restore.yml -e source=wal, or auto when it covers).
+        "restore_source": selected.get("source") or ("dump" if selected.get("backup") else None),
+        "data_loss_seconds": 0 if selected.get("source") == "wal" else (
+            round(float(gap) * 60) if gap is not None else None),
         "rpo_target_minutes": rpo,
         "rpo_met": (gap <= rpo) if (gap is not None and rpo is not None) else None,
         "run_seconds": round(float(facts["finished_epoch"]) - float(facts["started_epoch"]), 1)
@@ -342,7 +346,8 @@ def _metrics_rows(r):
     if m.get("detection_to_recovery_minutes") is not None:
         rows.append(("Detection to recovery", "%s min" % m["detection_to_recovery_minutes"], ""))
     rows += [
-        ("Data loss", _fmt(m["data_loss_minutes"], " min"), "RPO %s min" % _fmt(m["rpo_target_minutes"])),
+        ("Data loss", "0 s (WAL archive, to the second)" if m.get("restore_source") == "wal"
+         else _fmt(m["data_loss_minutes"], " min"), "RPO %s min" % _fmt(m["rpo_target_minutes"])),
         ("RPO met", _fmt(m["rpo_met"]), ""),
         ("Whole run", duration(m["run_seconds"]), ""),
     ]
@@ -401,6 +406,9 @@ def report_markdown(r):
                                                b.get("md5") or b.get("expected_md5") or "-"),
         "| PostgreSQL | %s |" % _cell(r.get("server_version") or "-"),
     ]
+    if (r.get("metrics") or {}).get("restore_source") == "wal":
+        lines.insert(-2, "| Source | the WAL archive, recovered to %s in a scratch server and dumped there (data loss 0 s) |"
+                     % _cell((r["point"] or {}).get("used") or "-"))
     if r.get("error"):
         lines.append("| Error | %s%s |" % (("in phase %s: " % r["failed_phase"]) if r.get("failed_phase") else "", _cell(r["error"])))
     sb = r.get("safety_backup") or {}

@@ -24,11 +24,11 @@ MANIFEST_SUFFIX = '.manifest.json'
 REQUIRED_KEYS = ('database', 'backup', 'created_at', 'format', 'size', 'md5', 'tables')
 
 
-def backup_name(database, when):
-    """``<database>_YYYYMMDD_HHMM.dump`` for ``when`` in UTC (naive means UTC)."""
+def backup_name(database, when, seconds=False):
+    """``<database>_YYYYMMDD_HHMM.dump`` for ``when`` in UTC (naive means UTC); ``_YYYYMMDD_HHMMSS`` with seconds."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return '%s_%s.dump' % (database, when.astimezone(UTC).strftime('%Y%m%d_%H%M'))
+    return '%s_%s.dump' % (database, when.astimezone(UTC).strftime('%Y%m%d_%H%M%S' if seconds else '%Y%m%d_%H%M'))
 
 
 def manifest_name(backup):

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+import hashlib
 import re
 import shlex
 
@@ -114,3 +116,94 @@ def choose_backup(backups, point_epoch):
     """The newest backup that ended at or before the point (pgBackRest info's backup list), or None."""
     eligible = [b for b in backups if b['timestamp']['stop'] <= point_epoch]
     return max(eligible, key=lambda b: b['timestamp']['stop']) if eligible else None
+
+
+
+SOURCES = ('auto', 'dump', 'wal')
+
+
+def _minutes(value):
+    return '%s min' % ('%g' % float(value))
+
+
+def pitr_dirs(work_dir, database, scratch_base=''):
+    """The scratch server's directory (under ``scratch_base``, where the PostgreSQL OS user can write) and the
+    directory of the dump taken from it (under the work directory), for one database.
+
+    Fixed per database (a hash: a database name may hold '/' or '..'), so that a run, holding the database's
+    lock, finds and removes what a killed run of the same database left.
+    """
+    tag = hashlib.sha1(database.encode('utf-8')).hexdigest()[:12]
+    base = work_dir.rstrip('/') + '/pitr'
+    scratch_base = (scratch_base or base).rstrip('/')
+    return dict(base=base, scratch_base=scratch_base, scratch=scratch_base + '/scratch-' + tag,
+                dump=base + '/dump-' + tag)
+
+
+def choose_source(requested, coverage, dump, database, explicit_backup=False, work_dir='', database_bytes=0,
+                  rpo_minutes=0):
+    """Which source a restore uses: the WAL archive or a dump (restore.yml -e source=auto|dump|wal).
+
+    ``coverage`` is wal_archive_coverage's result (None, or skipped, when the archive was not consulted), ``dump``
+    backup_catalog's (failed or not). Returns a dict: ``source`` ('wal', 'dump' or None when refused), ``refuse``
+    (the refusal's message or None), ``lines`` (what the plan says of each source) and, for the WAL,
+    ``selected``: the backup the restore will take - the dump of the recovered database, named after the point
+    (``<database>_YYYYMMDD_HHMMSS.dump``), in the form backup_catalog returns, so that the download, the
+    inspection, the verification and the report treat it as any dump.
+    """
+    requested = (requested or 'auto').strip().lower()
+    out = dict(source=None, refuse=None, lines=[], selected=None)
+    if requested not in SOURCES:
+        out['refuse'] = "source must be auto, dump or wal, got %r. Nothing was changed." % requested
+        return out
+    coverage = coverage if isinstance(coverage, dict) and 'covered' in coverage else None
+    dump = dump if isinstance(dump, dict) else {}
+    dump_ok = not dump.get('failed') and isinstance(dump.get('backup'), dict)
+    if dump_ok:
+        dump_line = 'Dump %s: data loss %s (RPO %s, %s).' % (
+            dump['backup']['name'], _minutes(dump.get('gap_minutes', 0)), _minutes(dump.get('rpo_minutes', 0)),
+            'met' if dump.get('rpo_met') else 'BREACHED')
+    else:
+        dump_line = 'Dumps: %s' % (dump.get('msg') or 'not listed.')
+    if coverage is None:
+        wal_line = 'WAL archive: not consulted%s.' % (
+            ' (-e source=dump)' if requested == 'dump' else ' (-e backup names a dump)' if explicit_backup else '')
+    elif coverage.get('covered'):
+        wal_line = 'WAL archive: data loss 0 s to the point. %s' % coverage.get('msg', '')
+    else:
+        wal_line = 'WAL archive: %s' % coverage.get('msg', 'does not cover the point.')
+    out['lines'] = [wal_line.strip(), dump_line]
+    wal_usable = coverage is not None and bool(coverage.get('covered')) and bool(coverage.get('point'))
+    if requested == 'wal' and not wal_usable:
+        if explicit_backup:
+            why = '-e backup names a dump, and the WAL archive restores to a point (-e point=...)'
+        else:
+            why = coverage.get('msg') if coverage is not None else 'the WAL archive was not consulted'
+        why = re.sub(r'[;.]?\s*(Restoring from the archive is refused; )?nothing was changed\.?$', '', why,
+                     flags=re.IGNORECASE)
+        out['refuse'] = ('-e source=wal: %s. Restore from a dump with -e source=dump, or leave source out to let the '
+                         'run choose. Nothing was changed.' % why.rstrip('. '))
+        return out
+    if wal_usable and requested in ('auto', 'wal'):
+        point = coverage['point']
+        when = datetime.datetime.strptime(point, '%Y-%m-%dT%H:%M:%SZ')
+        name = '%s_%s.dump' % (database, when.strftime('%Y%m%d_%H%M%S'))
+        location = pitr_dirs(work_dir, database)['dump'] + '/' + name
+        out['source'] = 'wal'
+        out['selected'] = dict(
+            source='wal',
+            backup=dict(name=name, timestamp=point, size=int(database_bytes or 0), location=location,
+                        expected_md5=None, md5_source='sidecar', manifest=location + '.manifest.json', store='local'),
+            wal_backup=coverage.get('backup'), candidates=[], excluded=[], point=point,
+            point_mode=coverage.get('point_mode', 'point'), gap_minutes=0, data_loss_seconds=0,
+            rpo_minutes=int(rpo_minutes or 0), rpo_met=True,
+            dump_alternative=dict(name=dump['backup']['name'], gap_minutes=dump.get('gap_minutes'))
+            if dump_ok else None)
+        return out
+    if not dump_ok:
+        out['refuse'] = '%s%s' % (dump.get('msg') or 'No dump could be chosen.',
+                                  '' if coverage is None or not coverage.get('configured', True)
+                                  else ' The WAL archive cannot be used either: %s' % coverage.get('msg', ''))
+        return out
+    out['source'] = 'dump'
+    return out

@@ -57,6 +57,15 @@ options:
       - Directory where the dump is written before the upload when O(store=s3). It needs room for one backup.
       - Default is the system's temporary directory.
     type: path
+  as_of:
+    description:
+      - The time the backup's data is from, ISO 8601 UTC, when it is not the snapshot's own time - a dump of a
+        scratch server recovered from the WAL archive to a point (C(restore.yml -e source=wal)) is named
+        C(<database>_YYYYMMDD_HHMMSS.dump) after that point, and its manifest's C(created_at) is the point.
+      - Empty uses the snapshot's time (C(<database>_YYYYMMDD_HHMM.dump)).
+    type: str
+    default: ''
+    version_added: 0.3.0
   pg_dump:
     description:
       - The C(pg_dump) binary, a name on E(PATH) or a full path. It must be the server's major version or newer.
@@ -176,7 +185,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import UTC, isoformat_z
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.catalog import UTC, isoformat_z, parse_point
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import detect_format, hash_stream
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_option
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
@@ -304,6 +313,7 @@ def main():
         s3_prefix=dict(type='str', default=''),
         staging_dir=dict(type='path'),
         pg_dump=dict(type='str', default='pg_dump'),
+        as_of=dict(type='str', default=''),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -312,6 +322,12 @@ def main():
     )
     started_clock = time.time()
     params = module.params
+    as_of = None
+    if params['as_of']:
+        try:
+            as_of = parse_point(params['as_of'], datetime.datetime.now(UTC))
+        except ValueError as exc:
+            module.fail_json(msg='as_of: %s %s' % (exc, NOTHING_STORED))
     database = params['database']
     pg_dump, pg_dump_version = resolve_pg_dump(module)
     client = s3_client(module) if params['store'] == 's3' else None
@@ -324,7 +340,7 @@ def main():
 
     if module.check_mode:
         now = datetime.datetime.now(UTC)
-        name = backup_name(database, now)
+        name = backup_name(database, as_of or now, seconds=as_of is not None)
         location, manifest_location = check_destination(module, client, name)
         conn.close()
         result.update(name=name, location=location, manifest_location=manifest_location, created_at=isoformat_z(now),
@@ -377,7 +393,9 @@ def main():
             module.fail_json(msg='pg_dump wrote %s, which is not a custom-format archive. %s' % (dump_path,
                                                                                                 NOTHING_STORED))
         created = started.astimezone(UTC) if started.tzinfo else started.replace(tzinfo=UTC)
-        name = backup_name(database, created)
+        if as_of is not None:
+            created = as_of
+        name = backup_name(database, created, seconds=as_of is not None)
         manifest = build_manifest(database, name, created, version, digest['size'], digest['md5'], snapshot, counts,
                                   sha256=digest['sha256'], pg_dump_version=pg_dump_version,
                                   total_rows=total_rows(counts, relkinds))

@@ -69,6 +69,21 @@ archive_max:
   description: The newest archived WAL segment.
   returned: always
   type: str
+point:
+  description: The point checked, ISO 8601 UTC (now for V(latest)).
+  returned: always
+  type: str
+  version_added: 0.3.0
+point_mode:
+  description: V(latest) or V(point).
+  returned: always
+  type: str
+  version_added: 0.3.0
+configured:
+  description: Whether the pgBackRest configuration file exists (C(false) - archiving was never turned on here).
+  returned: always
+  type: bool
+  version_added: 0.3.0
 data_loss_seconds:
   description: Data lost to the point when covered (0, the archive replays to the second), else null.
   returned: always
@@ -80,6 +95,7 @@ msg:
 '''
 
 import datetime
+import os
 import json
 
 from ansible.module_utils.basic import AnsibleModule
@@ -115,7 +131,13 @@ def main():
         point = catalog.parse_point(p['point'], datetime.datetime.now(catalog.UTC))
     except ValueError as exc:
         module.fail_json(msg='%s Nothing was changed.' % exc)
-    result = dict(changed=False, covered=False, backup=None, gaps=[], archive_max='', data_loss_seconds=None)
+    result = dict(changed=False, covered=False, configured=True, backup=None, gaps=[], archive_max='',
+                  data_loss_seconds=None, point=catalog.isoformat_z(point),
+                  point_mode='latest' if p['point'].strip().lower() == 'latest' else 'point')
+    if not os.path.exists(p['config']):
+        result['configured'] = False
+        module.exit_json(msg='No WAL archive is configured on this host (%s does not exist; playbooks/wal_archive.yml '
+                             'turns archiving on).' % p['config'], **result)
 
     info = (_run(module, ['info']) or [{}])[0]
     archives = info.get('archive') or []

@@ -32,7 +32,9 @@ options:
     type: path
     required: true
   point:
-    description: The restore point, ISO 8601 (no zone means UTC). Required with O(state=present).
+    description:
+      - The restore point, ISO 8601 (no zone means UTC), or V(latest) - the end of the archive. Required with
+        O(state=present).
     type: str
   database:
     description: The one database restored (C(--db-include)). Required with O(state=present).
@@ -60,6 +62,13 @@ options:
     description: Its password.
     type: str
     default: ''
+  archive_first:
+    description:
+      - Run C(pgbackrest check) on production first - it switches to a new WAL segment and waits until it is in
+        the archive - so that WAL written up to now (within C(archive_timeout)) can be replayed.
+      - Connects as O(login_user) with O(login_password), as the stanza's configuration says.
+    type: bool
+    default: false
   timeout:
     description: Seconds to wait for the recovery to reach the point and promote.
     type: int
@@ -161,6 +170,7 @@ def main():
         login_user=dict(type='str', default='postgres'),
         login_password=dict(type='str', default='', no_log=True),
         timeout=dict(type='int', default=600),
+        archive_first=dict(type='bool', default=False),
     ), required_if=[('state', 'present', ('point', 'database', 'stanza'))], supports_check_mode=True)
     p = module.params
     scratch = p['scratch_dir']
@@ -177,12 +187,23 @@ def main():
         point = catalog.parse_point(p['point'], datetime.datetime.now(catalog.UTC))
     except ValueError as exc:
         module.fail_json(msg='%s Nothing was changed.' % exc)
-    target = point.strftime('%Y-%m-%d %H:%M:%S+00')
+    latest = p['point'].strip().lower() == 'latest'
+    target = 'the end of the archive' if latest else point.strftime('%Y-%m-%d %H:%M:%S+00')
+    recovery = ['--type=default'] if latest else ['--type=time', '--target=%s' % target, '--target-action=promote']
     if module.check_mode:
         module.exit_json(changed=True, socket_dir=run_dir, target=target)
     if os.path.exists(scratch):
         module.fail_json(msg='The scratch directory %s exists already (left by another run?): remove it or choose '
                              'another. Nothing was changed.' % scratch)
+    if p['archive_first']:
+        rc, out, err = module.run_command(
+            ['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'], '--stanza=%s' % p['stanza'],
+             '--log-level-console=warn', 'check'],
+            environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
+        if rc != 0:
+            module.fail_json(msg='pgbackrest check failed before the restore (exit %s): %s. The newest WAL may not be in '
+                                 'the archive; fix archiving (pgbackrest check) and run again. Nothing was changed.'
+                                 % (rc, (err or out).strip()[-1000:]))
     entry = pwd.getpwnam(p['os_user'])
     for path in (scratch, data, run_dir):
         os.makedirs(path, mode=0o700, exist_ok=True)
@@ -190,8 +211,7 @@ def main():
 
     rc, out, err = _as_user(module, [
         'pgbackrest', '--config=%s' % p['config'], '--stanza=%s' % p['stanza'], '--pg1-path=%s' % data,
-        '--db-include=%s' % p['database'], '--type=time', '--target=%s' % target, '--target-action=promote',
-        '--log-level-console=warn', 'restore'])
+        '--db-include=%s' % p['database']] + recovery + ['--log-level-console=warn', 'restore'])
     if rc != 0:
         _remove(module, scratch, data)
         module.fail_json(msg='pgbackrest restore of %s to %s failed (exit %s): %s. The scratch directory was removed; '

@@ -241,3 +241,115 @@ def test_scratch_restore_of_a_database_not_in_the_backup_fails_clearly_and_leave
     assert rc != 0, result
     assert "made_after_the_backup" in result["msg"] and "production was not touched" in result["msg"], result
     assert not os.path.exists(scratch_dir), "the failed restore left its scratch directory"
+
+
+def _rows(info, dbname="app"):
+    conn = pg_cluster_script.connect(info, dbname)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT id, note FROM ledger ORDER BY id")
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _scratch_postmasters(base):
+    """Processes whose command line names a data directory under base (a scratch server left running)."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "postgres" in line and str(base / "pgbackrest-scratch") in line]
+
+
+def test_restore_yml_to_a_second_uses_the_archive_and_brings_back_exactly_those_rows(archive_cluster, db_inventory_vars,
+                                                                                     run_playbook):
+    """restore.yml -e point=<second>: the archive covers it, so it is the source (data loss 0 s); the rows committed
+    by that second come back through the scratch server, staging, verification and the swap; nothing is left."""
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    password = pg_cluster_script.password(info)
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
+    inv = db_inventory_vars(
+        info, "app", str(base / "work"), "local",
+        db_restore_login_unix_socket=info["socket_dir"],
+        db_restore_pg_data_dir=info["data_dir"],
+        db_restore_pgbackrest_stanza="yv_pitr",
+        db_restore_pgbackrest_config=config,
+        db_restore_pgbackrest_repo_path=str(base / "repo"),
+        db_restore_pgbackrest_log_path=str(base / "pgbackrest-log"),
+        db_restore_wal_archive_timeout=30,
+    )
+    run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server; its full backup holds app
+    run_playbook("backup.yml", inv).assert_ok()  # a dump too: the plan names what it would lose
+
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    cur = app.cursor()
+    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
+    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    point_epoch = int(float(cur.fetchone()[0])) + 1
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+    # The plan first (check mode): the archive is the source, and the dump's loss is named beside it.
+    plan = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"}, check=True).assert_ok()
+    assert "WAL archive: data loss 0 s to the point" in plan.stdout, plan.stdout[-4000:]
+    assert "Dump app_" in plan.stdout and "data loss" in plan.stdout
+    assert _rows(info) == [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")], "check mode changed production"
+
+    result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"})
+    result.assert_ok()
+    assert password not in result.output
+    # Row by row: exactly what was committed by the point, nothing of the incident.
+    assert _rows(info) == [(1, "first"), (2, "second"), (3, "third")]
+    reports = sorted((base / "work" / "reports").glob("*/report.md"), key=lambda p: p.stat().st_mtime)
+    assert reports, "no report was written"
+    text = reports[-1].read_text()
+    assert "0 s (WAL archive, to the second)" in text and "| Source | the WAL archive, recovered to %s" % point in text
+    # Nothing of the scratch server is left: no directory, no process, no dump copy beyond the retention's.
+    assert not list((base / "pgbackrest-scratch").glob("scratch-*")), "the scratch server's directory was left"
+    assert not _scratch_postmasters(base), "a scratch server is still running"
+    assert not list((base / "work" / "pitr").glob("dump-*")), "the dump made from the archive was left"
+    # The scratch server never pushed its new timeline into the production archive.
+    assert not list((base / "repo" / "archive" / "yv_pitr").rglob("00000002.history*")), \
+        "the scratch server archived into the production archive"
+    # Production still archives after the swap.
+    assert _settings(info)["archive_mode"] == "on"
+
+    # A gap in the archive: -e source=wal is refused before anything changes, with the missing segment named.
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("INSERT INTO ledger VALUES (5, 'after the restore')")
+    app.close()
+    for _ in range(2):
+        subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr",
+                        "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
+    state = _pgbackrest_info(config, "yv_pitr")
+    segments = sorted(p for p in (base / "repo" / "archive" / "yv_pitr").rglob("*")
+                      if p.is_file() and re.match(r"^[0-9A-F]{24}-", p.name)
+                      and state["backup"][-1]["archive"]["start"] < p.name[:24] < state["archive"][0]["max"])
+    assert segments, "no archived segment between the base backup and the newest"
+    segments[0].unlink()
+    before = _rows(info)
+    refused = run_playbook("restore.yml", inv, {"point": "latest", "source": "wal", "confirm": "app"})
+    refused.assert_failed(segments[0].name[:24])
+    assert "-e source=dump" in refused.output and "Nothing was changed" in refused.output
+    assert _rows(info) == before
+    # auto falls back to the dump and says why, in the plan.
+    fallback = run_playbook("restore.yml", inv, {"point": "latest", "confirm": "app", "db_restore_allow_rpo_breach": True},
+                            check=True).assert_ok()
+    assert "WAL archive: The WAL archive has a gap" in fallback.stdout, fallback.stdout[-3000:]
+    # A point before the oldest base backup, and no dump that old either: refused, with both reasons.
+    old = run_playbook("restore.yml", inv, {"point": "2020-01-01T00:00:00Z", "confirm": "app"}, check=True)
+    old.assert_failed("before the oldest base backup")
+    assert _rows(info) == before
