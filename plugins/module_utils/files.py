@@ -91,3 +91,34 @@ def remove_path(path):
         shutil.rmtree(path)
     else:
         os.unlink(path)
+
+
+def stop_postmaster_in(path, wait_seconds=30):
+    """Shut down (immediate) a PostgreSQL server running from ``path/data``, a leftover scratch server.
+
+    Only a live process named postgres whose postmaster.pid names that very data directory is signalled. Returns
+    the pid stopped, or None when there was none. A server still there after ``wait_seconds`` is left (its
+    directory's removal then makes it shut itself down within a minute).
+    """
+    import signal
+    import time
+    data = os.path.join(path, 'data')
+    try:
+        with open(os.path.join(data, 'postmaster.pid')) as handle:
+            lines = handle.read().splitlines()
+        pid = int(lines[0])
+        with open('/proc/%d/comm' % pid) as handle:
+            comm = handle.read().strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    if comm not in ('postgres', 'postmaster') or len(lines) < 2 or \
+            os.path.realpath(lines[1]) != os.path.realpath(data):
+        return None
+    try:
+        os.kill(pid, signal.SIGQUIT)
+    except OSError:
+        return None
+    deadline = time.time() + wait_seconds
+    while time.time() < deadline and os.path.exists('/proc/%d' % pid):
+        time.sleep(0.2)
+    return pid

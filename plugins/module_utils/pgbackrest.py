@@ -156,6 +156,9 @@ def choose_source(requested, coverage, dump, database, explicit_backup=False, wo
     if requested not in SOURCES:
         out['refuse'] = "source must be auto, dump or wal, got %r. Nothing was changed." % requested
         return out
+    if isinstance(coverage, dict) and 'covered' not in coverage and coverage.get('msg') and not coverage.get('skipped'):
+        # The module failed (pgBackRest missing, a broken configuration): the archive cannot be used, the dumps can.
+        coverage = dict(covered=False, configured=True, msg='The WAL archive could not be read: %s' % coverage['msg'])
     coverage = coverage if isinstance(coverage, dict) and 'covered' in coverage else None
     dump = dump if isinstance(dump, dict) else {}
     dump_ok = not dump.get('failed') and isinstance(dump.get('backup'), dict)

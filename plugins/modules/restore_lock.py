@@ -235,7 +235,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
-    make_private_dirs, remove_path, tree_bytes, write_atomic,
+    make_private_dirs, remove_path, stop_postmaster_in, tree_bytes, write_atomic,
 )
 
 TIMESTAMP_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
@@ -543,6 +543,8 @@ def main():
         for leftover, size in found:
             if not module.check_mode:
                 try:
+                    # A WAL restore's scratch server a killed run left still runs from its directory.
+                    stop_postmaster_in(leftover)
                     remove_path(leftover)
                 except OSError as exc:
                     module.warn('Could not remove %s, left by an interrupted run: %s. Remove it by hand.'

@@ -4,6 +4,7 @@ Each test has its own cluster: turning archiving on restarts the server, which t
 must not see.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -326,11 +327,26 @@ def test_restore_yml_to_a_second_uses_the_archive_and_brings_back_exactly_those_
     # Production still archives after the swap.
     assert _settings(info)["archive_mode"] == "on"
 
-    # A gap in the archive: -e source=wal is refused before anything changes, with the missing segment named.
+    # kill -9 while the scratch server ran leaves it running: the next run stops it and removes its directory
+    # (under the lock, before anything else), then restores - here to the end of the archive (-e point=latest).
     app = pg_cluster_script.connect(info, "app")
     app.autocommit = True
     app.cursor().execute("INSERT INTO ledger VALUES (5, 'after the restore')")
     app.close()
+    leftover = base / "pgbackrest-scratch" / ("scratch-" + hashlib.sha1(b"app").hexdigest()[:12])
+    rc, left = _scratch({"scratch_dir": str(leftover), "point": "latest", "database": "app", "stanza": "yv_pitr",
+                         "config": config, "pg_bin_dir": info["bin_dir"], "login_user": info["user"],
+                         "login_password": password})
+    assert rc == 0, left
+    orphan = int((leftover / "data" / "postmaster.pid").read_text().split()[0])
+    latest = run_playbook("restore.yml", inv, {"point": "latest", "source": "wal", "confirm": "app"})
+    latest.assert_ok()
+    assert not os.path.exists("/proc/%d" % orphan), "the killed run's scratch server still runs"
+    assert "left by an interrupted run" in latest.stdout
+    assert _rows(info) == [(1, "first"), (2, "second"), (3, "third"), (5, "after the restore")]
+    assert not _scratch_postmasters(base) and not leftover.exists()
+
+    # A gap in the archive: -e source=wal is refused before anything changes, with the missing segment named.
     for _ in range(2):
         subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr",
                         "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))

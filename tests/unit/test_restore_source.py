@@ -81,3 +81,11 @@ def test_wal_dirs_are_fixed_per_database_and_safe_for_any_name():
 
 def test_a_point_the_archive_reports_without_point_is_not_used():
     assert choose_source('auto', dict(COVERED, point=''), DUMP, 'app')['source'] == 'dump'
+
+
+def test_an_archive_that_cannot_be_read_leaves_the_dumps_usable():
+    broken = {'failed': False, 'msg': 'pgbackrest info failed (exit 41): permission denied'}
+    choice = choose_source('auto', broken, DUMP, 'app')
+    assert choice['source'] == 'dump' and 'could not be read' in choice['lines'][0]
+    forced = choose_source('wal', broken, DUMP, 'app')
+    assert forced['source'] is None and 'permission denied' in forced['refuse']
