@@ -218,6 +218,7 @@ def restore_report(facts):
         "data_loss_minutes": gap,
         # wal: recovered from the WAL archive to the second (restore.yml -e source=wal, or auto when it covers).
         "restore_source": selected.get("source") or ("dump" if selected.get("backup") else None),
+        "archive_lag_seconds": selected.get("archive_lag_seconds"),
         "data_loss_seconds": 0 if selected.get("source") == "wal" else (
             round(float(gap) * 60) if gap is not None else None),
         "rpo_target_minutes": rpo,
@@ -349,6 +350,11 @@ def _metrics_rows(r):
         ("Data loss", "0 s (WAL archive, to the second)" if m.get("restore_source") == "wal"
          else _fmt(m["data_loss_minutes"], " min"), "RPO %s min" % _fmt(m["rpo_target_minutes"])),
         ("RPO met", _fmt(m["rpo_met"]), ""),
+    ]
+    if m.get("archive_lag_seconds") is not None:
+        rows.append(("Archive lag", "%s s" % m["archive_lag_seconds"],
+                     "newest archived WAL; what a lost server would lose now"))
+    rows += [
         ("Whole run", duration(m["run_seconds"]), ""),
     ]
     return ["| Metric | Value | Target |", "| --- | --- | --- |"] + [

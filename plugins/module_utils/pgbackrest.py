@@ -118,8 +118,26 @@ def choose_backup(backups, point_epoch):
     return max(eligible, key=lambda b: b['timestamp']['stop']) if eligible else None
 
 
+def random_point_window(backups, now_epoch, window_days):
+    """(low, high) epoch seconds a drill of the archive picks its point in: after the oldest base backup ended
+    and within the last ``window_days``, up to a minute ago; None when the window holds no such second."""
+    if not backups:
+        return None
+    low = max(min(b['timestamp']['stop'] for b in backups) + 1, now_epoch - int(window_days) * 86400)
+    high = now_epoch - 60
+    return (int(low), int(high)) if high >= low else None
+
+
+def newest_segment_time(listing):
+    """The modification time (epoch) of the newest archived WAL segment in a repo-ls --output=json listing."""
+    times = [v.get('time') for k, v in (listing or {}).items()
+             if isinstance(v, dict) and v.get('type') == 'file' and SEGMENT_FILE_RE.match(k.rsplit('/', 1)[-1])
+             and isinstance(v.get('time'), (int, float))]
+    return max(times) if times else None
+
 
 SOURCES = ('auto', 'dump', 'wal')
+SEGMENT_FILE_RE = re.compile(r'^[0-9A-F]{24}-')
 
 
 def _minutes(value):
@@ -197,7 +215,8 @@ def choose_source(requested, coverage, dump, database, explicit_backup=False, wo
             source='wal',
             backup=dict(name=name, timestamp=point, size=int(database_bytes or 0), location=location,
                         expected_md5=None, md5_source='sidecar', manifest=location + '.manifest.json', store='local'),
-            wal_backup=coverage.get('backup'), candidates=[], excluded=[], point=point,
+            wal_backup=coverage.get('backup'), archive_lag_seconds=coverage.get('archive_lag_seconds'),
+            candidates=[], excluded=[], point=point,
             point_mode=coverage.get('point_mode', 'point'), gap_minutes=0, data_loss_seconds=0,
             rpo_minutes=int(rpo_minutes or 0), rpo_met=True,
             dump_alternative=dict(name=dump['backup']['name'], gap_minutes=dump.get('gap_minutes'))

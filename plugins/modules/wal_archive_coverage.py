@@ -22,7 +22,10 @@ author:
   - YieldVault platform team
 options:
   point:
-    description: The restore point, ISO 8601 (no zone means UTC) or C(latest).
+    description:
+      - The restore point, ISO 8601 (no zone means UTC) or C(latest).
+      - C(random) picks a second at random between the oldest base backup's end (and O(window_days) ago) and a
+        minute ago - a drill of the archive (C(drill.yml -e source=wal)).
     type: str
     required: true
   stanza:
@@ -37,6 +40,11 @@ options:
     description: The pgBackRest executable.
     type: str
     default: pgbackrest
+  window_days:
+    description: Days back from now a C(random) point is picked in.
+    type: int
+    default: 7
+    version_added: 0.3.0
   os_user:
     description: OS user pgBackRest runs as (the one that owns the repository).
     type: str
@@ -74,8 +82,20 @@ point:
   returned: always
   type: str
   version_added: 0.3.0
+archive_lag_seconds:
+  description:
+    - Age of the newest archived WAL segment (its time in the repository), the worst-case loss if the server were
+      lost now; null when unknown.
+  returned: when the archive holds a base backup
+  type: int
+  version_added: 0.3.0
+archive_newest_at:
+  description: When the newest archived WAL segment was written to the repository, ISO 8601 UTC.
+  returned: when the archive holds a base backup
+  type: str
+  version_added: 0.3.0
 point_mode:
-  description: V(latest) or V(point).
+  description: V(latest) or V(point) (a V(random) point is returned as the second picked, mode V(point)).
   returned: always
   type: str
   version_added: 0.3.0
@@ -96,6 +116,7 @@ msg:
 
 import datetime
 import os
+import random
 import json
 
 from ansible.module_utils.basic import AnsibleModule
@@ -125,10 +146,13 @@ def main():
         config=dict(type='path', default='/etc/pgbackrest/pgbackrest.conf'),
         pgbackrest=dict(type='str', default='pgbackrest'),
         os_user=dict(type='str', default='postgres'),
+        window_days=dict(type='int', default=7),
     ), supports_check_mode=True)
     p = module.params
+    now = datetime.datetime.now(catalog.UTC)
+    random_point = p['point'].strip().lower() == 'random'
     try:
-        point = catalog.parse_point(p['point'], datetime.datetime.now(catalog.UTC))
+        point = now if random_point else catalog.parse_point(p['point'], now)
     except ValueError as exc:
         module.fail_json(msg='%s Nothing was changed.' % exc)
     result = dict(changed=False, covered=False, configured=True, backup=None, gaps=[], archive_max='',
@@ -145,6 +169,13 @@ def main():
     if not backups or not archives:
         module.exit_json(msg='The WAL archive of stanza %s holds no base backup yet: it cannot restore to %s.'
                              % (p['stanza'], catalog.isoformat_z(point)), **result)
+    if random_point:
+        window = pgbackrest.random_point_window(backups, now.timestamp(), p['window_days'])
+        if window is None:
+            module.exit_json(msg='The WAL archive of stanza %s has no second to drill in the last %s days after its '
+                                 'oldest base backup.' % (p['stanza'], p['window_days']), **result)
+        point = datetime.datetime.fromtimestamp(random.randint(*window), catalog.UTC)
+        result.update(point=catalog.isoformat_z(point), point_mode='point')
     backup = pgbackrest.choose_backup(backups, point.timestamp())
     if backup is None:
         oldest = min(b['timestamp']['stop'] for b in backups)
@@ -158,6 +189,9 @@ def main():
     result['archive_max'] = archive_max
     listing = _run(module, ['repo-ls', '--recurse', 'archive/%s/%s' % (p['stanza'], archive['id'])])
     gaps = pgbackrest.archive_gaps(sorted(listing), backup['archive']['start'], archive_max)
+    newest = pgbackrest.newest_segment_time(listing)
+    if newest is not None:
+        result.update(archive_newest_at=_iso(newest), archive_lag_seconds=max(0, int(now.timestamp() - newest)))
     result['gaps'] = gaps
     if gaps:
         module.exit_json(msg='The WAL archive has a gap after base backup %s: segment%s %s missing, so recovery would '

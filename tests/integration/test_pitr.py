@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, pg_cluster_script
+from dbutil import database_exists
 
 
 def _recap_changed(result):
@@ -326,6 +327,21 @@ def test_restore_yml_to_a_second_uses_the_archive_and_brings_back_exactly_those_
         "the scratch server archived into the production archive"
     # Production still archives after the swap.
     assert _settings(info)["archive_mode"] == "on"
+
+    # A drill of the archive: a random second of the window, restored into the scratch database and proved there;
+    # production is not touched, and the report gives the archive's lag as the RPO a lost server would see.
+    before_drill = _rows(info)
+    drill = run_playbook("drill.yml", inv, {"source": "wal", "drill_pick": "random"})
+    drill.assert_ok()
+    assert "Source: the WAL archive, recovered to" in drill.stdout, drill.stdout[-3000:]
+    assert _rows(info) == before_drill
+    assert not database_exists(info, "app_drill"), "the drill's scratch database was not dropped"
+    drill_reports = sorted((base / "work" / "reports").glob("drill-*/report.md"), key=lambda p: p.stat().st_mtime)
+    assert drill_reports, "the drill wrote no report"
+    drill_text = drill_reports[-1].read_text()
+    assert "0 s (WAL archive, to the second)" in drill_text
+    assert re.search(r"\| Archive lag \| \d+ s \|", drill_text), drill_text[:3000]
+    assert not _scratch_postmasters(base)
 
     # kill -9 while the scratch server ran leaves it running: the next run stops it and removes its directory
     # (under the lock, before anything else), then restores - here to the end of the archive (-e point=latest).

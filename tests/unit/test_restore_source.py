@@ -89,3 +89,23 @@ def test_an_archive_that_cannot_be_read_leaves_the_dumps_usable():
     assert choice['source'] == 'dump' and 'could not be read' in choice['lines'][0]
     forced = choose_source('wal', broken, DUMP, 'app')
     assert forced['source'] is None and 'permission denied' in forced['refuse']
+
+
+def test_a_drill_of_the_archive_picks_its_second_after_the_oldest_base_backup_and_in_the_window():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import random_point_window
+    backups = [{'timestamp': {'start': 900, 'stop': 1000}}, {'timestamp': {'start': 5000, 'stop': 5100}}]
+    assert random_point_window(backups, 10_000, 7) == (1001, 9940)
+    assert random_point_window(backups, 10 * 86400, 1) == (9 * 86400, 10 * 86400 - 60)
+    assert random_point_window(backups, 1030, 7) is None, "no whole minute after the backup yet"
+    assert random_point_window([], 10_000, 7) is None
+
+
+def test_archive_lag_is_the_newest_segment_not_a_history_or_backup_file():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import newest_segment_time
+    listing = {'0000000100000000': {'type': 'path'},
+               '0000000100000000/000000010000000000000003-aa.gz': {'type': 'file', 'time': 100},
+               '0000000100000000/000000010000000000000004-bb.gz': {'type': 'file', 'time': 160},
+               '0000000100000000/000000010000000000000004.00000028.backup': {'type': 'file', 'time': 999},
+               '00000002.history': {'type': 'file', 'time': 999}}
+    assert newest_segment_time(listing) == 160
+    assert newest_segment_time({}) is None
