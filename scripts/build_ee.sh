@@ -79,6 +79,29 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
   trap - EXIT
 fi
 
+# The CAs this machine trusts beyond Debian's (e.g. a TLS-intercepting proxy's in
+# /usr/local/share/ca-certificates): pip in the build and the EE trust them too.
+# A layer of its own, so that a different machine does not debootstrap again.
+cas=(/usr/local/share/ca-certificates/*.crt)
+[ -e "${cas[0]}" ] || cas=()
+ca_hash=$( { echo "$base"; [ ${#cas[@]} -eq 0 ] || cat "${cas[@]}"; } | sha256sum | cut -c1-12)
+trusting=yieldvault-db-restore/ee-base:$base_hash-ca$ca_hash
+if ! docker image inspect "$trusting" >/dev/null 2>&1; then
+  ctx=$(mktemp -d)
+  mkdir "$ctx/ca"
+  [ ${#cas[@]} -eq 0 ] || cp "${cas[@]}" "$ctx/ca/"
+  cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $base
+COPY ca/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates
+# pip and requests use their own bundle (certifi) unless told otherwise.
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+DOCKERFILE
+  docker build -q --network host -t "$trusting" "$ctx" >>"$log" 2>&1 || { tail -20 "$log" >&2; exit 1; }
+  rm -rf "$ctx"
+fi
+base=$trusting
+
 # Everything the EE is made from: the definition, the files it copies into the
 # build context, the base, this script and the tool that builds it.
 ee_hash=$( {
