@@ -23,7 +23,7 @@ help:
 	@echo "make integration - the integration tests (PYTEST_WORKERS=$(PYTEST_WORKERS) workers; 0 runs serially)"
 	@echo "make molecule    - the molecule scenarios (SCENARIOS=\"systemd docker pm2\" by default)"
 	@echo "make ee          - build the execution environment (ansible-builder, local Debian base; EE_IMAGE printed)"
-	@echo "make test-ee     - build the execution environment and run a drill in it as AWX runs a job"
+	@echo "make test-ee     - build the execution environment and run a drill and a restore in it as AWX runs a job"
 	@echo "make faults      - the fault-injection suite"
 	@echo "make crash-sweep - kill -9 at every task that changes something, then what the next run says"
 	@echo "make vars        - regenerate role defaults, argument specs and docs/variables.md's table from docs/variables.yml"
@@ -77,7 +77,7 @@ ee: setup
 	bash scripts/build_ee.sh
 
 # The EE built (or found built) and a drill run in it with ansible-runner's
-# process isolation, the way AWX runs a job (part of `make test`).
+# process isolation, the way AWX runs a job, and a restore (part of `make test`).
 test-ee: setup
 	bash scripts/setup_docker.sh
 	YV_TEST_STRICT=1 $(VENV)/pytest -q -p no:cacheprovider -rs --durations=5 tests/integration/test_ee.py

@@ -1,8 +1,8 @@
 """The execution environment, built and run the way AWX runs a job.
 
 scripts/build_ee.sh builds the image from execution-environment.yml with
-ansible-builder (cached by a hash of its inputs); this test runs playbooks/drill.yml
-in it with ansible_runner.run(process_isolation=True, container_image=...), the
+ansible-builder (cached by a hash of its inputs); these tests run playbooks/drill.yml
+and playbooks/restore.yml in it with ansible_runner.run(process_isolation=True, container_image=...), the
 call AWX makes: the private data directory mounted at /runner, the project (the
 playbooks and ansible.cfg, as a git checkout has them) in /runner/project, the
 roles and modules from the collection installed in the image, pg_restore and
@@ -10,9 +10,9 @@ psycopg2 from the image. The container uses the host's network to reach the
 test's PostgreSQL cluster on loopback; the backup store and work directory are
 mounted at the same paths, as an NFS share or a local disk of a worker would be.
 
-What it asserts is what an operator looks at: the job's status and rc, the
-drill's verdict in the job output and its report, the scratch database gone and
-production unchanged.
+What they assert is what an operator looks at: the job's status and rc, the
+verdict in the job output and the report, for the drill the scratch database
+gone and production unchanged, for the restore production at the chosen point.
 
 YV_EE_IMAGE=<tag> uses an image built already (make test-ee passes it).
 """
@@ -29,6 +29,7 @@ import pytest
 import yaml
 from dbutil import REPO_ROOT, _inventory, database_exists, table_checksums
 from pg_cluster import password
+from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is the fixture: a database with three backups)
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -88,6 +89,12 @@ def run_in_ee(image, pdd, playbook, inventory_vars, credential_vars, mounts, ans
         container_options=["--network=host"])
 
 
+def _credential(inv):
+    """The inventory synced from git has no admin credential: AWX's credential injects it, marked !unsafe."""
+    return {"db_restore_login_user": inv.pop("db_restore_login_user"),
+            "db_restore_login_password": inv.pop("db_restore_login_password")}
+
+
 def _stdout(runner):
     path = Path(runner.config.artifact_dir, "stdout")
     return path.read_text(errors="replace") if path.exists() else ""
@@ -104,9 +111,7 @@ def test_drill_runs_in_the_execution_environment(tmp_path, pg_cluster, yieldvaul
         backup = make_backup.make_backup(pg_cluster, name, "local", _minutes_ago(5), local_dir=str(store))
         before = table_checksums(pg_cluster, name)
         inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), db_restore_amcheck=False)
-        # The inventory synced from git has no admin credential: AWX's credential injects it, marked !unsafe.
-        credential = {"db_restore_login_user": inv.pop("db_restore_login_user"),
-                      "db_restore_login_password": inv.pop("db_restore_login_password")}
+        credential = _credential(inv)
         assert credential["db_restore_login_password"] == password(pg_cluster)
         # The PostgreSQL client tools are the image's (Debian's postgresql-client-15 puts them here too).
         inv["db_restore_pg_bin_dir"] = "/usr/lib/postgresql/15/bin"
@@ -132,3 +137,26 @@ def test_drill_runs_in_the_execution_environment(tmp_path, pg_cluster, yieldvaul
         assert (work / "drills" / "history.jsonl").is_file()
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_restore_runs_in_the_execution_environment(tmp_path, pg_cluster, yv, ee_image):
+    point = minutes_ago(20)  # between backup 2 (30 min ago) and backup 3 (8 min ago)
+    inv = dict(yv["inv"], db_restore_pg_bin_dir="/usr/lib/postgresql/15/bin")
+    credential = _credential(inv)
+    started = time.monotonic()
+    runner = run_in_ee(ee_image, tmp_path / "pdd", "playbooks/restore.yml", inv, credential, [str(tmp_path)],
+                       answers={"point": iso(point), "backup": "", "incident": "INC-88", "confirm": yv["name"]})
+    print("\nrestore in the EE: %.1f s (ansible-runner wall clock)" % (time.monotonic() - started))
+    stdout = _stdout(runner)
+    described = "status=%s rc=%s\n%s" % (runner.status, runner.rc, stdout[-6000:])
+    assert runner.status == "successful" and runner.rc == 0, described
+    assert "Outcome: succeeded" in stdout, described
+    assert credential["db_restore_login_password"] not in stdout
+    chosen = yv["states"][1]
+    assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"], "production is not the chosen backup's state"
+    # set_stats reaches the job's artifacts, where AWX shows it
+    stats = [e for e in runner.events if e.get("event") == "playbook_on_stats"]
+    entry = stats[-1]["event_data"]["artifact_data"]["yieldvault_restore_reports"]["localhost"]
+    assert entry["outcome"] == "succeeded" and entry["mode"] == "restore"
+    report = json.loads(Path(entry["report_json"]).read_text())
+    assert report["incident"] == "INC-88" and report["backup"]["name"] == chosen["backup"]["name"]
