@@ -76,8 +76,8 @@ ee: setup
 	bash scripts/setup_docker.sh
 	bash scripts/build_ee.sh
 
-# The EE built (or found built) and a drill run in it with ansible-runner's
-# process isolation, the way AWX runs a job, and a restore (part of `make test`).
+# The EE built (or found built), then a drill and a restore run in it through
+# ansible-runner's process isolation, the way AWX runs a job (part of `make test`).
 test-ee: setup
 	bash scripts/setup_docker.sh
 	YV_TEST_STRICT=1 $(VENV)/pytest -q -p no:cacheprovider -rs --durations=5 tests/integration/test_ee.py
