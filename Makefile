@@ -10,18 +10,20 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
-.PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars clean bench
+.PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars clean bench ee test-ee
 
 # One line per target (tests/unit/test_operator_view.py checks that every target is listed).
 help:
 	@echo "make demo        - restore a throwaway YieldVault database on this machine and print the report"
 	@echo "make demo-clean  - stop the demo's PostgreSQL and PM2 and remove ./demo"
-	@echo "make test        - lint, unit, integration (real PostgreSQL 15, S3 on moto) and molecule tests"
+	@echo "make test        - lint, unit, integration (real PostgreSQL 15, S3 on moto), execution environment and molecule tests"
 	@echo "make setup       - install what the other targets need (.venv, .collections); they run it first"
 	@echo "make lint        - variables in sync, yamllint, ruff, ansible-lint (production) and ansible-doc"
 	@echo "make unit        - the unit tests"
 	@echo "make integration - the integration tests (PYTEST_WORKERS=$(PYTEST_WORKERS) workers; 0 runs serially)"
 	@echo "make molecule    - the molecule scenarios (SCENARIOS=\"systemd docker pm2\" by default)"
+	@echo "make ee          - build the execution environment (ansible-builder, local Debian base; EE_IMAGE printed)"
+	@echo "make test-ee     - build the execution environment and run a drill and a restore in it as AWX runs a job"
 	@echo "make faults      - the fault-injection suite"
 	@echo "make crash-sweep - kill -9 at every task that changes something, then what the next run says"
 	@echo "make vars        - regenerate role defaults, argument specs and docs/variables.md's table from docs/variables.yml"
@@ -68,6 +70,18 @@ bench: setup
 molecule: setup
 	bash scripts/molecule.sh $(SCENARIOS)
 
+# The execution environment from execution-environment.yml, on a base image
+# made here from Debian packages; reused while its inputs are unchanged.
+ee: setup
+	bash scripts/setup_docker.sh
+	bash scripts/build_ee.sh
+
+# The EE built (or found built), then a drill and a restore run in it through
+# ansible-runner's process isolation, the way AWX runs a job (part of `make test`).
+test-ee: setup
+	bash scripts/setup_docker.sh
+	YV_TEST_STRICT=1 $(VENV)/pytest -q -p no:cacheprovider -rs --durations=5 tests/integration/test_ee.py
+
 # The fault-injection suite alone (it is part of `make test` too).
 faults: setup
 	$(VENV)/pytest -q $(XDIST) -p no:cacheprovider tests/integration/test_faults.py tests/integration/test_crash.py \
@@ -82,7 +96,9 @@ crash-sweep: setup
 # turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.
 test: lint
 	bash scripts/setup_docker.sh
-	YV_TEST_STRICT=1 $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=15 tests/unit tests/integration
+	YV_TEST_STRICT=1 $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=15 \
+	  --ignore=tests/integration/test_ee.py tests/unit tests/integration
+	$(MAKE) --no-print-directory -o setup test-ee
 	bash scripts/molecule.sh
 
 clean: demo-clean
