@@ -6,6 +6,7 @@ Each test checks the data (exact counts and a checksum of every table), which
 databases exist afterwards, and what the report says.
 """
 import os
+import re
 import time
 
 import pytest
@@ -31,11 +32,22 @@ def phase(report, name):
 
 
 def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_playbook, yv):  # noqa: F811
-    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+    # the operator's console (no -v, the runbook stdout callback of ansible.cfg)
+    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20)), "confirm": yv["name"]},
+                          verbose=False)
     result.assert_ok()
     # a clean run prints no warning at all (it printed "'__db_restore_previous' is undefined" once, and
     # "Show the smoke test" printed "msg: null" without services)
     assert result.warnings == [], result.warnings
+    # quiet: about 650 lines with every task; now one line per phase, the plan, the outcome and the timeline
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 60, "%d lines on the console:\n%s" % (len(lines), result.stdout)
+    assert not any(line.startswith("TASK [") for line in lines), result.stdout
+    for name in ("preflight", "fetch_backup", "restore_database", "swap_database", "safety_backup"):
+        assert any(re.match(r"%s +ok +[0-9.]+ s +\(started " % name, line) for line in lines), (name, result.stdout)
+    assert "Method: swap" in lines, result.stdout  # the plan
+    assert any(line.startswith("Report: ") and "report.md" in line for line in lines), result.stdout
+    assert any(line.startswith("RESTORE TIMELINE") for line in lines), result.stdout
     chosen = yv["states"][1]
     assert exact_counts(pg_cluster, yv["name"]) == chosen["counts"]
     assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"]
