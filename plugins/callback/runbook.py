@@ -33,6 +33,7 @@ requirements:
 import time
 
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
+from ansible.utils.color import colorize, hostcolor
 
 try:
     from ansible_collections.yieldvault.db_restore.plugins.filter.report import duration
@@ -163,10 +164,14 @@ class CallbackModule(DefaultCallback):
     def v2_playbook_on_stats(self, stats):
         if not self._quiet():
             return super().v2_playbook_on_stats(stats)
+        # The default recap's host lines (scripts and tests read them), without its banner and blank lines.
         for host in sorted(stats.processed.keys()):
             t = stats.summarize(host)
-            self._say("RECAP %s: ok=%s changed=%s unreachable=%s failed=%s skipped=%s rescued=%s ignored=%s" % (
-                host, t["ok"], t["changed"], t["unreachable"], t["failures"], t["skipped"], t["rescued"], t["ignored"]))
+            self._say("%s : %s %s %s %s %s %s %s" % (
+                hostcolor(host, t, False), colorize("ok", t["ok"], None), colorize("changed", t["changed"], None),
+                colorize("unreachable", t["unreachable"], None), colorize("failed", t["failures"], None),
+                colorize("skipped", t["skipped"], None), colorize("rescued", t["rescued"], None),
+                colorize("ignored", t["ignored"], None)))
 
     # ---- the quiet console's lines ---------------------------------------------
 
