@@ -120,6 +120,7 @@ class CallbackModule(DefaultCallback):
     def v2_runner_on_skipped(self, result):
         if not self._quiet():
             return super().v2_runner_on_skipped(result)
+        self._handle_warnings_and_exception(result)
 
     def v2_runner_item_on_skipped(self, result):
         if not self._quiet():

@@ -135,7 +135,7 @@ def main():
     if not module.check_mode:
         try:
             with open(heartbeat, 'w') as handle:
-                handle.write('%.3f\n' % (first_look or now))
+                handle.write('%.3f\n' % (now if first_look is None else first_look))
         except OSError:
             pass  # the log's directory is the restore's; a heartbeat that cannot be written only risks a stop
     finished = os.path.exists(done_marker)
@@ -145,7 +145,7 @@ def main():
             lines = handle.read().splitlines()
     except OSError:
         pass
-    started = module.params['started'] or first_look or now
+    started = next((t for t in (module.params['started'], first_look) if t is not None), now)
     total = module.params['total']
     done = items_done(lines)
     if finished and total and not lines:
