@@ -19,8 +19,8 @@ description:
     P(yieldvault.db_restore.runbook#callback) stdout callback prints RV(progress) at every retry.
   - Each call rewrites a heartbeat file (O(log) with C(.watched) added); the restore's script stops pg_restore when
     nobody has watched it for a while, so a run whose controller died leaves no pg_restore behind.
-  - When the script writes the marker O(log) with C(.done) added (pg_restore has exited), RV(finished) is true and
-    the marker is removed.
+  - When the script writes the marker O(log) with C(.done) added (its last step), RV(finished) is true and the
+    marker is removed.
 version_added: 0.3.0
 author:
   - YieldVault platform team
@@ -41,6 +41,13 @@ options:
       - When pg_restore started, seconds since the epoch on the database server; when omitted, the time of the
         first call for this O(log) (kept in the heartbeat file).
     type: float
+  wait:
+    description:
+      - Seconds to wait for the end (the C(.done) marker) before returning; the call returns as soon as it
+        appears. With the interval between progress lines here and C(delay: 0) in the C(until) loop, the end is
+        seen at once rather than at the next look.
+    type: float
+    default: 0
   what:
     description:
       - The step named in RV(progress).
@@ -66,15 +73,16 @@ EXAMPLES = r'''
   yieldvault.db_restore.restore_progress:
     log: /tmp/restore.log
     total: 450
+    wait: 10
   register: restore_progress
   until: restore_progress.finished
   retries: 8640
-  delay: 10
+  delay: 0
 '''
 
 RETURN = r'''
 finished:
-  description: Whether pg_restore has exited (the C(.done) marker was found).
+  description: Whether the restore's script has ended (the C(.done) marker was found).
   returned: always
   type: bool
 done:
@@ -118,6 +126,7 @@ def main():
             total=dict(type='int', default=0),
             started=dict(type='float'),
             what=dict(type='str', default='pg_restore'),
+            wait=dict(type='float', default=0),
         ),
         supports_check_mode=True,
     )
@@ -138,7 +147,12 @@ def main():
                 handle.write('%.3f\n' % (now if first_look is None else first_look))
         except OSError:
             pass  # the log's directory is the restore's; a heartbeat that cannot be written only risks a stop
+    deadline = now + max(0.0, module.params['wait'])
     finished = os.path.exists(done_marker)
+    while not finished and time.time() < deadline:
+        time.sleep(min(0.2, max(0.0, deadline - time.time())))
+        finished = os.path.exists(done_marker)
+    now = time.time()
     lines = []
     try:
         with open(log, errors='replace') as handle:
