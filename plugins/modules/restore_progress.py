@@ -44,7 +44,7 @@ options:
   wait:
     description:
       - Seconds to wait for the end (the C(.done) marker) before returning; the call returns as soon as it
-        appears. With the interval between progress lines here and C(delay: 0) in the C(until) loop, the end is
+        appears. With the interval between progress lines here and a C(delay) of 0 in the C(until) loop, the end is
         seen at once rather than at the next look.
     type: float
     default: 0
