@@ -49,8 +49,9 @@ from ansible.plugins.callback import CallbackBase
 
 try:
     from ansible_collections.yieldvault.db_restore.plugins.filter.report import downtime_window, duration, in_downtime
+    from ansible_collections.yieldvault.db_restore.plugins.plugin_utils import runbook_events as events
 except ImportError:  # the callback must never break a run, even loaded outside its collection
-    downtime_window = None
+    downtime_window = events = None
 
     def in_downtime(phase, window, method=None):
         return False
@@ -58,9 +59,6 @@ except ImportError:  # the callback must never break a run, even loaded outside 
     def duration(seconds):
         return "-" if seconds is None else "%.1f s" % float(seconds)
 
-COLLECTION = "yieldvault.db_restore"
-# The tasks that record a phase's start and end are bookkeeping, not a step of their own.
-BOOKKEEPING = ("/roles/report/tasks/phase.yml", "/roles/report/tasks/fail_phase.yml")
 DEFAULT_RTO_MINUTES = 60
 
 
@@ -69,10 +67,7 @@ def _iso(epoch):
 
 
 def _float(value, fallback=None):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return fallback
+    return events.to_float(value, fallback)
 
 
 class CallbackModule(CallbackBase):
@@ -96,7 +91,7 @@ class CallbackModule(CallbackBase):
     # ---- guard: a bug here must not cost a restore ------------------------
 
     def _safely(self, fn, *args):
-        if self._broken:
+        if self._broken or events is None:
             return
         try:
             fn(*args)
@@ -127,21 +122,13 @@ class CallbackModule(CallbackBase):
     def _task_start(self, task):
         now = time.time()
         self._last_seen = now
-        role = getattr(task, "_role", None)
-        role_name = collection = None
-        if role is not None:
-            role_name = getattr(role, "_role_name", None)
-            collection = getattr(role, "_role_collection", None)
-            if role_name and "." in role_name and not collection:
-                collection, role_name = role_name.rsplit(".", 1)
-        ours = role_name is not None and collection == COLLECTION
-        path = (task.get_path() or "") if hasattr(task, "get_path") else ""
-        path = path.rsplit(":", 1)[0]
+        role_name, ours = events.task_role(task)
+        path = events.task_path(task)
         for phase in self._open.values():
             phase["tasks"] += 1
             if ours and role_name not in phase["roles"]:
                 phase["roles"].append(role_name)
-        if self._open or any(path.endswith(b) for b in BOOKKEEPING):
+        if self._open or events.is_bookkeeping(path):
             self._close_step(now)
             return
         if not ours:
@@ -166,13 +153,8 @@ class CallbackModule(CallbackBase):
 
     def _result(self, result):
         self._last_seen = time.time()
-        data = getattr(result, "result", None)
-        if not isinstance(data, dict):
-            data = getattr(result, "_result", None)
-        if not isinstance(data, dict):
-            return
-        facts = data.get("ansible_facts")
-        if not isinstance(facts, dict) or not facts:
+        facts = events.result_facts(result)
+        if not facts:
             return
         host = result._host.get_name() if hasattr(result, "_host") else str(getattr(result, "host", "?"))
         run = self._runs.setdefault(host, {})
@@ -192,21 +174,19 @@ class CallbackModule(CallbackBase):
             if _float(rto):
                 run["rto_minutes"] = _float(rto)
         # A phase ends: phase.yml (ok) or fail_phase.yml (failed) appends it to __db_restore_phases.
-        phases = facts.get("__db_restore_phases")
-        if isinstance(phases, list) and phases and isinstance(phases[-1], dict):
-            last = phases[-1]
-            phase = self._open.get(host)
-            if phase is not None and phase["name"] == last.get("name"):
-                phase["ended_epoch"] = _float(last.get("ended_epoch"), time.time())
-                phase["status"] = last.get("status") or "ok"
-                del self._open[host]
+        phase = self._open.get(host)
+        last = events.phase_ended(facts, phase and phase["name"])
+        if last is not None:
+            phase["ended_epoch"] = _float(last.get("ended_epoch"), time.time())
+            phase["status"] = last.get("status") or "ok"
+            del self._open[host]
         # A phase starts: phase.yml sets __db_restore_current_phase with its name.
-        current = facts.get("__db_restore_current_phase")
-        if isinstance(current, dict) and current.get("name"):
+        current = events.phase_started(facts)
+        if current is not None:
             now = time.time()
             self._close_step(now)
-            phase = {"host": host, "name": str(current["name"]),
-                     "started_epoch": _float(current.get("started_epoch"), now), "ended_epoch": None,
+            phase = {"host": host, "name": current["name"],
+                     "started_epoch": current["started_epoch"] or now, "ended_epoch": None,
                      "status": "running", "tasks": 0, "roles": []}
             self._phases.append(phase)
             self._open[host] = phase

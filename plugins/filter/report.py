@@ -280,6 +280,8 @@ def restore_report(facts):
         "previous_database": facts.get("previous_database") or None,
         "leftovers": facts.get("leftovers") or None,
         "timeline_svg": facts.get("timeline_svg") or None,
+        # What the retention settings removed at the end of the run (roles/retention), as the console said it.
+        "retention": facts.get("retention") or None,
         "warnings": warnings + list(facts.get("warnings") or []),
     }
     return report
@@ -526,10 +528,22 @@ def report_markdown(r):
     if r.get("drill"):
         lines += _drill_lines(r["drill"])
     lines += _attempt_lines(r)
+    lines += _retention_lines(r)
     if r.get("restore"):
         lines += ["", "Restore log: `%s`" % r["restore"].get("log")]
     lines += ["", "Outcome: **%s**%s" % (_cell(r["outcome"]), (" - " + _cell(r["error"])) if r.get("error") else ""), ""]
     return "\n".join(lines)
+
+
+def _retention_lines(r):
+    """What the retention settings removed after the run (the console's lines), or why they were not applied."""
+    retention = r.get("retention") or {}
+    if not retention:
+        return []
+    lines = ["", "## Retention", ""]
+    if retention.get("error"):
+        return lines + ["Not applied: %s" % _cell(retention["error"])]
+    return lines + ["- %s" % _cell(line) for line in retention.get("lines") or ["Nothing to remove."]]
 
 
 def _attempt_lines(r):

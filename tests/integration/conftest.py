@@ -179,7 +179,7 @@ def table_checksums():
 
 @pytest.fixture
 def run_playbook(tmp_path):
-    """run_playbook(playbook, inventory_vars, extra_vars, check=False, env=None, timeout=600) -> PlaybookResult."""
+    """run_playbook(playbook, inventory_vars, extra_vars, check=False, env=None, timeout=600, verbose=True) -> PlaybookResult."""
     counter = {"n": 0}
 
     def run(playbook, inventory_vars=None, extra_vars=None, check=False, env=None, timeout=600, **kwargs):

@@ -254,8 +254,11 @@ def _inventory(inventory_vars):
 
 
 def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, env=None, timeout=600,
-                 tmp_dir=None, extra_args=None):
+                 tmp_dir=None, extra_args=None, verbose=True):
     """Run <repo>/playbooks/<playbook> against localhost; returns a PlaybookResult.
+
+    verbose (the default) adds -v: the runbook stdout callback then prints every task and message, the
+    detail most assertions read; verbose=False gives the operator's quiet console.
 
     Inventory and extra vars go through files (never the command line, where
     passwords would show in `ps`). cwd is the repository root so ansible.cfg
@@ -279,6 +282,8 @@ def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, en
     if check:
         cmd.append("--check")
     cmd += list(extra_args or [])
+    if verbose and not any(a.startswith("-v") for a in cmd[1:]):
+        cmd.append("-v")
     run_env = dict(os.environ)
     run_env.update({
         "ANSIBLE_NOCOLOR": "1",

@@ -215,11 +215,11 @@ def wait_midway(pg_cluster, gate, target, timeout=240, result_box=None, until=No
     pytest.fail("pg_restore into %s never got mid-way within %d s" % (target, timeout))
 
 
-def start_restore_held_midway(run_playbook, prod, pg_cluster, gate):
+def start_restore_held_midway(run_playbook, prod, pg_cluster, gate, inv=None):
     """restore.yml of the latest backup in the background, held by the gate once pg_restore is half-way into the
     staging database; the Background run. The caller opens the gate (in a finally); here only on failure."""
     gate.close()
-    run = Background(run_playbook, "restore.yml", prod.inv(), {"point": "latest", "confirm": DB})
+    run = Background(run_playbook, "restore.yml", inv or prod.inv(), {"point": "latest", "confirm": DB})
     run.start()
     try:
         wait_midway(pg_cluster, gate, STAGING, result_box=run.box)
@@ -899,18 +899,24 @@ def test_stale_lock_of_a_dead_run_is_reported_not_taken_over(pg_cluster, site, p
 
 def test_ctrl_c_during_pg_restore_leaves_production_untouched_and_the_next_run_cleans_up(
         pg_cluster, site, pm2, prod, gate, run_playbook):
-    run = start_restore_held_midway(run_playbook, prod, pg_cluster, gate)
+    # pg_restore runs in the background (async, for its progress lines): on Ctrl-C nobody watches it any more and
+    # it is stopped within six intervals, at least 10 s (db_restore_progress_interval 1 here).
+    run = start_restore_held_midway(run_playbook, prod, pg_cluster, gate, inv=prod.inv(db_restore_progress_interval=1))
     try:
         groups = playbook_pgid(str(prod.work.parent))
         assert len(groups) == 1, "expected one ansible-playbook process group, found %s" % groups
         os.killpg(groups.pop(), signal.SIGINT)  # what the terminal sends on Ctrl-C
         interrupted = run.result(timeout=300)
+        # the gate stays closed: pg_restore must be stopped, not end its work
+        deadline = time.time() + 25
+        while pg_restore_processes(STAGING, pg_cluster["port"]) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not pg_restore_processes(STAGING, pg_cluster["port"]), "pg_restore kept running after Ctrl-C"
     finally:
         gate.open()
     assert interrupted.rc != 0, interrupted.describe()
     assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
     assert_backend_untouched(pm2, prod)
-    assert not pg_restore_processes(STAGING, pg_cluster["port"]), "pg_restore kept running after Ctrl-C"
     left = databases_like(pg_cluster, DB + "__")
     assert left in ([], [STAGING]), "an interrupted swap run may leave only its staging database: %s" % left
 

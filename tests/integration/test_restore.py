@@ -110,6 +110,11 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
     run_dir = pathlib.Path(report["safety_backup"]["path"]).parents[1] / "reports" / report["run_id"]
     md = (run_dir / "report.md").read_text()
     assert chosen["backup"]["name"] in md and "succeeded" in md and "Total RTO" in md
+    # what the retention removed at the end is in the report, not only on the console
+    retention = md.split("## Retention\n", 1)[1].split("\n## ", 1)[0]
+    assert "- Removed download %s (local, " % chosen["backup"]["name"] in retention, md
+    assert "Removed 1 item(s)" in retention, md
+    assert report["retention"]["removed"][0]["name"] == chosen["backup"]["name"], report["retention"]
 
     safety = pathlib.Path(report["safety_backup"]["path"])
     assert stat.S_IMODE(safety.stat().st_mode) == 0o600

@@ -90,8 +90,8 @@ def test_no_secret_leaks_from_restore_drill_or_rollback(tmp_path, pg_cluster, s3
         db_restore_pagerduty_events_url=closed + "/v2/enqueue")
 
     runs = [
-        ("restore -vvv", run_playbook("restore.yml", inv, {"point": "latest", "confirm": name, "incident": "INC-7"},
-                                      extra_args=["-vvv"])),
+        ("restore -vvvv", run_playbook("restore.yml", inv, {"point": "latest", "confirm": name, "incident": "INC-7"},
+                                      extra_args=["-vvvv"])),
     ]
     runs[0][1].assert_ok()
     assert table_checksums(pg_cluster, name) == backup_sums

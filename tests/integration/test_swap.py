@@ -6,12 +6,15 @@ Each test checks the data (exact counts and a checksum of every table), which
 databases exist afterwards, and what the report says.
 """
 import os
+import re
 import time
+from pathlib import Path
 
 import pytest
 
 import make_backup
-from dbutil import admin_query, create_marked_database, database_exists, drop_database, exact_counts, table_checksums
+from dbutil import (admin_query, create_marked_database, database_exists, drop_database, exact_counts, table_checksums,
+                    wrapped_bin_dir)
 from pg_cluster import connect
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 
@@ -30,12 +33,37 @@ def phase(report, name):
     return next(p for p in report["phases"] if p["name"] == name)
 
 
-def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_playbook, yv):  # noqa: F811
-    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_playbook, yv, tmp_path):  # noqa: F811
+    # the operator's console (no -v, the runbook stdout callback of ansible.cfg), with a pg_restore that pauses
+    # 5 s between the data and the indexes, longer than the progress interval of 1 s
+    real = Path(yv["inv"]["db_restore_pg_bin_dir"]) / "pg_restore"
+    bin_dir = wrapped_bin_dir(tmp_path / "bin", "pg_restore", """#!/bin/sh
+case " $* " in *" --jobs="*) ;; *) exec %(real)s "$@";; esac
+%(real)s "$@" --section=pre-data --section=data || exit $?
+sleep 5
+exec %(real)s "$@" --section=post-data
+""" % {"real": real})
+    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_progress_interval=1)
+    result = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]}, verbose=False)
     result.assert_ok()
     # a clean run prints no warning at all (it printed "'__db_restore_previous' is undefined" once, and
     # "Show the smoke test" printed "msg: null" without services)
     assert result.warnings == [], result.warnings
+    # quiet: about 650 lines with every task; now one line per phase, the plan, the outcome and the timeline
+    lines = result.stdout.splitlines()
+    progress = [line for line in lines if line.startswith("restore_database: pg_restore ")]
+    # one progress line per second while pg_restore runs, with the items done against the table of contents
+    assert len(progress) >= 2, result.stdout
+    assert all(re.match(r"restore_database: pg_restore \d+/\d+ items \(\d+%\), \d+ s", line) for line in progress), progress
+    assert any(re.search(r"\(([1-9]\d?)%\), \d+ s, about \d+ (s|min) left$", line) for line in progress), progress
+    lines = [line for line in lines if line not in progress]
+    assert len(lines) <= 60, "%d lines on the console:\n%s" % (len(lines), result.stdout)
+    assert not any(line.startswith("TASK [") for line in lines), result.stdout
+    for name in ("preflight", "fetch_backup", "restore_database", "swap_database", "safety_backup"):
+        assert any(re.match(r"%s +ok +[0-9.]+ s +\(started " % name, line) for line in lines), (name, result.stdout)
+    assert "Method: swap" in lines, result.stdout  # the plan
+    assert any(line.startswith("Report: ") and "report.md" in line for line in lines), result.stdout
+    assert any(line.startswith("RESTORE TIMELINE") for line in lines), result.stdout
     chosen = yv["states"][1]
     assert exact_counts(pg_cluster, yv["name"]) == chosen["counts"]
     assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"]

@@ -123,6 +123,21 @@ def test_markdown_is_a_pasteable_ticket():
             assert len(widths) == 1, block
 
 
+def test_retention_section_lists_what_was_removed_or_why_not():
+    removed = ["Removed download yieldvault_prod_20260429_1400.dump (local, 1.0 MiB): a copy of the store's backup",
+               "Removed 1 item(s), 1.0 MiB."]
+    r = rp.restore_report(facts(retention={"lines": removed, "removed": [{"kind": "download"}], "freed_bytes": 1048576,
+                                           "error": ""}))
+    assert r["retention"]["lines"] == removed
+    md = rp.report_markdown(r)
+    section = md.split("## Retention\n", 1)[1].split("\n## ", 1)[0]
+    assert "- " + removed[0] in section and "- " + removed[1] in section
+    failed = rp.report_markdown(rp.restore_report(facts(retention={"lines": [], "error": "disk | gone"})))
+    assert "Not applied: disk \\| gone" in failed
+    # a run that never applied the retention (a failed restore, a drill) has no section
+    assert "## Retention" not in rp.report_markdown(rp.restore_report(facts()))
+
+
 def test_markdown_escapes_pipes_and_newlines_in_cells():
     md = rp.report_markdown(rp.restore_report(facts(outcome="failed", error="a | b\nc", failed_phase="restore_database")))
     assert "| Error | in phase restore_database: a \\| b c |" in md

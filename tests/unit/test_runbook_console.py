@@ -1,0 +1,77 @@
+"""The quiet console's choices (plugins/callback/runbook.py, plugins/plugin_utils/runbook_events.py) and the
+restore_progress module on a log, without a playbook run (tests/integration/test_swap.py runs one)."""
+import configparser
+import pathlib
+import re
+import time
+
+import yaml
+
+from ansible_collections.yieldvault.db_restore.plugins.callback import runbook
+from ansible_collections.yieldvault.db_restore.plugins.modules import restore_progress
+from ansible_collections.yieldvault.db_restore.plugins.plugin_utils import runbook_events as events
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def debug_task_names():
+    """The names of every ansible.builtin.debug task of the roles and playbooks."""
+    names = []
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if "ansible.builtin.debug" in node and "name" in node:
+                names.append(node["name"])
+            for key in ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks"):
+                walk(node.get(key))
+    for path in list(ROOT.glob("roles/*/tasks/*.yml")) + list(ROOT.glob("playbooks/*.yml")):
+        walk(yaml.safe_load(path.read_text()))
+    return names
+
+
+def test_the_quiet_console_shows_the_plan_the_outcome_and_what_the_operator_must_know():
+    shown = {n for n in debug_task_names() if events.is_console_message(n)}
+    for name in ("Show the plan", "Show what this restore loses", "Show where the report is",
+                 "Say what the retention removed", "Warn when the statistics could not be updated",
+                 "Say the restore is retried with fewer jobs", "Say loudly that the database needs a manual rollback"):
+        assert name in shown, name
+    # detail that the plan or the report already holds is for -v
+    for name in ("Show the verification", "Show the state of the database", "Show the verified backup",
+                 "Show the safety backup", "Show the swap"):
+        assert name in debug_task_names() and name not in shown, name
+
+
+def test_messages_are_printed_one_line_per_item():
+    assert runbook._lines(["Mode: restore", ["Would stop: app", "Would start: app"], "Method: swap"]) == [
+        "Mode: restore", "  - Would stop: app", "  - Would start: app", "Method: swap"]
+    assert runbook._lines("one\ntwo ") == ["one", "two"]
+    assert runbook._lines("") == []
+
+
+def test_the_repository_sets_the_runbook_console_and_awx_keeps_its_own():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    assert cfg["defaults"]["stdout_callback"] == "yieldvault.db_restore.runbook"
+    assert "yieldvault.db_restore.restore_timeline" in cfg["defaults"]["callbacks_enabled"]
+    # AWX runs with ansible-runner's awx_display; nothing of the collection's AWX setup overrides it
+    for path in list((ROOT / "awx").rglob("*")) + [ROOT / "execution-environment.yml"]:
+        if path.is_file():
+            assert not re.search(r"stdout_callback|STDOUT_CALLBACK", path.read_text(errors="replace")), path
+
+
+def test_restore_progress_reads_the_log_and_ends_on_the_marker(tmp_path, run_main):
+    log = tmp_path / "restore.log.attempt"
+    log.write_text("pg_restore: creating TABLE \"public.User\"\npg_restore: processing data for table \"public.User\"\n")
+    (tmp_path / "restore.log.attempt.watched").write_text("%f\n" % (time.time() - 3605))  # the script's start
+    result = run_main(restore_progress.main, log=str(log), total=4)
+    assert result["rc"] == 0 and result["finished"] is False and result["changed"] is False
+    assert (result["done"], result["total"], result["percent"]) == (2, 4, 50)
+    assert result["progress"] == "pg_restore 2/4 items (50%), 1 h 00 min, about 1 h 00 min left", result["progress"]
+    (tmp_path / "restore.log.attempt.done").touch()
+    result = run_main(restore_progress.main, log=str(log), total=4)
+    assert result["finished"] is True and result["progress"].endswith(", ended")
+    assert not (tmp_path / "restore.log.attempt.done").exists()
+    assert not (tmp_path / "restore.log.attempt.watched").exists()
