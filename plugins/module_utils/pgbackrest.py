@@ -120,11 +120,13 @@ def choose_backup(backups, point_epoch):
 
 def random_point_window(backups, now_epoch, window_days):
     """(low, high) epoch seconds a drill of the archive picks its point in: after the oldest base backup ended
-    and within the last ``window_days``, up to a minute ago; None when the window holds no such second."""
+    and within the last ``window_days``, up to five seconds ago; None when the window holds no such second."""
     if not backups:
         return None
     low = max(min(b['timestamp']['stop'] for b in backups) + 1, now_epoch - int(window_days) * 86400)
-    high = now_epoch - 60
+    # A few seconds back: the run's own lock and journal commits, made after the pick, are WAL records after the
+    # point, so recovery finds its target (it refuses to end short of it).
+    high = now_epoch - 5
     return (int(low), int(high)) if high >= low else None
 
 

@@ -25,7 +25,7 @@ options:
     description:
       - The restore point, ISO 8601 (no zone means UTC) or C(latest).
       - C(random) picks a second at random between the oldest base backup's end (and O(window_days) ago) and a
-        minute ago - a drill of the archive (C(drill.yml -e source=wal)).
+        few seconds ago - a drill of the archive (C(drill.yml -e source=wal)).
     type: str
     required: true
   stanza:

@@ -94,9 +94,10 @@ def test_an_archive_that_cannot_be_read_leaves_the_dumps_usable():
 def test_a_drill_of_the_archive_picks_its_second_after_the_oldest_base_backup_and_in_the_window():
     from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import random_point_window
     backups = [{'timestamp': {'start': 900, 'stop': 1000}}, {'timestamp': {'start': 5000, 'stop': 5100}}]
-    assert random_point_window(backups, 10_000, 7) == (1001, 9940)
-    assert random_point_window(backups, 10 * 86400, 1) == (9 * 86400, 10 * 86400 - 60)
-    assert random_point_window(backups, 1030, 7) is None, "no whole minute after the backup yet"
+    assert random_point_window(backups, 10_000, 7) == (1001, 9995)
+    assert random_point_window(backups, 10 * 86400, 1) == (9 * 86400, 10 * 86400 - 5)
+    assert random_point_window(backups, 1030, 7) == (1001, 1025), "a backup half a minute old can be drilled"
+    assert random_point_window(backups, 1004, 7) is None
     assert random_point_window([], 10_000, 7) is None
 
 
@@ -109,3 +110,15 @@ def test_archive_lag_is_the_newest_segment_not_a_history_or_backup_file():
                '00000002.history': {'type': 'file', 'time': 999}}
     assert newest_segment_time(listing) == 160
     assert newest_segment_time({}) is None
+
+
+def test_a_refused_dump_is_never_used_even_when_it_names_a_backup():
+    """backup_catalog fails an RPO breach with the backup it found in the result: that is a refusal, not a choice."""
+    breach = dict(DUMP, failed=True, msg='The selected backup app_20260429_1400.dump is 37 minutes older than the '
+                                         'point, more than the RPO of 15 minutes.')
+    not_configured = {'covered': False, 'configured': False, 'point': POINT, 'point_mode': 'point',
+                      'msg': 'No WAL archive is configured on this host.'}
+    choice = choose_source('auto', not_configured, breach, 'app')
+    assert choice['source'] is None and choice['refuse'] == breach['msg']
+    gap = choose_source('auto', GAP, breach, 'app')
+    assert gap['source'] is None and 'RPO' in gap['refuse'] and 'segment A missing' in gap['refuse']
