@@ -199,6 +199,7 @@ def test_index_builds_are_serial_only_when_the_jobs_take_every_vcpu(tmp_path, pg
     assert len(lines) == 1, lines
     pgoptions, server = lines[0].split(" SERVER=")
     server = "SERVER=" + server
+    assert result.report(work), result.output[-6000:]
     log = Path(result.report(work)["restore"]["log"]).read_text()
     if jobs_vs_cpus == "every_vcpu":
         assert pgoptions == "PGOPTIONS=-c max_parallel_maintenance_workers=0" and server == "SERVER=0", lines
