@@ -1,0 +1,103 @@
+"""module_utils/ddl on a real PostgreSQL 15: the drop and create of a restore with hostile names, the guards that
+keep it from dropping what is not the collection's, and what a failure leaves. Called directly (no playbook run):
+the restore tests prove the roles use it."""
+
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from conftest import pg_cluster_script
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import ddl  # noqa: E402
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import ensure_schema, mark_of  # noqa: E402
+
+HOSTILE = ["app prod \"x\" 'y'", "50%% = {{ lookup('pipe','id') }}", "a\\b;DROP DATABASE postgres"]
+
+
+def _spec(name, owner, **kw):
+    spec = {k: v.get("default") for k, v in ddl.RECREATE_SPEC.items()}
+    spec.update(name=name, owner=owner, **kw)
+    return spec
+
+
+@pytest.fixture
+def cur(pg_cluster):
+    conn = pg_cluster_script.connect(pg_cluster)
+    ensure_schema(conn)
+    conn.autocommit = True
+    yield conn.cursor()
+    conn.close()
+
+
+def _databases(cur):
+    cur.execute("SELECT datname, pg_get_userbyid(datdba), datconnlimit, pg_encoding_to_char(encoding) FROM pg_database")
+    return {r[0]: r[1:] for r in cur.fetchall()}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_production_is_dropped_and_created_again_empty_with_hostile_names(cur, hostile):
+    name, owner = "%s %s" % (hostile, uuid.uuid4().hex[:6]), "owner %s" % hostile
+    cur.execute(psycopg2.sql.SQL("CREATE ROLE {}").format(psycopg2.sql.Identifier(owner)))
+    cur.execute(psycopg2.sql.SQL("CREATE DATABASE {} OWNER {}").format(psycopg2.sql.Identifier(name),
+                                                                         psycopg2.sql.Identifier(owner)))
+    conn = psycopg2.connect(host=cur.connection.info.host, port=cur.connection.info.port, user=cur.connection.info.user,
+                            password=cur.connection.info.password, dbname=name)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+    before = _databases(cur)
+    result = ddl.recreate(cur, _spec(name, owner, encoding="UTF8", connection_limit_zero=True))
+    assert result["dropped"] and result["created"]
+    # The session that was connected was ended, and is listed for the report.
+    assert [s["pid"] for s in result["terminated"]] == [conn.info.backend_pid]
+    after = _databases(cur)
+    assert set(after) == set(before), "another database appeared or vanished"
+    assert after[name] == (owner, 0, "UTF8")
+    check = psycopg2.connect(host=cur.connection.info.host, port=cur.connection.info.port,
+                             user=cur.connection.info.user, password=cur.connection.info.password, dbname=name)
+    try:
+        c = check.cursor()
+        c.execute("SELECT count(*) FROM pg_class WHERE relname = 't'")
+        assert c.fetchone()[0] == 0, "the new database is not empty"
+    finally:
+        check.close()
+    cur.execute(psycopg2.sql.SQL("DROP DATABASE {}").format(psycopg2.sql.Identifier(name)))
+
+
+def test_a_missing_owner_is_refused_before_anything_is_dropped(cur):
+    name = "ddl_owner_%s" % uuid.uuid4().hex[:6]
+    cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    with pytest.raises(ddl.Refused, match="db_restore_create_owner=true"):
+        ddl.recreate(cur, _spec(name, "nobody %s" % name))
+    assert name in _databases(cur), "the database was dropped although the owner was missing"
+    result = ddl.recreate(cur, _spec(name, "nobody %s" % name, create_owner=True))
+    assert result["owner_created"] and _databases(cur)[name][0] == "nobody %s" % name
+    cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", ("nobody %s" % name,))
+    assert cur.fetchone()[0] is False
+
+
+def test_a_staging_name_that_is_somebodys_database_is_never_dropped(cur):
+    name = "ddl_staging_%s" % uuid.uuid4().hex[:6]
+    cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    spec = _spec(name, "postgres", made_kind="staging", production="app", run_id="r1", server_lock_held=True,
+                 setting="db_restore_staging_database")
+    with pytest.raises(ddl.Refused, match="not made by yieldvault.db_restore.*db_restore_staging_database"):
+        ddl.recreate(cur, spec)
+    assert name in _databases(cur)
+    cur.execute(psycopg2.sql.SQL("DROP DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    # Absent: created and marked with its OID; made again by a later run: its own, dropped and marked anew.
+    ddl.recreate(cur, spec)
+    state, mark = mark_of(cur, name)
+    assert state == "ours" and mark["kind"] == "staging" and mark["production"] == "app" and mark["oid"]
+    first_oid = mark["oid"]
+    assert ddl.recreate(cur, dict(spec, run_id="r2"))["dropped"]
+    state, mark = mark_of(cur, name)
+    assert state == "ours" and mark["run_id"] == "r2" and mark["oid"] != first_oid
+    # Another production's staging database is not this run's to drop.
+    with pytest.raises(ddl.Refused, match="a run for app made it, not one for other"):
+        ddl.recreate(cur, dict(spec, production="other"))
+    cur.execute(psycopg2.sql.SQL("DROP DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    cur.execute("DELETE FROM yieldvault_db_restore.made WHERE name = %s", (name,))
