@@ -353,6 +353,9 @@ class Restore(object):
             self.module.fail_json(msg='The packed dump %s has MD5 %s, not %s as when it was verified: it changed since. '
                                       'Nothing was restored.' % (p['path'], md5, p['md5']), rc=1, tries=[])
         try:
+            parent = os.path.dirname(p['unpack_dir'].rstrip('/'))
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, 0o700)
             unpack_directory(p['path'], p['unpack_dir'])
         except OSError as exc:
             self.module.fail_json(msg='Could not unpack %s into %s for pg_restore: %s. It needs as much free space as '
