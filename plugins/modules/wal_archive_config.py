@@ -251,7 +251,7 @@ def _check_repository(module, text, uid, gid):
         os.chown(config, uid, gid)
         base = ['runuser', '-u', p['os_user'], '--', p['pgbackrest'], '--config=%s' % config,
                 '--stanza=%s' % p['stanza'], '--log-level-console=error', '--log-level-file=off']
-        rc, out, err = module.run_command(base + ['--output=json', 'repo-ls', '/'])
+        rc, out, err = module.run_command(base + ['--output=json', 'repo-ls'])
         if rc != 0:
             module.fail_json(msg='The S3 repository s3://%s%s does not answer with this configuration (pgbackrest '
                                  'repo-ls exit %s: %s). Check db_restore_s3_bucket, db_restore_s3_endpoint_url, '
