@@ -16,7 +16,7 @@ description:
     directory) and its repository, posix or S3, owned by the OS user that runs PostgreSQL, mode 0640.
   - With an S3 repository the file holds the S3 keys. Before the file is written and before C(archive_command)
     names it, the repository is checked with the new configuration (C(pgbackrest repo-ls), from a private
-    temporary copy): a wrong bucket, key or certificate fails here, with nothing changed, instead of making every
+    temporary copy); a wrong bucket, key or certificate fails here, with nothing changed, instead of making every
     C(archive-push) fail after a minute's wait.
   - Sets C(archive_mode), C(archive_command) (C(pgbackrest archive-push)) and C(archive_timeout) with
     C(ALTER SYSTEM) and reloads the configuration. C(archive_mode) takes effect only after a restart, returned in
