@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import pg_cluster_script
-from test_pitr import _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
+from test_pitr import _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
 
 STANZA = "yv_pitr"
 
@@ -87,6 +87,11 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     assert _settings(info)["archive_mode"] == "off"
 
     inv = _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys)
+    # Check mode reads the bucket with the configuration it would write (a temporary copy) and says what it would do.
+    check = run_playbook("wal_archive.yml", inv, check=True).assert_ok()
+    assert "Would change" in check.stdout and "s3://%s/pgbackrest" % bucket in check.stdout, check.stdout[-3000:]
+    assert "to create" in check.stdout
+    assert not config.exists() and _settings(info)["archive_mode"] == "off", "check mode changed something"
     started = time.monotonic()
     on = run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server; its full backup, in S3, holds app
     archive_seconds = time.monotonic() - started
@@ -102,6 +107,8 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     assert [k for k in stored if k.startswith("pgbackrest/backup/%s/" % STANZA)], stored[:20]
     assert [k for k in stored if k.startswith("pgbackrest/archive/%s/" % STANZA)], stored[:20]
     assert not (base / "repo").exists(), "a posix repository was made although the repository is S3"
+    again = run_playbook("wal_archive.yml", inv).assert_ok()
+    assert _recap_changed(again) == 0, again.stdout[-3000:]
     run_playbook("backup.yml", inv).assert_ok()  # a dump too: the plan names what it would lose
 
     app = pg_cluster_script.connect(info, "app")
@@ -135,7 +142,7 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     assert _settings(info)["archive_mode"] == "on"
 
     # The keys are in the configuration file only: in no output of the runs, no report, log or file of the work.
-    for run in (unverified, on, result):
+    for run in (unverified, check, on, again, result):
         for key in keys:
             assert key not in run.output, "an S3 key is in a run's output"
     leaked = _keys_in_files(base / "work", keys) + _keys_in_files(base / "pgbackrest-log", keys)
