@@ -9,7 +9,7 @@ root=$(pwd)
 
 # shellcheck source=scripts/apt_install.sh
 . scripts/apt_install.sh
-apt_install postgresql-15 postgresql-client-15 postgresql-contrib pgbackrest
+apt_install postgresql-15 postgresql-client-15 postgresql-contrib pgbackrest socat openssl
 
 python=${PYTHON:-python3}
 stamp=.venv/.requirements.sha256

@@ -13,12 +13,45 @@ import re
 import shlex
 
 
-def render_config(stanza, data_dir, port, socket_dir, repo_path, retention_full, log_path, user):
-    """The pgBackRest configuration file text for one stanza in a posix repository.
+REPO_TYPES = ('posix', 's3')
+S3_URI_STYLES = ('auto', 'host', 'path')
+
+
+def s3_endpoint(endpoint_url, region):
+    """(host, port or None) of the S3 endpoint pgBackRest talks to, from the dumps' endpoint URL.
+
+    Empty is AWS's regional endpoint. pgBackRest speaks only HTTPS to S3: an http:// URL raises ValueError with
+    the message for the operator.
+    """
+    endpoint_url = (endpoint_url or '').strip()
+    if not endpoint_url:
+        return 's3.%s.amazonaws.com' % region, None
+    match = re.match(r'^(?:([A-Za-z][A-Za-z0-9+.-]*)://)?([^/:?#@\[\]]+)(?::(\d+))?/?$', endpoint_url)
+    if not match:
+        raise ValueError('db_restore_s3_endpoint_url %r is not an endpoint (https://host[:port]) that pgBackRest '
+                         'can use for its S3 repository.' % endpoint_url)
+    scheme, host, port = match.groups()
+    if scheme and scheme.lower() != 'https':
+        raise ValueError('pgBackRest speaks only HTTPS to S3, and db_restore_s3_endpoint_url is %s://: give the '
+                         'store an https:// endpoint (TLS in front of it), or set '
+                         'db_restore_pgbackrest_repo_type=posix.' % scheme)
+    return host, (int(port) if port else None)
+
+
+def render_config(stanza, data_dir, port, socket_dir, repo_path, retention_full, log_path, user, repo_type='posix',
+                  s3=None, process_max=1):
+    """The pgBackRest configuration file text for one stanza, its repository posix or S3.
+
+    ``repo_path`` is the repository's directory, or its path in the bucket for S3. ``s3`` (repo_type s3): a dict
+    with bucket, endpoint_url, region, access_key, secret_key (both empty: the instance's role,
+    C(repo1-s3-key-type=auto)), ca_file, verify_tls and uri_style (auto: path with an endpoint of its own, host
+    on AWS). The S3 keys are written into the text: the caller keeps the file 0640 and never shows it.
 
     Deterministic (sorted keys, no timestamp) so that comparing it with the file on disk says whether a write
     is needed.
     """
+    if repo_type not in REPO_TYPES:
+        raise ValueError('db_restore_pgbackrest_repo_type must be posix or s3, got %r.' % repo_type)
     global_opts = {
         'repo1-path': repo_path,
         'repo1-retention-full': str(retention_full),
@@ -26,6 +59,44 @@ def render_config(stanza, data_dir, port, socket_dir, repo_path, retention_full,
         'log-level-file': 'info',
         'start-fast': 'y',
     }
+    if int(process_max or 1) > 1:
+        global_opts['process-max'] = str(int(process_max))
+    if repo_type == 's3':
+        s3 = s3 or {}
+        if not s3.get('bucket'):
+            raise ValueError('db_restore_pgbackrest_repo_type is s3 but db_restore_s3_bucket is empty: set it to the '
+                             'bucket of the dumps, which holds the repository under db_restore_pgbackrest_s3_path.')
+        if not repo_path.startswith('/'):
+            raise ValueError('db_restore_pgbackrest_s3_path must be an absolute path in the bucket (such as '
+                             '/pgbackrest), got %r.' % repo_path)
+        if bool(s3.get('access_key')) != bool(s3.get('secret_key')):
+            raise ValueError('Set both db_restore_s3_access_key and db_restore_s3_secret_key, or neither (the '
+                             "instance's role).")
+        region = s3.get('region') or 'us-east-1'
+        host, storage_port = s3_endpoint(s3.get('endpoint_url'), region)
+        uri_style = s3.get('uri_style') or 'auto'
+        if uri_style not in S3_URI_STYLES:
+            raise ValueError('db_restore_pgbackrest_s3_uri_style must be auto, host or path, got %r.' % uri_style)
+        if uri_style == 'auto':
+            uri_style = 'path' if (s3.get('endpoint_url') or '').strip() else 'host'
+        global_opts.update({
+            'repo1-type': 's3',
+            'repo1-s3-bucket': s3['bucket'],
+            'repo1-s3-endpoint': host,
+            'repo1-s3-region': region,
+            'repo1-s3-uri-style': uri_style,
+        })
+        if s3.get('access_key'):
+            global_opts['repo1-s3-key'] = s3['access_key']
+            global_opts['repo1-s3-key-secret'] = s3['secret_key']
+        else:
+            global_opts['repo1-s3-key-type'] = 'auto'
+        if storage_port:
+            global_opts['repo1-storage-port'] = str(storage_port)
+        if s3.get('ca_file'):
+            global_opts['repo1-storage-ca-file'] = s3['ca_file']
+        if not s3.get('verify_tls', True):
+            global_opts['repo1-storage-verify-tls'] = 'n'
     stanza_opts = {'pg1-path': data_dir, 'pg1-port': str(port), 'pg1-user': user}
     if socket_dir:
         stanza_opts['pg1-socket-path'] = socket_dir
@@ -34,6 +105,14 @@ def render_config(stanza, data_dir, port, socket_dir, repo_path, retention_full,
     lines += ['', '[%s]' % stanza]
     lines += ['%s=%s' % (k, stanza_opts[k]) for k in sorted(stanza_opts)]
     return '\n'.join(lines) + '\n'
+
+
+def scrub(text, secrets):
+    """text with every non-empty secret replaced by ******** (pgBackRest's errors, before they are shown)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, '********')
+    return text
 
 
 def archive_command(pgbackrest, config, stanza):

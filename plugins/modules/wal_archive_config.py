@@ -12,8 +12,12 @@ DOCUMENTATION = r'''
 module: wal_archive_config
 short_description: Configure pgBackRest and make PostgreSQL archive its WAL into it
 description:
-  - Writes the pgBackRest configuration file for one stanza in a posix repository (the cluster's data directory,
-    port and socket directory), owned by the OS user that runs PostgreSQL.
+  - Writes the pgBackRest configuration file for one stanza (the cluster's data directory, port and socket
+    directory) and its repository, posix or S3, owned by the OS user that runs PostgreSQL, mode 0640.
+  - With an S3 repository the file holds the S3 keys. Before the file is written and before C(archive_command)
+    names it, the repository is checked with the new configuration (C(pgbackrest repo-ls), from a private
+    temporary copy); a wrong bucket, key or certificate fails here, with nothing changed, instead of making every
+    C(archive-push) fail after a minute's wait.
   - Sets C(archive_mode), C(archive_command) (C(pgbackrest archive-push)) and C(archive_timeout) with
     C(ALTER SYSTEM) and reloads the configuration. C(archive_mode) takes effect only after a restart, returned in
     RV(restart_required); the restart itself is the caller's, done the way the inventory says.
@@ -40,10 +44,69 @@ options:
     description: Path of the pgBackRest configuration file written; C(archive_command) names it.
     type: path
     default: /etc/pgbackrest/pgbackrest.conf
+  repo_type:
+    description: The repository - C(posix), a directory on this host, or C(s3), a path in a bucket.
+    type: str
+    choices: [posix, s3]
+    default: posix
+    version_added: 0.3.0
   repo_path:
-    description: The posix repository directory (C(repo1-path)); created when missing, owned by O(os_user).
+    description:
+      - The posix repository directory (C(repo1-path)); created when missing, owned by O(os_user).
+      - Required with O(repo_type=posix).
     type: path
-    required: true
+  s3_bucket:
+    description: The bucket of the S3 repository; required with O(repo_type=s3).
+    type: str
+    default: ''
+    version_added: 0.3.0
+  s3_path:
+    description: The repository's path in the bucket (C(repo1-path) with O(repo_type=s3)).
+    type: str
+    default: /pgbackrest
+    version_added: 0.3.0
+  s3_endpoint_url:
+    description:
+      - The S3 endpoint, C(https://host[:port]); empty is AWS's endpoint of O(s3_region).
+      - pgBackRest speaks only HTTPS to S3; an C(http://) endpoint is refused.
+    type: str
+    default: ''
+    version_added: 0.3.0
+  s3_region:
+    description: The S3 region (C(repo1-s3-region)).
+    type: str
+    default: us-east-1
+    version_added: 0.3.0
+  s3_access_key:
+    description: S3 access key; empty (with O(s3_secret_key) empty) uses the instance's role (C(repo1-s3-key-type=auto)).
+    type: str
+    default: ''
+    version_added: 0.3.0
+  s3_secret_key:
+    description: S3 secret key.
+    type: str
+    default: ''
+    version_added: 0.3.0
+  s3_ca_file:
+    description: CA certificate file that verifies the endpoint's TLS certificate; empty uses the system's CAs.
+    type: path
+    version_added: 0.3.0
+  s3_verify_tls:
+    description: Verify the endpoint's TLS certificate; C(false) writes C(repo1-storage-verify-tls=n).
+    type: bool
+    default: true
+    version_added: 0.3.0
+  s3_uri_style:
+    description: C(path) or C(host) style S3 URIs; C(auto) is C(path) with an endpoint of its own and C(host) on AWS.
+    type: str
+    choices: [auto, host, path]
+    default: auto
+    version_added: 0.3.0
+  process_max:
+    description: Processes pgBackRest uses to back up and restore (C(process-max)); more cut the time of an S3 repository.
+    type: int
+    default: 2
+    version_added: 0.3.0
   log_path:
     description: Directory of pgBackRest's own logs; created when missing, owned by O(os_user).
     type: path
@@ -74,6 +137,18 @@ EXAMPLES = r'''
     data_dir: /var/lib/postgresql/15/main
     repo_path: /var/lib/pgbackrest
   register: archive_config
+
+- name: Archive into the S3 bucket of the dumps instead
+  yieldvault.db_restore.wal_archive_config:
+    login_unix_socket: /var/run/postgresql
+    stanza: main
+    data_dir: /var/lib/postgresql/15/main
+    repo_type: s3
+    s3_bucket: yieldvault-backups
+    s3_region: eu-west-1
+    s3_access_key: "{{ s3_access_key }}"
+    s3_secret_key: "{{ s3_secret_key }}"
+  no_log: true
 '''
 
 RETURN = r'''
@@ -94,10 +169,20 @@ archive_command:
   description: The archive_command the server is given.
   returned: always
   type: str
+stanza_info:
+  description:
+    - The stanza in an S3 repository as C(pgbackrest info --output=json) gives it, read with the configuration
+      checked (in check mode too, when the file is not written yet).
+  returned: when O(repo_type=s3)
+  type: dict
+  version_added: 0.3.0
 '''
 
+import json
 import os
 import pwd
+import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import pg
@@ -139,12 +224,51 @@ def _write_config(module, path, text, uid, gid):
         if not os.path.isdir(parent):
             os.makedirs(parent, mode=0o755)
         tmp = path + '.tmp'
-        with open(tmp, 'w') as handle:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        # Created 0600: with an S3 repository the text holds the keys, never readable by others, not even briefly.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w') as handle:
             handle.write(text)
         os.chown(tmp, uid, gid)
         os.chmod(tmp, 0o640)
         os.rename(tmp, path)
     return True
+
+
+def _check_repository(module, text, uid, gid):
+    """Run pgBackRest with the candidate configuration (a private temporary copy, 0600, O(os_user)'s): the
+    repository must answer C(repo-ls) before the file is written and C(archive_command) names it. Returns the
+    stanza's C(info)."""
+    p = module.params
+    secrets = (p['s3_access_key'], p['s3_secret_key'])
+    tmp_dir = tempfile.mkdtemp(prefix='yv-pgbackrest-check-')
+    try:
+        os.chown(tmp_dir, uid, gid)
+        config = os.path.join(tmp_dir, 'pgbackrest.conf')
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+        os.chown(config, uid, gid)
+        base = ['runuser', '-u', p['os_user'], '--', p['pgbackrest'], '--config=%s' % config,
+                '--stanza=%s' % p['stanza'], '--log-level-console=error', '--log-level-file=off']
+        rc, out, err = module.run_command(base + ['--output=json', 'repo-ls'])
+        if rc != 0:
+            module.fail_json(msg='The S3 repository s3://%s%s does not answer with this configuration (pgbackrest '
+                                 'repo-ls exit %s: %s). Check db_restore_s3_bucket, db_restore_s3_endpoint_url, '
+                                 'db_restore_s3_region, db_restore_s3_access_key and db_restore_s3_secret_key, and '
+                                 'db_restore_pgbackrest_s3_ca_file for a private CA. Nothing was changed.'
+                                 % (p['s3_bucket'], p['s3_path'], rc,
+                                    pgbackrest.scrub((err or out).strip()[-1000:], secrets)))
+        rc, out, err = module.run_command(base + ['--output=json', 'info'])
+        if rc != 0:
+            module.fail_json(msg='pgbackrest info failed on the S3 repository (exit %s): %s. Nothing was changed.'
+                                 % (rc, pgbackrest.scrub((err or out).strip()[-1000:], secrets)))
+        try:
+            return (json.loads(out) or [{}])[0]
+        except ValueError:
+            return {}
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def _configured(cur, name):
@@ -164,7 +288,18 @@ def main():
         data_dir=dict(type='path', required=True),
         socket_dir=dict(type='str', default=''),
         config=dict(type='path', default='/etc/pgbackrest/pgbackrest.conf'),
-        repo_path=dict(type='path', required=True),
+        repo_type=dict(type='str', choices=list(pgbackrest.REPO_TYPES), default='posix'),
+        repo_path=dict(type='path'),
+        s3_bucket=dict(type='str', default=''),
+        s3_path=dict(type='str', default='/pgbackrest'),
+        s3_endpoint_url=dict(type='str', default=''),
+        s3_region=dict(type='str', default='us-east-1'),
+        s3_access_key=dict(type='str', default='', no_log=True),
+        s3_secret_key=dict(type='str', default='', no_log=True),
+        s3_ca_file=dict(type='path'),
+        s3_verify_tls=dict(type='bool', default=True),
+        s3_uri_style=dict(type='str', choices=list(pgbackrest.S3_URI_STYLES), default='auto'),
+        process_max=dict(type='int', default=2),
         log_path=dict(type='path', default='/var/log/pgbackrest'),
         retention_full=dict(type='int', default=2),
         archive_timeout=dict(type='int', default=60),
@@ -175,16 +310,39 @@ def main():
     p = module.params
     if p['archive_timeout'] < 1:
         module.fail_json(msg='archive_timeout must be at least 1 second (0 would turn the bound on data loss off).')
+    if p['process_max'] < 1:
+        module.fail_json(msg='db_restore_pgbackrest_process_max must be at least 1. Nothing was changed.')
+    s3 = p['repo_type'] == 's3'
+    if not s3 and not p['repo_path']:
+        module.fail_json(msg='A posix repository needs its directory: set db_restore_pgbackrest_repo_path. '
+                             'Nothing was changed.')
+    if s3 and p['s3_ca_file'] and not os.path.isfile(p['s3_ca_file']):
+        module.fail_json(msg='db_restore_pgbackrest_s3_ca_file %s is not a file on this host. Nothing was changed.'
+                             % p['s3_ca_file'])
     uid, gid = _owner(module, p['os_user'])
     conn = pg.connect(module, 'postgres')
     cur = conn.cursor()
     cur.execute('SHOW port')
     port = cur.fetchone()[0]
 
-    dirs_changed = _ensure_dir(module, p['repo_path'], uid, gid, 0o750)
+    try:
+        text = pgbackrest.render_config(
+            p['stanza'], p['data_dir'], port, p['socket_dir'], p['s3_path'] if s3 else p['repo_path'],
+            p['retention_full'], p['log_path'], p['login_user'], repo_type=p['repo_type'],
+            s3=dict(bucket=p['s3_bucket'], endpoint_url=p['s3_endpoint_url'], region=p['s3_region'],
+                    access_key=p['s3_access_key'], secret_key=p['s3_secret_key'], ca_file=p['s3_ca_file'],
+                    verify_tls=p['s3_verify_tls'], uri_style=p['s3_uri_style']) if s3 else None,
+            process_max=p['process_max'])
+    except ValueError as exc:
+        module.fail_json(msg='%s Nothing was changed.' % exc)
+
+    extra = {}
+    if s3:
+        # Before archive_command can name the file: a repository that does not answer would make every
+        # archive-push fail after about a minute, and pg_wal grow meanwhile.
+        extra['stanza_info'] = _check_repository(module, text, uid, gid)
+    dirs_changed = False if s3 else _ensure_dir(module, p['repo_path'], uid, gid, 0o750)
     dirs_changed = _ensure_dir(module, p['log_path'], uid, gid, 0o750) or dirs_changed
-    text = pgbackrest.render_config(p['stanza'], p['data_dir'], port, p['socket_dir'], p['repo_path'],
-                                    p['retention_full'], p['log_path'], p['login_user'])
     config_changed = _write_config(module, p['config'], text, uid, gid)
 
     wanted = pgbackrest.wanted_settings(p['pgbackrest'], p['config'], p['stanza'], p['archive_timeout'])
@@ -207,6 +365,7 @@ def main():
         settings_changed=settings_changed,
         restart_required=archive_mode_running != 'on',
         archive_command=wanted['archive_command'],
+        **extra
     )
 
 

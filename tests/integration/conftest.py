@@ -365,3 +365,53 @@ def cutting_proxy(s3_server):
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_tls_server(s3_server):
+    """The moto server behind TLS, for pgBackRest (which speaks only HTTPS to S3): Debian's socat terminates TLS
+    on a free loopback port with a self-signed certificate made here (DNS:localhost - pgBackRest 2.45 does not
+    match an IP entry) and forwards to moto. moto's own TLS fails with pgBackRest (its responses end without a
+    TLS close_notify). {"host": "localhost", "port", "ca_file", "endpoint_url" (https), region and keys of
+    s3_server}."""
+    socat = shutil.which("socat")
+    if not socat:
+        pytest.fail("socat not found: scripts/setup.sh installs it (apt-get install socat)", pytrace=False)
+    base = _session_dir("yv-test-s3-tls-")
+    cert = base / "localhost.pem"
+    key = base / "localhost.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    os.chmod(cert, 0o644)  # the CA file is read by pgBackRest as the postgres OS user
+    moto_port = int(s3_server["endpoint_url"].rsplit(":", 1)[1].rstrip("/"))
+    port = dbutil.free_port()
+    proc = subprocess.Popen([socat, "OPENSSL-LISTEN:%d,bind=127.0.0.1,cert=%s,key=%s,verify=0,fork,reuseaddr"
+                             % (port, cert, key), "TCP:127.0.0.1:%d" % moto_port],
+                            stdout=subprocess.DEVNULL, stderr=(base / "socat.log").open("w"), start_new_session=True)
+    import socket
+    import time
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                proc.wait()
+                pytest.fail("socat did not listen on %d: %s" % (port, (base / "socat.log").read_text()), pytrace=False)
+            time.sleep(0.1)
+    yield dict(s3_server, host="localhost", port=port, ca_file=str(cert), endpoint_url="https://localhost:%d" % port)
+    # socat forks a child per connection, in its own session: end the listener and its children together.
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if not KEEP:
+        shutil.rmtree(base, ignore_errors=True)

@@ -80,3 +80,67 @@ def test_choose_backup_is_the_newest_ended_by_the_point():
     assert choose_backup(backups, 150)['label'] == 'a'
     assert choose_backup(backups, 200)['label'] == 'b'
     assert choose_backup(backups, 99) is None
+
+
+_S3 = dict(bucket='yieldvault-backups', endpoint_url='https://localhost:8443', region='eu-west-1',
+           access_key='AKIAEXAMPLE', secret_key='s3cr3t/key', ca_file='/etc/ssl/private-ca.pem')
+
+
+def _global(text):
+    lines = text.splitlines()
+    return dict(line.split('=', 1) for line in lines[lines.index('[global]') + 1:lines.index('')])
+
+
+def test_s3_config_points_pgbackrest_at_the_bucket_of_the_dumps_and_verifies_tls_with_the_ca_file():
+    text = render_config('main', '/srv/pg/data', 5433, '', '/pgbackrest', 2, '/var/log/pgbackrest', 'postgres',
+                         repo_type='s3', s3=dict(_S3), process_max=4)
+    opts = _global(text)
+    assert opts['repo1-type'] == 's3' and opts['repo1-s3-bucket'] == 'yieldvault-backups'
+    assert opts['repo1-path'] == '/pgbackrest'
+    assert opts['repo1-s3-endpoint'] == 'localhost' and opts['repo1-storage-port'] == '8443'
+    assert opts['repo1-s3-region'] == 'eu-west-1' and opts['repo1-s3-uri-style'] == 'path'
+    assert opts['repo1-s3-key'] == 'AKIAEXAMPLE' and opts['repo1-s3-key-secret'] == 's3cr3t/key'
+    assert opts['repo1-storage-ca-file'] == '/etc/ssl/private-ca.pem'
+    assert 'repo1-storage-verify-tls' not in opts, 'TLS verification is off without being asked to'
+    assert opts['process-max'] == '4'
+    assert text == render_config('main', '/srv/pg/data', 5433, '', '/pgbackrest', 2, '/var/log/pgbackrest',
+                                 'postgres', repo_type='s3', s3=dict(_S3), process_max=4)
+
+
+def test_s3_config_on_aws_uses_the_regional_endpoint_host_style_and_the_instance_role_without_keys():
+    opts = _global(render_config('main', '/d', 5432, '', '/pgbackrest', 2, '/l', 'postgres', repo_type='s3',
+                                 s3=dict(bucket='b', region='eu-west-1', endpoint_url='', access_key='',
+                                         secret_key='')))
+    assert opts['repo1-s3-endpoint'] == 's3.eu-west-1.amazonaws.com' and opts['repo1-s3-uri-style'] == 'host'
+    assert opts['repo1-s3-key-type'] == 'auto' and 'repo1-s3-key' not in opts
+    assert 'repo1-storage-port' not in opts and 'repo1-storage-ca-file' not in opts and 'process-max' not in opts
+
+
+def test_s3_config_turns_tls_verification_off_only_when_asked():
+    opts = _global(render_config('main', '/d', 5432, '', '/pgbackrest', 2, '/l', 'postgres', repo_type='s3',
+                                 s3=dict(_S3, ca_file='', verify_tls=False)))
+    assert opts['repo1-storage-verify-tls'] == 'n'
+
+
+def test_posix_config_has_no_s3_option():
+    opts = _global(render_config('main', '/d', 5432, '', '/r', 2, '/l', 'postgres', s3=dict(_S3)))
+    assert not [k for k in opts if 's3' in k or k.startswith('repo1-storage')] and 'repo1-type' not in opts
+
+
+@pytest.mark.parametrize('s3, repo_path, says', [
+    (dict(_S3, endpoint_url='http://127.0.0.1:9000'), '/pgbackrest', 'only HTTPS'),
+    (dict(_S3, bucket=''), '/pgbackrest', 'db_restore_s3_bucket'),
+    (dict(_S3, secret_key=''), '/pgbackrest', 'db_restore_s3_secret_key'),
+    (dict(_S3), 'pgbackrest', 'db_restore_pgbackrest_s3_path'),
+    (dict(_S3, endpoint_url='https://host/path'), '/pgbackrest', 'db_restore_s3_endpoint_url'),
+    (dict(_S3, uri_style='virtual'), '/pgbackrest', 'db_restore_pgbackrest_s3_uri_style'),
+])
+def test_s3_config_refuses_what_pgbackrest_cannot_use_and_names_the_variable(s3, repo_path, says):
+    with pytest.raises(ValueError, match=says):
+        render_config('main', '/d', 5432, '', repo_path, 2, '/l', 'postgres', repo_type='s3', s3=s3)
+
+
+def test_scrub_hides_the_keys_in_a_message():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import scrub
+    assert scrub('denied for AKIAEXAMPLE with s3cr3t/key', ['AKIAEXAMPLE', 's3cr3t/key', '']) == \
+        'denied for ******** with ********'

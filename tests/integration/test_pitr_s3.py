@@ -1,0 +1,151 @@
+"""Point-in-time recovery from a pgBackRest repository in S3 (issue 23): the bucket of the dumps on moto, behind
+socat's TLS (pgBackRest speaks only HTTPS to S3), verified with the test's CA file.
+
+S3 through moto is slow (a full backup of a small cluster takes tens of seconds): one test, that walks the whole
+path - a refused configuration, archiving on, a restore to a second.
+"""
+
+import secrets
+import stat
+import time
+from pathlib import Path
+
+from conftest import pg_cluster_script
+from test_pitr import _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
+
+STANZA = "yv_pitr"
+
+
+def _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys, **extra):
+    """The posix test's inventory with the repository in S3: the dumps stay local, the repository goes to the
+    bucket behind TLS, with keys of this test only (moto takes any) so that a leak is found by name."""
+    out = db_inventory_vars(
+        info, "app", str(base / "work"), "local",
+        db_restore_login_unix_socket=info["socket_dir"],
+        db_restore_pg_data_dir=info["data_dir"],
+        db_restore_pgbackrest_stanza=STANZA,
+        db_restore_pgbackrest_config=str(base / "pgbackrest" / "pgbackrest.conf"),
+        db_restore_pgbackrest_repo_path=str(base / "repo"),
+        db_restore_pgbackrest_log_path=str(base / "pgbackrest-log"),
+        db_restore_wal_archive_timeout=30,
+        db_restore_pgbackrest_repo_type="s3",
+        db_restore_pgbackrest_s3_path="/pgbackrest",
+        db_restore_pgbackrest_s3_ca_file=tls["ca_file"],
+        db_restore_pgbackrest_process_max=4,
+        db_restore_s3_bucket=bucket,
+        db_restore_s3_endpoint_url=tls["endpoint_url"],
+        db_restore_s3_region=tls["region"],
+        db_restore_s3_access_key=keys[0],
+        db_restore_s3_secret_key=keys[1],
+    )
+    out.update(extra)
+    return out
+
+
+def _keys_in_files(directory, keys):
+    """Files under directory whose bytes hold one of the keys."""
+    found = []
+    for path in Path(directory).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if any(key.encode() in data for key in keys):
+                found.append(str(path))
+    return found
+
+
+def _objects(s3_client, bucket, prefix):
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archive_cluster, s3_tls_server, s3_client,  # noqa: F811
+                                                                           db_inventory_vars, run_playbook):
+    info, base = archive_cluster
+    tls = s3_tls_server
+    bucket = "yv-pitr-s3-%s" % secrets.token_hex(4)
+    s3_client.create_bucket(Bucket=bucket)
+    keys = ("AKIAYV" + secrets.token_hex(7).upper(), "yv-secret-" + secrets.token_hex(16))
+    config = base / "pgbackrest" / "pgbackrest.conf"
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
+
+    # Without the CA file the system's CAs do not know the test's certificate: the repository is checked before
+    # anything changes, so archive_command never names a configuration that would block every archive-push.
+    unverified = run_playbook("wal_archive.yml",
+                              _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys,
+                                            db_restore_pgbackrest_s3_ca_file=""))
+    unverified.assert_failed("does not answer")
+    assert "certificate" in unverified.output, unverified.output[-3000:]
+    assert "db_restore_pgbackrest_s3_ca_file" in unverified.output and "Nothing was changed" in unverified.output
+    assert not config.exists(), "the configuration was written although the repository did not answer"
+    assert _settings(info)["archive_mode"] == "off"
+
+    inv = _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys)
+    # Check mode reads the bucket with the configuration it would write (a temporary copy) and says what it would do.
+    check = run_playbook("wal_archive.yml", inv, check=True).assert_ok()
+    assert "Would change" in check.stdout and "s3://%s/pgbackrest" % bucket in check.stdout, check.stdout[-3000:]
+    assert "to create" in check.stdout
+    assert not config.exists() and _settings(info)["archive_mode"] == "off", "check mode changed something"
+    started = time.monotonic()
+    on = run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server; its full backup, in S3, holds app
+    archive_seconds = time.monotonic() - started
+    settings = _settings(info)
+    assert settings["archive_mode"] == "on" and str(config) in settings["archive_command"]
+    st = config.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == Path(info["data_dir"]).stat().st_uid, \
+        "the configuration holding the S3 keys is not 0640 and the server user's"
+    text = config.read_text()
+    assert "repo1-type=s3" in text and "repo1-storage-ca-file=%s" % tls["ca_file"] in text
+    assert "verify-tls" not in text, "TLS verification was turned off"
+    stored = _objects(s3_client, bucket, "pgbackrest/")
+    assert [k for k in stored if k.startswith("pgbackrest/backup/%s/" % STANZA)], stored[:20]
+    assert [k for k in stored if k.startswith("pgbackrest/archive/%s/" % STANZA)], stored[:20]
+    assert not (base / "repo").exists(), "a posix repository was made although the repository is S3"
+    again = run_playbook("wal_archive.yml", inv).assert_ok()
+    assert _recap_changed(again) == 0, again.stdout[-3000:]
+    run_playbook("backup.yml", inv).assert_ok()  # a dump too: the plan names what it would lose
+
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    cur = app.cursor()
+    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
+    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    point_epoch = int(float(cur.fetchone()[0])) + 1
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+    started = time.monotonic()
+    result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"})
+    result.assert_ok()
+    restore_seconds = time.monotonic() - started
+    # Row by row: exactly what was committed by the point, nothing of the incident.
+    assert _rows(info) == [(1, "first"), (2, "second"), (3, "third")]
+    reports = sorted((base / "work" / "reports").glob("*/report.md"), key=lambda p: p.stat().st_mtime)
+    assert reports, "no report was written"
+    report = reports[-1].read_text()
+    assert "0 s (WAL archive, to the second)" in report and "| Source | the WAL archive, recovered to %s" % point in report
+    assert not list((base / "pgbackrest-scratch").glob("scratch-*")), "the scratch server's directory was left"
+    assert not _scratch_postmasters(base), "a scratch server is still running"
+    assert not [k for k in _objects(s3_client, bucket, "pgbackrest/archive/%s/" % STANZA) if "00000002.history" in k], \
+        "the scratch server archived into the production archive"
+    assert _settings(info)["archive_mode"] == "on"
+
+    # The keys are in the configuration file only: in no output of the runs, no report, log or file of the work.
+    for run in (unverified, check, on, again, result):
+        for key in keys:
+            assert key not in run.output, "an S3 key is in a run's output"
+    leaked = _keys_in_files(base / "work", keys) + _keys_in_files(base / "pgbackrest-log", keys)
+    assert not leaked, "an S3 key is in %s" % leaked
+    print("\nS3 repository through moto: wal_archive.yml %.0f s, restore.yml %.0f s" % (archive_seconds,
+                                                                                       restore_seconds))
