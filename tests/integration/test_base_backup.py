@@ -2,7 +2,6 @@
 WAL archive instead of the dump, and a restore to a second uses the newest chain (full, diff, incr) before it.
 """
 
-import os
 import time
 
 from conftest import pg_cluster_script
