@@ -310,3 +310,44 @@ def choose_source(requested, coverage, dump, database, explicit_backup=False, wo
         return out
     out['source'] = 'dump'
     return out
+
+
+BASE_BACKUP_TYPES = ('full', 'diff', 'incr')
+
+
+def backup_labels(info):
+    """The labels of the backups in one stanza's ``pgbackrest info --output=json`` entry, oldest first."""
+    return [b['label'] for b in (info or {}).get('backup') or []]
+
+
+def taken_backup(before, after):
+    """The backup ``after`` holds that ``before`` did not (the one a backup run took), or None."""
+    known = set(backup_labels(before))
+    new = [b for b in (after or {}).get('backup') or [] if b['label'] not in known]
+    return max(new, key=lambda b: b['timestamp']['stop']) if new else None
+
+
+def expired_labels(before, after):
+    """Labels of the backups a backup run expired (repo1-retention-full): in ``before``, gone from ``after``."""
+    kept = set(backup_labels(after))
+    return [label for label in backup_labels(before) if label not in kept]
+
+
+def effective_type(requested, info):
+    """The type pgBackRest takes for ``requested``: a diff or incr with no full backup to build on becomes full."""
+    has_full = any(b.get('type') == 'full' for b in (info or {}).get('backup') or [])
+    return requested if requested == 'full' or has_full else 'full'
+
+
+def describe_backup(backup, requested):
+    """A plain summary of one backup of ``pgbackrest info --output=json``: label, type, sizes, duration, WAL range."""
+    info = backup.get('info') or {}
+    repo = info.get('repository') or {}
+    start, stop = backup['timestamp']['start'], backup['timestamp']['stop']
+    archive = backup.get('archive') or {}
+    return dict(label=backup['label'], type=backup['type'], requested_type=requested,
+                promoted=backup['type'] != requested, prior=backup.get('prior'),
+                size=info.get('size'), delta=info.get('delta'),
+                repo_size=repo.get('size'), repo_delta=repo.get('delta'),
+                start=start, stop=stop, duration_seconds=max(0, int(stop - start)),
+                wal_start=archive.get('start'), wal_stop=archive.get('stop'))

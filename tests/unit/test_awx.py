@@ -85,7 +85,7 @@ def test_job_templates_refer_to_known_playbooks_surveys_credentials_and_notifica
     notification_names = {n["name"] for n in controller["yv_awx_notification_templates"]}
     names = [jt["name"] for jt in controller["yv_awx_job_templates"]]
     assert len(names) == len(set(names))
-    assert {n.split(": ", 1)[1] for n in names} == {"Restore", "Rollback", "Drill", "Backup", "Prune"}
+    assert {n.split(": ", 1)[1] for n in names} == {"Restore", "Rollback", "Drill", "Backup", "Base backup", "Prune"}
     for jt in controller["yv_awx_job_templates"]:
         assert jt["playbook"] in PLAYBOOKS, jt["name"]
         assert jt["survey"] == "" or jt["survey"] in surveys, jt["name"]
@@ -152,7 +152,7 @@ def test_no_secret_value_is_kept_in_the_definitions(controller):
 def test_weekly_drill_schedule(controller):
     from dateutil import rrule
 
-    (schedule,) = controller["yv_awx_schedules"]
+    (schedule,) = [s for s in controller["yv_awx_schedules"] if s["name"] == "Weekly restore drill"]
     assert schedule["job_template"] in {jt["name"] for jt in controller["yv_awx_job_templates"]}
     drill = next(jt for jt in controller["yv_awx_job_templates"] if jt["name"] == schedule["job_template"])
     assert drill["playbook"] == "playbooks/drill.yml"
@@ -167,6 +167,58 @@ def test_weekly_drill_schedule(controller):
     assert {(b - a).days for a, b in zip(occurrences, occurrences[1:])} == {7}
     assert validate_answers(_load(REPO / "awx" / "surveys.yml")["yv_awx_surveys"]["drill"],
                             schedule["extra_data"]) == []
+
+
+def _occurrences(schedule, after, count):
+    from dateutil import rrule
+
+    return list(rrule.rrulestr(schedule["rrule"].replace(" ", "\n")).xafter(after, count=count))
+
+
+def test_every_schedule_passes_only_what_its_job_template_survey_asks(controller, surveys):
+    # AWX refuses a schedule's extra_data that neither the survey asks nor ask_variables_on_launch allows (false here).
+    templates = {jt["name"]: jt for jt in controller["yv_awx_job_templates"]}
+    for schedule in controller["yv_awx_schedules"]:
+        jt = templates[schedule["job_template"]]
+        assert jt["survey"], schedule["name"]
+        asked = {q["variable"] for q in surveys[jt["survey"]]["spec"]}
+        assert set(schedule["extra_data"]) <= asked, schedule["name"]
+        assert validate_answers(surveys[jt["survey"]], schedule["extra_data"]) == [], schedule["name"]
+
+
+def test_base_backup_template_and_schedules_reach_the_backup_role_with_a_type_it_takes(controller, surveys):
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import BASE_BACKUP_TYPES
+
+    (jt,) = [jt for jt in controller["yv_awx_job_templates"] if jt["name"] == "DB: Base backup"]
+    assert jt["playbook"] == "playbooks/backup.yml"
+    play = _load(REPO / jt["playbook"])
+    assert [r["role"] for r in play[0]["roles"]] == ["yieldvault.db_restore.backup"]
+    # The survey's variable is the extra var the backup role maps onto db_restore_base_backup.
+    (question,) = surveys[jt["survey"]]["spec"]
+    documented = _load(REPO / "docs" / "variables.yml")["variables"]["db_restore_base_backup"]
+    assert documented["default"] == "{{ %s | default('') }}" % question["variable"]
+    assert "backup" in documented["roles"]
+    spec = _load(REPO / "roles" / "backup" / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert spec["db_restore_base_backup"]["default"] == documented["default"]
+    assert set(question["choices"]) == set(BASE_BACKUP_TYPES)
+
+    schedules = {s["extra_data"]["base_backup"]: s for s in controller["yv_awx_schedules"]
+                 if s["job_template"] == jt["name"]}
+    assert set(schedules) == {"full", "diff", "incr"}
+    week = dt.datetime(2026, 5, 3, tzinfo=dt.timezone.utc)  # a Sunday
+    full = _occurrences(schedules["full"], week, 3)
+    assert [(o.weekday(), o.hour, o.minute) for o in full] == [(6, 1, 0)] * 3
+    diff = [o for o in _occurrences(schedules["diff"], week, 12) if o < full[1]]
+    assert sorted(o.weekday() for o in diff) == [0, 1, 2, 3, 4, 5], "a diff every day but the full's"
+    assert all((o.hour, o.minute) == (1, 0) for o in diff)
+    incr = _occurrences(schedules["incr"], week, 48)
+    assert {(b - a) for a, b in zip(incr, incr[1:])} == {dt.timedelta(hours=1)}
+    # No two of them, nor the drill, start in the same minute.
+    starts = [o for s in controller["yv_awx_schedules"] for o in _occurrences(s, week, 200) if o < full[1]]
+    assert len(starts) == len(set(starts))
+    for schedule in schedules.values():
+        dtstart, rule = schedule["rrule"].split(" ")
+        assert dtstart.startswith("DTSTART;TZID=UTC:") and rule.startswith("RRULE:") and "COUNT" not in rule
 
 
 # ---- surveys against sample answers -----------------------------------------
@@ -440,7 +492,7 @@ def test_apply_playbook_against_a_stand_in_controller(fake_controller, tmp_path,
     # job templates exist for the playbooks in this checkout, surveys uploaded without our validation keys
     present = {jt["name"] for jt in api.find("job_templates")}
     expected = {"DB: " + n for n, f in (("Restore", "restore"), ("Rollback", "rollback"), ("Drill", "drill"),
-                                        ("Backup", "backup"), ("Prune", "prune")) if (REPO / "playbooks" / ("%s.yml" % f)).is_file()}
+                                        ("Backup", "backup"), ("Base backup", "backup"), ("Prune", "prune")) if (REPO / "playbooks" / ("%s.yml" % f)).is_file()}
     assert present == expected
     (restore,) = api.find("job_templates", name="DB: Restore")
     assert restore["playbook"] == "playbooks/restore.yml" and restore["survey_enabled"] is True
@@ -452,7 +504,12 @@ def test_apply_playbook_against_a_stand_in_controller(fake_controller, tmp_path,
     assert sorted(creds) == sorted(c["id"] for c in api.find("credentials"))
     assert api.sub[("job_templates", restore["id"], "notification_templates_error")] == [slack["id"]]
     schedules = api.find("schedules")
-    assert len(schedules) == (1 if "DB: Drill" in present else 0)
+    assert len(schedules) == len([s for s in _load(REPO / "awx" / "controller.yml")["yv_awx_schedules"]
+                                  if s["job_template"] in present])
+    (base,) = api.find("job_templates", name="DB: Base backup")
+    assert base["playbook"] == "playbooks/backup.yml" and base["survey_enabled"] is True
+    assert {s["extra_data"]["base_backup"] for s in schedules if s["unified_job_template"] == base["id"]} == {
+        "full", "diff", "incr"}
 
     # a second run changes nothing
     again = _apply(api, tmp_path, secrets)

@@ -1,0 +1,91 @@
+"""Base backups from backup.yml (issue 23): -e base_backup=full|diff|incr takes a pgBackRest base backup into the
+WAL archive instead of the dump, and a restore to a second uses the newest chain (full, diff, incr) before it.
+"""
+
+import time
+
+from conftest import pg_cluster_script
+from test_pitr import _archive_inventory, _pgbackrest_info, _rows, _settings, archive_cluster  # noqa: F401
+
+
+def _backups(config):
+    return [(b["label"], b["type"]) for b in _pgbackrest_info(config, "yv_pitr")["backup"]]
+
+
+def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_chain(archive_cluster, db_inventory_vars,
+                                                                                   run_playbook):
+    info, base = archive_cluster
+    config = str(base / "pgbackrest" / "pgbackrest.conf")
+    password = pg_cluster_script.password(info)
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
+    inv = _archive_inventory(db_inventory_vars, info, base)
+    inv["db_restore_database"] = "app"
+
+    run_playbook("wal_archive.yml", inv).assert_ok()  # the first full backup
+    full = _backups(config)
+    assert [t for _, t in full] == ["full"]
+
+    check = run_playbook("backup.yml", inv, {"base_backup": "diff"}, check=True).assert_ok()
+    assert "Would take a diff base backup of stanza yv_pitr" in check.stdout, check.stdout[-3000:]
+    assert _backups(config) == full, "check mode took a backup"
+
+    diff = run_playbook("backup.yml", inv, {"base_backup": "diff"}).assert_ok()
+    after_diff = _backups(config)
+    assert len(after_diff) == 2 and after_diff[1][1] == "diff", after_diff
+    assert "Took diff base backup %s of stanza yv_pitr" % after_diff[1][0] in diff.stdout, diff.stdout[-3000:]
+    assert "WAL 0000000" in diff.stdout and "repo1-retention-full" in diff.stdout
+    assert password not in diff.output
+    assert not (base / "work" / "app").exists() and not list((base / "work").glob("**/*.dump")), "a dump was taken"
+
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("INSERT INTO ledger VALUES (1, 'before the incr')")
+    app.close()
+    incr = run_playbook("backup.yml", inv, {"base_backup": "incr"}).assert_ok()
+    state = _pgbackrest_info(config, "yv_pitr")
+    labels = [(b["label"], b["type"], b.get("prior")) for b in state["backup"]]
+    assert [t for _, t, _ in labels] == ["full", "diff", "incr"], labels
+    incr_label = labels[2][0]
+    assert labels[2][2] == labels[1][0], "the incr is not built on the diff"
+    assert "Took incr base backup %s" % incr_label in incr.stdout, incr.stdout[-3000:]
+
+    # Rows committed after the incr, a point, then an incident.
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    cur = app.cursor()
+    cur.execute("INSERT INTO ledger VALUES (2, 'after the incr'), (3, 'also after')")
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    point_epoch = int(float(cur.fetchone()[0])) + 1
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+    result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"})
+    result.assert_ok()
+    # The archive chose the incr (the newest backup that ended before the point) and replayed WAL from it.
+    assert "from base backup %s" % incr_label in result.stdout, result.stdout[-4000:]
+    assert _rows(info) == [(1, "before the incr"), (2, "after the incr"), (3, "also after")]
+    assert _settings(info)["archive_mode"] == "on"
+
+
+def test_base_backup_without_archiving_is_refused_and_changes_nothing(archive_cluster, db_inventory_vars,
+                                                                      run_playbook):
+    info, base = archive_cluster
+    config = base / "pgbackrest" / "pgbackrest.conf"
+    inv = _archive_inventory(db_inventory_vars, info, base)
+    result = run_playbook("backup.yml", inv, {"base_backup": "full"})
+    result.assert_failed("Run playbooks/wal_archive.yml first")
+    assert str(config) in result.output
+    assert not config.exists() and not (base / "repo").exists(), "the refusal created the configuration or repository"
+    assert not list(base.glob("work/**/*.dump")), "a dump was taken"
+    assert _settings(info)["archive_mode"] == "off"
