@@ -332,8 +332,8 @@ class WalArchive:
 
     Its own cluster, not the one the dump contenders restore into: archive_mode on makes every WAL segment of
     their restores go through archive_command, a cost the runbook's server does not pay and earlier results did
-    not include; and turning archiving on restarts the server. Each size's database is copied into it from the
-    same dump, then a full base backup is taken (`pgbackrest backup`).
+    not include; and turning archiving on restarts the server. Each size's database is copied into it (a pg_dump of
+    the dump contenders' database), then a full base backup is taken (`pgbackrest backup`).
     """
 
     def __init__(self, ctx, base):
