@@ -26,15 +26,17 @@ import pg_cluster  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
 PHASES = ("fetch", "safety_backup", "prepare_database", "restore_database", "verify_restore")
-CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "restore_yml_in_place", "restore_yml_baseline", "drill_yml")
+CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "restore_yml_in_place", "restore_yml_baseline", "restore_wal",
+              "drill_yml")
 # What `make bench` runs without --contenders (--baseline adds restore_yml_baseline, --full restore_yml_in_place).
-DEFAULT_CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "drill_yml")
+DEFAULT_CONTENDERS = ("runbook", "postgresql_db", "restore_yml", "restore_wal", "drill_yml")
 LABELS = {
     "runbook": "runbook by hand (runbook.sh)",
     "postgresql_db": "community.postgresql postgresql_db",
     "restore_yml": "playbooks/restore.yml",
     "restore_yml_in_place": "playbooks/restore.yml, method in_place",
     "restore_yml_baseline": "playbooks/restore.yml, baseline",
+    "restore_wal": "playbooks/restore.yml, from the WAL archive",
     "drill_yml": "playbooks/drill.yml (no downtime)",
 }
 
@@ -56,6 +58,8 @@ class Context:
         self.jobs = jobs
         self.timeout = timeout
         self.counter = 0
+        self.wal = None  # WalArchive, started by run.py at the first size when restore_wal runs
+        self.wal_point = None  # the second restore_wal restores to, set by run.py before each run
 
     def run_dir(self, label):
         self.counter += 1
@@ -243,12 +247,12 @@ def _report_spans(report):
 
 
 def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, code=None, extra_vars=None,
-             clusters=None):
+             clusters=None, extra_args=None):
     """(c) playbooks/restore.yml or drill.yml over hosts {inventory name: database}; one result per run.
 
     code: run the playbook of this checkout instead of ctx.code (the baseline); extra_vars: more inventory
     variables for every host (db_restore_method=in_place); clusters: {inventory name: connection info}, a
-    cluster per host.
+    cluster per host; extra_args: more -e name=value of the command line (point, source).
     """
     code = code or ctx.code
     work = ctx.run_dir(label or playbook_name.replace(".yml", ""))
@@ -257,6 +261,8 @@ def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, co
     os.chmod(inv, 0o600)
     cmd = [str(VENV_BIN / "ansible-playbook"), str(code / "playbooks" / playbook_name), "-i", str(inv),
            "-e", "incident=BENCH"]
+    for name, value in (extra_args or {}).items():
+        cmd += ["-e", "%s=%s" % (name, value)]
     if forks:
         cmd += ["--forks", str(forks)]
     rc, total = _run(cmd, ctx, ctx.env(code=code), work / "log.txt", code=code)
@@ -278,6 +284,7 @@ def playbook(ctx, hosts, playbook_name="restore.yml", forks=None, label=None, co
                       _window(spans, "prepare_database", "verify_restore") if contender == "restore_yml" else 0.0,
                       extra)
         out["outcome"] = report.get("outcome")
+        out["restore_source"] = metrics.get("restore_source")
         out["downtime_max"] = downtime  # one host: the longest downtime is its own
         out["report_phases"] = {n: round(e - s, 2) for n, (s, e) in spans.items()}
     else:
@@ -315,10 +322,129 @@ def restore_yml_baseline(ctx, db, backup):
     return out
 
 
+WAL_STANZA = "yv_bench"
+WAL_MARKS = "zz_bench_pitr_marks"  # last by name, so datagen.mark_incident never picks it
+
+
+class WalArchive:
+    """The archive contender's cluster: a PostgreSQL cluster of its own with WAL archiving on (pgBackRest, a posix
+    repository), under the run's work directory.
+
+    Its own cluster, not the one the dump contenders restore into: archive_mode on makes every WAL segment of
+    their restores go through archive_command, a cost the runbook's server does not pay and earlier results did
+    not include; and turning archiving on restarts the server. Each size's database is copied into it (a pg_dump of
+    the dump contenders' database), then a full base backup is taken (`pgbackrest backup`).
+    """
+
+    def __init__(self, ctx, base):
+        self.base = Path(base)
+        self.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        self.info = pg_cluster.start(self.base / "cluster")
+        self.config = self.base / "pgbackrest" / "pgbackrest.conf"
+        self.vars = {
+            "db_restore_login_unix_socket": self.info["socket_dir"],
+            "db_restore_pg_data_dir": self.info["data_dir"],
+            "db_restore_pg_restart": "pg_ctl",
+            "db_restore_pgbackrest_stanza": WAL_STANZA,
+            "db_restore_pgbackrest_config": str(self.config),
+            "db_restore_pgbackrest_repo_path": str(self.base / "repo"),
+            "db_restore_pgbackrest_log_path": str(self.base / "pgbackrest-log"),
+            "db_restore_wal_archive_timeout": 60,
+        }
+        self.dbs = set()
+        started = time.monotonic()
+        work = ctx.run_dir("wal-archive-on")
+        inv = work / "inventory.yml"
+        inv.write_text(yaml.safe_dump(inventory(ctx, {"db1": "postgres"}, work, self.vars, {"db1": self.info}),
+                                      sort_keys=False))
+        os.chmod(inv, 0o600)
+        rc, _ = _run([str(VENV_BIN / "ansible-playbook"), str(ctx.code / "playbooks" / "wal_archive.yml"),
+                      "-i", str(inv)], ctx, ctx.env(), work / "log.txt")
+        if rc != 0:
+            self.stop()
+            raise RuntimeError("playbooks/wal_archive.yml failed on the archive contender's cluster:\n%s"
+                               % _tail(work / "log.txt"))
+        self.archive_on_seconds = round(time.monotonic() - started, 1)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def stop(self):
+        pg_cluster.stop(self.base / "cluster", mode="immediate")
+
+    def prepare(self, dump, db):
+        """db in the archiving cluster from dump (the size before it dropped), a table of marks, a full base
+        backup; returns the base backup's seconds."""
+        import datagen  # benchmarks/ is on sys.path when run.py runs; datagen needs tests/integration's dbutil
+        for old in self.dbs - {db}:
+            datagen.drop_database(self.info, old)
+        self.dbs = {db}
+        datagen.load_dump(dump, self.info, db)
+        conn = pg_cluster.connect(self.info, db)
+        conn.autocommit = True
+        try:
+            conn.cursor().execute("CREATE TABLE %s (id serial PRIMARY KEY, note text NOT NULL, "
+                                  "at timestamptz NOT NULL DEFAULT clock_timestamp())" % WAL_MARKS)
+        finally:
+            conn.close()
+        started = time.monotonic()
+        self.pgbackrest("--type=full", "backup")
+        return round(time.monotonic() - started, 1)
+
+    def pgbackrest(self, *args):
+        res = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % self.config,
+                              "--stanza=%s" % WAL_STANZA] + list(args), capture_output=True, text=True,
+                             env=dict(os.environ, PGPASSWORD=pg_cluster.password(self.info)))
+        if res.returncode != 0:
+            raise RuntimeError("pgbackrest %s failed (exit %s): %s" % (" ".join(args), res.returncode,
+                                                                      (res.stdout + res.stderr)[-2000:]))
+        return res.stdout
+
+    def marks(self, db):
+        conn = pg_cluster.connect(self.info, db)
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT id, note FROM %s ORDER BY id" % WAL_MARKS)
+            return cur.fetchall()
+        finally:
+            conn.close()
+
+    def commit_around_a_point(self, db, rep, snapshot):
+        """A commit, the point (the next whole second), a commit after it; returns the point (ISO, UTC), its epoch
+        and what snapshot() returned, called between the first commit and the point."""
+        conn = pg_cluster.connect(self.info, db)
+        conn.autocommit = True
+        try:
+            cur = conn.cursor()
+            cur.execute("INSERT INTO %s (note) VALUES (%%s)" % WAL_MARKS, ("rep %s, before the point" % rep,))
+            cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+            point_epoch = int(float(cur.fetchone()[0])) + 1
+            seen = snapshot()
+            time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+            cur.execute("INSERT INTO %s (note) VALUES (%%s)" % WAL_MARKS, ("rep %s, after the point" % rep,))
+        finally:
+            conn.close()
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch)), point_epoch, seen
+
+
+def restore_wal(ctx, db, backup):
+    """restore.yml -e point=<second> -e source=wal on the archiving cluster (WalArchive): the scratch server's
+    recovery to the second, a dump of the database from it, staging, verification and the swap. run.py commits
+    around the point and checks the rows against those committed by it."""
+    point = ctx.wal_point
+    out = playbook(ctx, {"db1": db}, "restore.yml", label="restore-wal", extra_vars=ctx.wal.vars,
+                   clusters={"db1": ctx.wal.info}, extra_args={"point": point, "source": "wal"})
+    out["contender"] = "restore_wal"
+    out["point"] = point
+    if out["ok"] and out.get("restore_source") != "wal":
+        out["ok"] = False
+        out["error"] = "restore.yml restored from %r, not the WAL archive" % out.get("restore_source")
+    return out
+
+
 def drill_yml(ctx, db, backup):
     return playbook(ctx, {"db1": db}, "drill.yml")
 
 
 RUNNERS = {"runbook": runbook, "postgresql_db": postgresql_db, "restore_yml": restore_yml,
            "restore_yml_in_place": restore_yml_in_place, "restore_yml_baseline": restore_yml_baseline,
-           "drill_yml": drill_yml}
+           "restore_wal": restore_wal, "drill_yml": drill_yml}

@@ -6,7 +6,8 @@ from xml.sax.saxutils import escape
 from contenders import CONTENDERS, LABELS, PHASES
 
 COLORS = {"runbook": "#444444", "postgresql_db": "#1f77b4", "restore_yml": "#d62728",
-          "restore_yml_in_place": "#9467bd", "restore_yml_baseline": "#ff9896", "drill_yml": "#2ca02c"}
+          "restore_yml_in_place": "#9467bd", "restore_yml_baseline": "#ff9896", "restore_wal": "#ff7f0e",
+          "drill_yml": "#2ca02c"}
 
 
 def _median(values):
@@ -39,6 +40,7 @@ def summarize(results):
                 "downtime": _median([r["downtime"] for r in good]),
                 "downtime_spread": _spread([r["downtime"] for r in good]),
                 "downtime_drop": _median([r["downtime_drop"] for r in good]),
+                "data_loss": _median([r.get("data_loss") for r in good]),
                 "phases": {p: _median([r["phases"].get(p) for r in good]) for p in PHASES + ("other",)},
             }
         out[size["label"]] = per
@@ -80,6 +82,32 @@ def _without_upload(results, summary):
                  "and the start (since 2026-12-03; earlier results compared against a script that did not). "
                  "`restore.yml` uploads its own as it always did. The same ratios against the script without that "
                  "upload (`postgresql_db` left out: its upload is not timed on its own):", ""] + lines
+    return lines
+
+
+def _wal_against_dump(results, summary):
+    """The WAL archive's restore against the dump's (restore.yml both), size by size, in the same run."""
+    rows = [(size, summary[size["label"]]) for size in results["sizes"] if "restore_wal" in summary[size["label"]]]
+    if not rows:
+        return []
+    lines = ["", "## The WAL archive against the dump (restore.yml -e point=<second> -e source=wal)", "",
+             "The archive's cluster is a copy of the same database with archiving on (pgBackRest, a posix "
+             "repository) and a full base backup; before each run a row is committed, then the point (the next "
+             "second), a row after it and the incident. The restore recovers the database to that second on a "
+             "scratch server, dumps it from there and goes on as from a dump (staging, verification, swap); "
+             "the rows committed by the point are checked, every table's count and the marks row by row.", "",
+             "| size | full base backup s | archive: total s | x dump | x runbook | downtime s | data loss s "
+             "| dump (restore.yml): total s | downtime s | data loss s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for size, per in rows:
+        wal, dump, base = per["restore_wal"], per.get("restore_yml", {}), per.get("runbook", {})
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            size["label"], _fmt(size.get("wal_base_backup_seconds")), _fmt(wal["total"]),
+            _fmt(_ratio(wal["total"], dump.get("total")), 2), _fmt(_ratio(wal["total"], base.get("total")), 2),
+            _fmt(wal["downtime"]), _fmt(wal["data_loss"], 0), _fmt(dump.get("total")), _fmt(dump.get("downtime")),
+            _fmt(dump.get("data_loss"), 0)))
+    lines += ["", "A dump's data loss here is only the minutes this run has been going since it dumped; with dumps "
+              "every few hours it is hours. The archive's is 0 s to the point whenever the archive covers it."]
     return lines
 
 
@@ -140,26 +168,30 @@ def markdown(results):
         "(runbook order: stop, safety backup and its upload, download, md5sum, drop/create, pg_restore, counts, "
         "start). "
         "**Drop..counts**: the narrowest window, from the drop to the end of the counts. Ratios are to the "
-        "hand-run script in the same run." % results["reps"],
+        "hand-run script in the same run. **Data loss**: for a dump, the seconds from the dump to the incident "
+        "(every commit in between is lost); for the WAL archive, what is missing of the commits up to the point "
+        "restored to (0 s when every row committed by that second is back, checked)." % results["reps"],
         "",
         "## Total time and downtime by size",
         "",
         "| size (on disk, backup) | contender | runs | total s (min-max) | x runbook | downtime s (min-max) "
-        "| x runbook | drop..counts s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| x runbook | drop..counts s | data loss s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in results["sizes"]:
         per = summary[size["label"]]
         base = per.get("runbook", {})
         for name, row in per.items():
-            lines.append("| %s (%s MB, %s MB) | %s | %d%s | %s (%s-%s) | %s | %s (%s-%s) | %s | %s |" % (
+            lines.append("| %s (%s MB, %s MB) | %s | %d%s | %s (%s-%s) | %s | %s (%s-%s) | %s | %s | %s |" % (
                 size["label"], _fmt(size["size_bytes"] / 1e6, 0), _fmt(size["backup_bytes"] / 1e6, 1),
                 LABELS[name], row["n"], (" (%d failed)" % row["failed"]) if row["failed"] else "",
                 _fmt(row["total"]), _fmt(row["total_spread"][0]), _fmt(row["total_spread"][1]),
                 _fmt(_ratio(row["total"], base.get("total")), 2),
                 _fmt(row["downtime"]), _fmt(row["downtime_spread"][0]), _fmt(row["downtime_spread"][1]),
-                _fmt(_ratio(row["downtime"], base.get("downtime")), 2), _fmt(row["downtime_drop"])))
+                _fmt(_ratio(row["downtime"], base.get("downtime")), 2), _fmt(row["downtime_drop"]),
+                _fmt(row["data_loss"], 0)))
     lines += _without_upload(results, summary)
+    lines += _wal_against_dump(results, summary)
     lines += _count_pass(results, summary)
     lines += ["", "## Phases (median seconds)", "",
               "| size | contender | fetch (download + checksum) | safety backup | drop/create | restore | verify "

@@ -10,6 +10,8 @@ that backup with each contender, interleaved, --reps times:
   postgresql_db  community.postgresql.postgresql_db state=restore (benchmarks/postgresql_db_restore.yml)
   restore_yml    playbooks/restore.yml
   restore_yml_in_place  the same with db_restore_method=in_place (--full, or by name)
+  restore_wal    playbooks/restore.yml -e point=<second> -e source=wal: from a pgBackRest WAL archive (a
+                 cluster of its own with archiving on, the same data, a base backup, commits after it)
   drill_yml      playbooks/drill.yml (quick set: once, at the largest size)
 
 then measures restore.yml with 1 and 4 (and 16 with --full) databases in one run, a cluster each,
@@ -97,8 +99,10 @@ def _ansible_core_version():
 def upload_backup(conn_info, s3, dbname):
     """A backup of dbname in S3, named as taken 5 minutes ago."""
     when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    dumped_epoch = time.time()  # the data the dump holds is the database's at this time, whatever its name says
     backup = make_backup.make_backup(conn_info, dbname, "s3", when, s3=s3, bucket=BUCKET, prefix="database/")
     backup["key"] = "database/" + backup["name"]
+    backup["dumped_epoch"] = dumped_epoch
     return backup
 
 
@@ -146,6 +150,52 @@ def restored_ok(conn_info, dbname, expected):
                              if expected.get(k) != got.get(k)}
 
 
+def wal_prepare(ctx, db, label, entry):
+    """The archive contender's database: the size's data copied into the archiving cluster (started, and archiving
+    turned on with playbooks/wal_archive.yml, at the first size), then a full base backup."""
+    if ctx.wal is None:
+        say("WAL archive: a cluster of its own, archiving turned on (playbooks/wal_archive.yml)")
+        ctx.wal = contenders.WalArchive(ctx, ctx.work_root.parent / "wal")
+        say("WAL archive: on in %.1f s" % ctx.wal.archive_on_seconds)
+    dump = ctx.work_root.parent / ("wal-%s.dump" % db)
+    try:
+        make_backup.pg_dump(ctx.conn_info, db, dump)
+        entry["wal_base_backup_seconds"] = ctx.wal.prepare(dump, db)
+    finally:
+        dump.unlink(missing_ok=True)
+    say("size %s: copied into the archiving cluster, full base backup in %.1f s" % (
+        label, entry["wal_base_backup_seconds"]))
+
+
+def run_wal(ctx, db, rep):
+    """One run of the archive contender: a commit, the point, a commit after it and the incident, then restore.yml
+    to the point; the database must hold exactly what was committed by the point (data loss 0 s to it)."""
+    wal = ctx.wal
+
+    def snapshot():
+        return exact_counts(wal.info, db, include_views=False), wal.marks(db)
+    point, point_epoch, (want, marks) = wal.commit_around_a_point(db, rep, snapshot)
+    datagen.mark_incident(wal.info, db)
+    incident_epoch = time.time()
+    settle(wal.info)
+    settle(ctx.conn_info)
+    ctx.wal_point = point
+    run = contenders.RUNNERS["restore_wal"](ctx, db, None)
+    run["incident_after_point"] = round(incident_epoch - point_epoch, 1)
+    if run["ok"]:
+        same, diff = restored_ok(wal.info, db, want)
+        got_marks = wal.marks(db)
+        if not same or got_marks != marks:
+            run["ok"] = False
+            run["error"] = "restored rows differ from those committed by %s: %s; marks %s, want %s" % (
+                point, json.dumps(diff)[:400], got_marks, marks)
+        else:
+            # Every commit up to the point is back, none after it: nothing lost up to the point.
+            run["data_loss"] = 0.0
+            run["marks"] = len(got_marks)
+    return run
+
+
 def bench_size(ctx, args, size_mb, names, reps, results):
     label = "tiny" if size_mb <= 0 else "%dMB" % size_mb
     db = "bench_%s" % label.lower()
@@ -157,6 +207,8 @@ def bench_size(ctx, args, size_mb, names, reps, results):
         label, desc["size_bytes"] / 1e6, desc["tables"], desc["indexes"], backup["size"] / 1e6))
     entry = dict(desc, label=label, size_mb=size_mb, backup_bytes=backup["size"], runs=[])
     results["sizes"].append(entry)
+    if "restore_wal" in names:
+        wal_prepare(ctx, db, label, entry)
     if not args.skip_count:
         entry["count_pass"] = bench_count_pass(ctx, backup, expected, reps)
         cp = entry["count_pass"]
@@ -169,10 +221,27 @@ def bench_size(ctx, args, size_mb, names, reps, results):
         for name in order:
             if name == "drill_yml" and not args.full and (rep > 0 or size_mb != max(args.size_list)):
                 continue
+            if name == "restore_wal":
+                run = run_wal(ctx, db, rep + 1)
+                run["rep"] = rep + 1
+                entry["runs"].append(run)
+                say("  rep %d %-20s %s total %6.1fs downtime %s data loss %s" % (
+                    rep + 1, name, "ok  " if run["ok"] else "FAIL", run["total"],
+                    "-" if run["downtime"] is None else "%.1fs" % run["downtime"],
+                    "-" if run.get("data_loss") is None else "%.0fs" % run["data_loss"]))
+                save(results, args)
+                continue
             datagen.mark_incident(ctx.conn_info, db)
+            incident_epoch = time.time()
             settle(ctx.conn_info)
+            if ctx.wal is not None:
+                settle(ctx.wal.info)
             run = contenders.RUNNERS[name](ctx, db, backup)
             run["rep"] = rep + 1
+            if name != "drill_yml":
+                # A dump brings back the database as it was when the dump ran: every commit from then to the
+                # incident is lost (here only the incident's own delete, but the window is the loss).
+                run["data_loss"] = round(incident_epoch - backup["dumped_epoch"], 1)
             if run["ok"] and name != "drill_yml":
                 same, diff = restored_ok(ctx.conn_info, db, expected)
                 if not same:
@@ -377,6 +446,7 @@ def main(argv=None):
     results["machine"]["ansible_core"] = _ansible_core_version()
     say("work directory %s; results to %s" % (work, args.out))
     info = None
+    results_ctx = None
     code, results["code"] = REPO, "working tree of %s" % REPO
     try:
         if args.ref:
@@ -393,6 +463,7 @@ def main(argv=None):
         client.create_bucket(Bucket=BUCKET)
         ctx = contenders.Context(info, s3, BUCKET, work / "runs", pg_cluster.bin_dir(), jobs=args.jobs,
                                    code=code, baseline_code=baseline)
+        results_ctx = ctx
         for size_mb in args.size_list:
             bench_size(ctx, args, size_mb, args.names, args.reps, results)
         if not args.skip_multi and "restore_yml" in args.names:
@@ -413,6 +484,11 @@ def main(argv=None):
         return 130
     finally:
         if not args.keep:
+            if results_ctx is not None and results_ctx.wal is not None:
+                try:
+                    results_ctx.wal.stop()
+                except pg_cluster.ClusterError as exc:  # stop the others all the same
+                    say("could not stop the archiving cluster: %s" % exc)
             try:
                 s3_server.stop(work / "s3")
             finally:

@@ -23,7 +23,7 @@ def run():
 
 def test_no_arguments_is_the_quick_set_against_the_runbook(run):
     args = run.parse_args([])
-    assert args.names == ["runbook", "postgresql_db", "restore_yml", "drill_yml"]
+    assert args.names == ["runbook", "postgresql_db", "restore_yml", "restore_wal", "drill_yml"]
     assert args.size_list == [0, 50, 100]
 
 
