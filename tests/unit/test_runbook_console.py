@@ -36,7 +36,7 @@ def test_the_quiet_console_shows_the_plan_the_outcome_and_what_the_operator_must
     shown = {n for n in debug_task_names() if events.is_console_message(n)}
     for name in ("Show the plan", "Show what this restore loses", "Show where the report is",
                  "Say what the retention removed", "Warn when the statistics could not be updated",
-                 "Say the restore is retried with fewer jobs", "Say loudly that the database needs a manual rollback"):
+                 "Say loudly that the database needs a manual rollback"):
         assert name in shown, name
     # detail that the plan or the report already holds is for -v
     for name in ("Show the verification", "Show the state of the database", "Show the verified backup",
