@@ -170,15 +170,16 @@ exec %(real)s "$@" --section=post-data
 
 
 def test_kill_after_the_drop_in_place(pg_cluster, run_playbook, crashable, tmp_path):
-    """Killed right after production was dropped in place (before it was created again): the next run says what
-    the dead run left, and what it tells the operator to pass brings production back as the backup."""
+    """Killed right after production was dropped in place and created again empty (the task that records the drop
+    never ran): the next run says what the dead run left, and what it tells the operator to pass brings production
+    back as the backup."""
     yv = crashable
     name = yv["name"]
     admin_query(pg_cluster, 'ALTER DATABASE "%s" CONNECTION LIMIT 9' % name)
     before = table_checksums(pg_cluster, name)
     inv = dict(yv["inv"], db_restore_method="in_place")
     extra = {"point": "latest", "confirm": name}
-    crash(run_playbook, tmp_path, inv, extra, YV_CRASH_AT_TASK="Remember the database was dropped")
+    crash(run_playbook, tmp_path, inv, extra, YV_CRASH_AT_TASK="Record the drop and the connections that were ended")
     result, passed = follow_the_messages(run_playbook, "restore.yml", inv, extra)
     assert "db_restore_break_lock" in passed
     check_invariants(pg_cluster, name, {"before": before, "backup": yv["states"][2]["sums"]}, "after the drop")
