@@ -96,7 +96,7 @@ crash-sweep: setup
 # turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.
 test: lint
 	bash scripts/setup_docker.sh
-	YV_TEST_STRICT=1 $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=15 \
+	YV_TEST_STRICT=1 $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=60 \
 	  --ignore=tests/integration/test_ee.py tests/unit tests/integration
 	$(MAKE) --no-print-directory -o setup test-ee
 	bash scripts/molecule.sh
