@@ -49,6 +49,7 @@ lint: setup
 	$(VENV)/python scripts/gen_role_vars.py --check
 	$(VENV)/yamllint -s .
 	$(VENV)/ruff check .
+	$(VENV)/antsibull-changelog lint
 	$(VENV)/ansible-lint --profile production
 	@for m in plugins/modules/*.py; do n=$$(basename $$m .py); \
 	  ANSIBLE_DEPRECATION_WARNINGS=false $(VENV)/ansible-doc yieldvault.db_restore.$$n >/dev/null || { echo "ansible-doc failed for $$n"; exit 1; }; done

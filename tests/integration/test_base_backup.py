@@ -2,10 +2,8 @@
 WAL archive instead of the dump, and a restore to a second uses the newest chain (full, diff, incr) before it.
 """
 
-import time
-
 from conftest import pg_cluster_script
-from test_pitr import _archive_inventory, _pgbackrest_info, _rows, _settings, archive_cluster  # noqa: F401
+from test_pitr import commit_then_point_then_incident, _archive_inventory, _pgbackrest_info, _rows, _settings, archive_cluster  # noqa: F401
 
 
 def _backups(config):
@@ -57,18 +55,8 @@ def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_cha
     assert "Took incr base backup %s" % incr_label in incr.stdout, incr.stdout[-3000:]
 
     # Rows committed after the incr, a point, then an incident.
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    cur = app.cursor()
-    cur.execute("INSERT INTO ledger VALUES (2, 'after the incr'), (3, 'also after')")
-    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
-    point_epoch = int(float(cur.fetchone()[0])) + 1
-    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
-    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
-    cur.execute("UPDATE ledger SET note = 'clobbered'")
-    cur.execute("DELETE FROM ledger WHERE id = 1")
-    app.close()
-    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+    point = commit_then_point_then_incident(
+        info, "INSERT INTO ledger VALUES (2, 'after the incr'), (3, 'also after')")
 
     result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"})
     result.assert_ok()

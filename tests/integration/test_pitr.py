@@ -255,6 +255,24 @@ def _rows(info, dbname="app"):
         conn.close()
 
 
+def commit_then_point_then_incident(info, *before):
+    """Commit the statements BEFORE the point, take the next whole second as the point, then, 1.3 s past it, the
+    incident: a row after the point, every note clobbered and row 1 deleted. The point as an ISO string."""
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    cur = app.cursor()
+    for statement in before:
+        cur.execute(statement)
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    point_epoch = int(float(cur.fetchone()[0])) + 1
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+
 def _scratch_postmasters(base):
     """Processes whose command line names a data directory under base (a scratch server left running)."""
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
@@ -289,19 +307,8 @@ def test_restore_yml_to_a_second_uses_the_archive_and_brings_back_exactly_those_
     run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server; its full backup holds app
     run_playbook("backup.yml", inv).assert_ok()  # a dump too: the plan names what it would lose
 
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    cur = app.cursor()
-    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
-    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
-    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
-    point_epoch = int(float(cur.fetchone()[0])) + 1
-    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
-    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
-    cur.execute("UPDATE ledger SET note = 'clobbered'")
-    cur.execute("DELETE FROM ledger WHERE id = 1")
-    app.close()
-    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+    point = commit_then_point_then_incident(
+        info, "INSERT INTO ledger VALUES (1, 'first'), (2, 'second')", "INSERT INTO ledger VALUES (3, 'third')")
 
     # The plan first (check mode): the archive is the source, and the dump's loss is named beside it.
     plan = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"}, check=True).assert_ok()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import pg_cluster_script
-from test_pitr import _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
+from test_pitr import commit_then_point_then_incident, _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
 
 STANZA = "yv_pitr"
 
@@ -111,19 +111,8 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     assert _recap_changed(again) == 0, again.stdout[-3000:]
     run_playbook("backup.yml", inv).assert_ok()  # a dump too: the plan names what it would lose
 
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    cur = app.cursor()
-    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
-    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
-    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
-    point_epoch = int(float(cur.fetchone()[0])) + 1
-    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
-    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
-    cur.execute("UPDATE ledger SET note = 'clobbered'")
-    cur.execute("DELETE FROM ledger WHERE id = 1")
-    app.close()
-    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+    point = commit_then_point_then_incident(
+        info, "INSERT INTO ledger VALUES (1, 'first'), (2, 'second')", "INSERT INTO ledger VALUES (3, 'third')")
 
     started = time.monotonic()
     result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"})
