@@ -29,3 +29,12 @@ def test_ansible_cfg_has_no_default_inventory():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "ansible.cfg")
     assert not cfg.has_option("defaults", "inventory")
+
+
+def test_ansible_cfg_pipelines_the_local_connection_too():
+    # [ssh_connection] pipelining never reached the local connection every run here uses ([connection] or
+    # [defaults] does): each module, with its arguments (passwords among them), was written under ~/.ansible/tmp
+    # and run from there.
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    assert cfg.getboolean("connection", "pipelining", fallback=False)
