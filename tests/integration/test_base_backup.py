@@ -3,7 +3,7 @@ WAL archive instead of the dump, and a restore to a second uses the newest chain
 """
 
 from conftest import pg_cluster_script
-from test_pitr import commit_then_point_then_incident, _archive_inventory, _pgbackrest_info, _rows, _settings, archive_cluster  # noqa: F401
+from test_pitr import commit_then_point_then_incident, create_app_with_a_ledger, _archive_inventory, _pgbackrest_info, _rows, _settings, archive_cluster  # noqa: F401
 
 
 def _backups(config):
@@ -15,14 +15,7 @@ def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_cha
     info, base = archive_cluster
     config = str(base / "pgbackrest" / "pgbackrest.conf")
     password = pg_cluster_script.password(info)
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE app")
-    conn.close()
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    app.close()
+    create_app_with_a_ledger(info)
     inv = _archive_inventory(db_inventory_vars, info, base)
     inv["db_restore_database"] = "app"
 

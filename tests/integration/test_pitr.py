@@ -255,6 +255,18 @@ def _rows(info, dbname="app"):
         conn.close()
 
 
+def create_app_with_a_ledger(info):
+    """The database app, with an empty table ledger (id, note), in the archived cluster."""
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
+
+
 def commit_then_point_then_incident(info, *before):
     """Commit the statements BEFORE the point, take the next whole second as the point, then, 1.3 s past it, the
     incident: a row after the point, every note clobbered and row 1 deleted. The point as an ISO string."""
@@ -286,14 +298,7 @@ def test_restore_yml_to_a_second_uses_the_archive_and_brings_back_exactly_those_
     info, base = archive_cluster
     config = str(base / "pgbackrest" / "pgbackrest.conf")
     password = pg_cluster_script.password(info)
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE app")
-    conn.close()
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    app.close()
+    create_app_with_a_ledger(info)
     inv = db_inventory_vars(
         info, "app", str(base / "work"), "local",
         db_restore_login_unix_socket=info["socket_dir"],

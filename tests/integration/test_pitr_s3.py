@@ -10,8 +10,7 @@ import stat
 import time
 from pathlib import Path
 
-from conftest import pg_cluster_script
-from test_pitr import commit_then_point_then_incident, _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
+from test_pitr import commit_then_point_then_incident, create_app_with_a_ledger, _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
 
 STANZA = "yv_pitr"
 
@@ -66,14 +65,7 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     s3_client.create_bucket(Bucket=bucket)
     keys = ("AKIAYV" + secrets.token_hex(7).upper(), "yv-secret-" + secrets.token_hex(16))
     config = base / "pgbackrest" / "pgbackrest.conf"
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE app")
-    conn.close()
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    app.close()
+    create_app_with_a_ledger(info)
 
     # Without the CA file the system's CAs do not know the test's certificate: the repository is checked before
     # anything changes, so archive_command never names a configuration that would block every archive-push.
