@@ -8,6 +8,9 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # worker (--dist loadfile), so its module fixtures are made once; each worker
 # has its own PostgreSQL cluster and moto server. PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= 2
+# Every ansible-playbook run of the integration tests, one JSON line each
+# (scripts/playbook_runs.py prints where the suite's time went).
+RUN_LOG := $(CURDIR)/.pytest_cache/playbook_runs.jsonl
 XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars clean bench ee test-ee
@@ -59,7 +62,9 @@ unit: setup
 	$(VENV)/pytest -q tests/unit
 
 integration: setup
-	$(VENV)/pytest -q $(XDIST) tests/integration
+	mkdir -p $(dir $(RUN_LOG)) && rm -f $(RUN_LOG)
+	YV_PLAYBOOK_LOG=$(RUN_LOG) $(VENV)/pytest -q $(XDIST) tests/integration
+	$(VENV)/python scripts/playbook_runs.py $(RUN_LOG) --top 15
 
 # Restore speed against the runbook done by hand; BENCH_ARGS="--full" for the
 # big set, "--sizes 0,50 --reps 2" etc. (benchmarks/run.py --help).
@@ -97,8 +102,10 @@ crash-sweep: setup
 # turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.
 test: lint
 	bash scripts/setup_docker.sh
-	YV_TEST_STRICT=1 $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=60 \
+	mkdir -p $(dir $(RUN_LOG)) && rm -f $(RUN_LOG)
+	YV_TEST_STRICT=1 YV_PLAYBOOK_LOG=$(RUN_LOG) $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=60 \
 	  --ignore=tests/integration/test_ee.py tests/unit tests/integration
+	$(VENV)/python scripts/playbook_runs.py $(RUN_LOG) --top 15
 	$(MAKE) --no-print-directory -o setup test-ee
 	bash scripts/molecule.sh
 

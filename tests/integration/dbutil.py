@@ -8,10 +8,12 @@ import contextlib
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,6 +299,8 @@ def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, en
         "AWS_EC2_METADATA_DISABLED": "true",
     })
     run_env.update(env or {})
+    started = time.monotonic()
+    cpu_before = os.times()
     proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     timed_out = False
@@ -309,8 +313,35 @@ def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, en
         except ProcessLookupError:
             pass
         stdout, stderr = proc.communicate()
+    _log_run(playbook_path, started, cpu_before, stdout or "")
     return PlaybookResult(rc=proc.returncode if not timed_out else -9, stdout=stdout or "", stderr=stderr or "",
                           cmd=cmd, timed_out=timed_out)
+
+
+def _tasks_run(stdout):
+    """ok + failed + skipped of the recap's host lines: the tasks the run went through."""
+    return sum(int(a) + int(b) + int(c) for a, b, c in
+               re.findall(r"\bok=(\d+)\s+changed=\d+\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)", stdout))
+
+
+def _log_run(playbook_path, started, cpu_before, stdout):
+    """One JSON line per ansible-playbook run to $YV_PLAYBOOK_LOG (make test sets it): which test ran
+    which playbook, for how long, with how much CPU and how many tasks. scripts/playbook_runs.py sums it,
+    so the suite's time can be cut where it goes."""
+    path = os.environ.get("YV_PLAYBOOK_LOG")
+    if not path:
+        return
+    cpu_after = os.times()
+    record = {
+        "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0],
+        "playbook": playbook_path.name,
+        "wall": round(time.monotonic() - started, 2),
+        "cpu": round((cpu_after.children_user - cpu_before.children_user)
+                     + (cpu_after.children_system - cpu_before.children_system), 2),
+        "tasks": _tasks_run(stdout),
+    }
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def assert_ok(result):
