@@ -226,6 +226,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils import ddl, 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import hash_stream, normalize_md5
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_conninfo
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import unpack_directory
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.restore_progress import toc_items
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, pg_error_text, postgres_argument_spec, psycopg2,
 )
@@ -314,6 +315,8 @@ class Restore(object):
         path = p['path']
         if p['format'] == 'directory_tar':
             path = self.unpack()
+        if p['watch_limit'] > 0:
+            self.count_toc(path)
         plan = engine.jobs_plan(p['jobs'])
         attempts, errors, rc = [], [], 1
         for index, jobs in enumerate(plan):
@@ -342,6 +345,18 @@ class Restore(object):
                       % (jobs, p['database'], plan[index + 1]))
             self.recreate()
         return rc, plan[-1], attempts, errors
+
+    def count_toc(self, path):
+        """The items of the archive's table of contents into <log>.attempt.total, for restore_progress's
+        percentage (no total, no percentage: a list that fails only costs the estimate)."""
+        try:
+            listing = subprocess.run([self.p['pg_restore'], '--list', path], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env=self.env(), timeout=300)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if listing.returncode == 0:
+            with open(self.attempt_log + '.total', 'w') as handle:
+                handle.write('%d\n' % toc_items(listing.stdout.decode('utf-8', 'replace')))
 
     def unpack(self):
         p = self.p

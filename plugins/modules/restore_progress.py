@@ -32,8 +32,9 @@ options:
     required: true
   total:
     description:
-      - Items in the archive's table of contents (the lines of C(pg_restore --list) that are not comments); 0 when
-        unknown (no percentage or estimate is given then).
+      - Items in the archive's table of contents (the lines of C(pg_restore --list) that are not comments).
+      - When 0, the count the M(yieldvault.db_restore.database_restore) module writes when it begins (O(log) with
+        C(.total) added) is read; without either, no percentage or estimate is given.
     type: int
     default: 0
   started:
@@ -119,6 +120,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.restore_progress import items_done, progress
 
 
+def read_total(path):
+    """The table of contents' item count the restore module wrote when it began (0 when not there yet)."""
+    try:
+        with open(path) as handle:
+            return int(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -160,7 +170,7 @@ def main():
     except OSError:
         pass
     started = next((t for t in (module.params['started'], first_look) if t is not None), now)
-    total = module.params['total']
+    total = module.params['total'] or read_total(log + '.total')
     done = items_done(lines)
     if finished and total and not lines:
         done = total  # the script already removed the log of a pg_restore that ended
@@ -168,7 +178,7 @@ def main():
     if finished:
         line += ', ended'
         if not module.check_mode:
-            for path in (done_marker, log + '.watched'):
+            for path in (done_marker, log + '.watched', log + '.total'):
                 try:
                     os.unlink(path)
                 except OSError:

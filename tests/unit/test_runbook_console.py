@@ -75,3 +75,19 @@ def test_restore_progress_reads_the_log_and_ends_on_the_marker(tmp_path, run_mai
     assert result["finished"] is True and result["progress"].endswith(", ended")
     assert not (tmp_path / "restore.log.attempt.done").exists()
     assert not (tmp_path / "restore.log.attempt.watched").exists()
+
+
+def test_restore_progress_takes_the_total_the_restore_module_counted(tmp_path, run_main):
+    """No total given (the playbook no longer runs pg_restore --list in a task of its own): the count
+    database_restore wrote when it began is read, and removed with the other files at the end."""
+    log = tmp_path / "restore.log.attempt"
+    log.write_text("pg_restore: creating TABLE \"public.User\"\n")
+    result = run_main(restore_progress.main, log=str(log))
+    assert (result["done"], result["total"], result["percent"]) == (1, 0, None), result
+    (tmp_path / "restore.log.attempt.total").write_text("8\n")
+    result = run_main(restore_progress.main, log=str(log))
+    assert (result["done"], result["total"], result["percent"]) == (1, 8, 12), result
+    (tmp_path / "restore.log.attempt.done").touch()
+    result = run_main(restore_progress.main, log=str(log))
+    assert result["finished"] is True and result["total"] == 8
+    assert not (tmp_path / "restore.log.attempt.total").exists()
