@@ -214,6 +214,7 @@ msg:
   type: str
 '''
 
+import json
 import os
 import shutil
 import signal
@@ -226,6 +227,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils import ddl, 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import hash_stream, normalize_md5
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_conninfo
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import unpack_directory
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.restore_progress import toc_items
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, pg_error_text, postgres_argument_spec, psycopg2,
@@ -289,6 +291,7 @@ class Restore(object):
         self.log = self.p['log']
         self.attempt_log = self.log + '.attempt'
         self.watchdog = None
+        self.warnings = []
 
     def env(self, serial_index_builds=False, role_pgoptions=None):
         env = dict(os.environ)
@@ -445,6 +448,7 @@ class Restore(object):
         return dict(rc=rc, errors=text.splitlines()[-5:] if rc != 0 else [])
 
     def warn(self, text):
+        self.warnings.append(text)
         self.module.warn(text)
         append(self.log, text + '\n')
 
@@ -452,6 +456,7 @@ class Restore(object):
         p = self.p
         os.umask(0o077)
         result = dict(changed=True, analyze=None)
+        outcome = None
         self.start_watchdog()
         try:
             if p['format'] in engine.SQL_FORMATS:
@@ -461,6 +466,13 @@ class Restore(object):
             result.update(rc=rc, jobs=jobs, tries=attempts, errors=errors)
             if rc == 0 and p['analyze']:
                 result['analyze'] = self.analyze()
+            if rc == 0:
+                result['msg'] = 'Restored %s (%s) into %s with %d job(s); log %s.' % (
+                    os.path.basename(p['path']), p['format'], p['database'], jobs, self.log)
+            else:
+                result['msg'] = ('Restoring %s into %s failed (exit code %d). Errors from the log: %s Full log: %s.'
+                                 % (os.path.basename(p['path']), p['database'], rc, ' | '.join(errors), self.log))
+            outcome = dict(result, warnings=list(self.warnings))
         finally:
             if self.watchdog is not None:
                 self.watchdog.stopped.set()
@@ -470,13 +482,9 @@ class Restore(object):
             if p['format'] == 'directory_tar' and p['unpack_dir']:
                 shutil.rmtree(p['unpack_dir'], ignore_errors=True)
             if p['watch_limit'] > 0:
-                append(self.attempt_log + '.done', '')  # restore_progress's loop ends here
-        if rc == 0:
-            result['msg'] = 'Restored %s (%s) into %s with %d job(s); log %s.' % (
-                os.path.basename(p['path']), p['format'], p['database'], jobs, self.log)
-        else:
-            result['msg'] = ('Restoring %s into %s failed (exit code %d). Errors from the log: %s Full log: %s.'
-                             % (os.path.basename(p['path']), p['database'], rc, ' | '.join(errors), self.log))
+                # restore_progress's loop ends here, and takes the result from it (no async_status call then);
+                # empty when the module is failing (async_status collects that failure).
+                write_atomic(self.attempt_log + '.done', json.dumps(outcome) if outcome else '')
         return result
 
 

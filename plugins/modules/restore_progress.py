@@ -20,7 +20,7 @@ description:
   - Each call rewrites a heartbeat file (O(log) with C(.watched) added); the restore's script stops pg_restore when
     nobody has watched it for a while, so a run whose controller died leaves no pg_restore behind.
   - When the script writes the marker O(log) with C(.done) added (its last step), RV(finished) is true and the
-    marker is removed.
+    marker is removed. The restore module writes its result into the marker, returned as RV(result).
 version_added: 0.3.0
 author:
   - YieldVault platform team
@@ -106,6 +106,14 @@ seconds_left:
   description: Estimate of the seconds left (from the pace so far); null before the first item.
   returned: always
   type: float
+result:
+  description:
+    - When RV(finished), the result of the M(yieldvault.db_restore.database_restore) module, which it wrote into
+      the C(.done) marker (its warnings are repeated as this call's); the task that collects the asynchronous job
+      is then not needed.
+    - None while the restore runs, and when the module ended with a failure of its own (async_status collects it).
+  returned: always
+  type: dict
 progress:
   description: The line for the console.
   returned: always
@@ -113,6 +121,7 @@ progress:
   sample: pg_restore 120/450 items (27%), 40 s, about 1 min left
 '''
 
+import json
 import os
 import time
 
@@ -127,6 +136,17 @@ def read_total(path):
             return int(handle.read().strip() or 0)
     except (OSError, ValueError):
         return 0
+
+
+def read_outcome(path):
+    """The restore module's result, which it writes into the .done marker as its last step; None when the marker
+    is empty (the module was failing: async_status collects that) or unreadable."""
+    try:
+        with open(path) as handle:
+            outcome = json.loads(handle.read() or 'null')
+    except (OSError, ValueError):
+        return None
+    return outcome if isinstance(outcome, dict) else None
 
 
 def main():
@@ -175,8 +195,12 @@ def main():
     if finished and total and not lines:
         done = total  # the script already removed the log of a pg_restore that ended
     done, percent, left, line = progress(done, total, now - started, module.params['what'])
+    outcome = None
     if finished:
         line += ', ended'
+        outcome = read_outcome(done_marker)
+        for warning in (outcome or {}).pop('warnings', None) or []:
+            module.warn(warning)
         if not module.check_mode:
             for path in (done_marker, log + '.watched', log + '.total'):
                 try:
@@ -185,7 +209,7 @@ def main():
                     pass
     module.exit_json(changed=False, finished=finished, done=done, total=total, percent=percent,
                      seconds=round(now - started, 1), seconds_left=None if left is None else round(left, 1),
-                     progress=line)
+                     progress=line, result=outcome)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """The quiet console's choices (plugins/callback/runbook.py, plugins/plugin_utils/runbook_events.py) and the
 restore_progress module on a log, without a playbook run (tests/integration/test_swap.py runs one)."""
 import configparser
+import json
 import pathlib
 import re
 import time
@@ -91,3 +92,22 @@ def test_restore_progress_takes_the_total_the_restore_module_counted(tmp_path, r
     result = run_main(restore_progress.main, log=str(log))
     assert result["finished"] is True and result["total"] == 8
     assert not (tmp_path / "restore.log.attempt.total").exists()
+
+
+def test_restore_progress_returns_the_result_the_restore_module_left(tmp_path, run_main):
+    """The restore module writes its result into the .done marker: the last look returns it (and its warnings),
+    so no async_status call is needed. An empty marker (the module failed on its own) returns none."""
+    log = tmp_path / "restore.log.attempt"
+    log.write_text("")
+    outcome = {"changed": True, "rc": 0, "jobs": 2, "tries": [{"attempt": 1, "jobs": 4, "rc": 137}],
+               "msg": "Restored x into y with 2 job(s)", "warnings": ["pg_restore ran out of memory with 4 jobs"]}
+    (tmp_path / "restore.log.attempt.done").write_text(json.dumps(outcome))
+    result = run_main(restore_progress.main, log=str(log))
+    assert result["finished"] is True
+    assert result["result"] == {k: v for k, v in outcome.items() if k != "warnings"}
+    assert "pg_restore ran out of memory with 4 jobs" in json.dumps(result.get("warnings"))
+    (tmp_path / "restore.log.attempt.done").write_text("")
+    result = run_main(restore_progress.main, log=str(log))
+    assert result["finished"] is True and result["result"] is None
+    result = run_main(restore_progress.main, log=str(log))
+    assert result["finished"] is False and result["result"] is None
