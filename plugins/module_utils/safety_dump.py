@@ -24,6 +24,19 @@ EXTENSIONS = {'directory': PACKED_SUFFIX, 'custom': '.dump', 'plain': '.sql'}
 FILE_FORMATS = {'directory': PACKED_DIRECTORY, 'custom': 'custom', 'plain': 'plain'}
 
 
+def safety_formats(setting, jobs, method):
+    """The pg_dump formats to try, in order, for db_restore_safety_backup_format ``setting`` (auto, directory,
+    custom): directory when asked, or for auto when the dump can run in parallel (jobs > 1) and the method is swap.
+    In place (the method for hosts short of disk) a rollback after the drop would need room to unpack a directory
+    dump, so auto is custom there. custom and then plain follow, each tried when the one before failed."""
+    try:
+        jobs = int(jobs)
+    except (TypeError, ValueError):
+        jobs = 1
+    directory = setting == 'directory' or (setting == 'auto' and jobs > 1 and (method or 'swap') == 'swap')
+    return (['directory'] if directory else []) + ['custom', 'plain']
+
+
 def last_lines(text, count=3):
     """The last non-empty lines of text, joined: where pg_dump says what went wrong."""
     lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
