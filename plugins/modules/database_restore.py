@@ -223,6 +223,7 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.parameters import remove_values
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import ddl, restore_engine as engine
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum import hash_stream, normalize_md5
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_conninfo
@@ -277,6 +278,23 @@ def run_logged(argv, log, env, watchdog=None, stdin=None):
     if rc < 0:
         rc = 128 - rc  # as a shell says it: 137 for SIGKILL
     return rc, time.time() - started
+
+
+def write_done(path, outcome, no_log_values=()):
+    """The marker that ends restore_progress's loop, with the module's result in it (masked as exit_json masks
+    it), so restore_progress returns it and no async_status call is needed. Empty when the module is failing
+    (outcome None) or the result cannot be written (a full disk): async_status then collects the job's result.
+    Never raises: without a marker the loop would wait for the whole async limit."""
+    if outcome is not None:
+        try:
+            write_atomic(path, json.dumps(remove_values(outcome, set(no_log_values or ()))))
+            return
+        except (OSError, TypeError, ValueError):
+            pass
+    try:
+        append(path, '')
+    except OSError:
+        pass
 
 
 def append(path, text):
@@ -358,8 +376,11 @@ class Restore(object):
         except (OSError, subprocess.TimeoutExpired):
             return
         if listing.returncode == 0:
-            with open(self.attempt_log + '.total', 'w') as handle:
-                handle.write('%d\n' % toc_items(listing.stdout.decode('utf-8', 'replace')))
+            try:
+                with open(self.attempt_log + '.total', 'w') as handle:
+                    handle.write('%d\n' % toc_items(listing.stdout.decode('utf-8', 'replace')))
+            except OSError:
+                pass
 
     def unpack(self):
         p = self.p
@@ -482,9 +503,7 @@ class Restore(object):
             if p['format'] == 'directory_tar' and p['unpack_dir']:
                 shutil.rmtree(p['unpack_dir'], ignore_errors=True)
             if p['watch_limit'] > 0:
-                # restore_progress's loop ends here, and takes the result from it (no async_status call then);
-                # empty when the module is failing (async_status collects that failure).
-                write_atomic(self.attempt_log + '.done', json.dumps(outcome) if outcome else '')
+                write_done(self.attempt_log + '.done', outcome, self.module.no_log_values)
         return result
 
 

@@ -111,3 +111,26 @@ def test_restore_progress_returns_the_result_the_restore_module_left(tmp_path, r
     assert result["finished"] is True and result["result"] is None
     result = run_main(restore_progress.main, log=str(log))
     assert result["finished"] is False and result["result"] is None
+
+
+def test_the_restore_module_leaves_its_result_masked_or_an_empty_marker(tmp_path, monkeypatch):
+    """database_restore's last step: the result (password masked as exit_json masks it) or, when it is failing or
+    the result cannot be written (a full disk), an empty marker - never none, or the progress loop would wait for
+    the whole async limit."""
+    from ansible_collections.yieldvault.db_restore.plugins.modules import database_restore
+
+    done = tmp_path / "restore.log.attempt.done"
+    database_restore.write_done(str(done), {"rc": 1, "msg": "failed: password s3cret rejected"}, {"s3cret"})
+    assert json.loads(done.read_text()) == {"rc": 1, "msg": "failed: password ******** rejected"}
+    assert done.stat().st_mode & 0o777 == 0o600
+    done.unlink()
+    database_restore.write_done(str(done), None)
+    assert done.exists() and done.read_text() == ""
+    done.unlink()
+
+    def disk_full(path, data, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(database_restore, "write_atomic", disk_full)
+    database_restore.write_done(str(done), {"rc": 0, "msg": "Restored"})
+    assert done.exists() and done.read_text() == ""
+    database_restore.write_done(str(tmp_path / "missing" / "x.done"), {"rc": 0})  # does not raise
