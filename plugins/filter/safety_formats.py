@@ -9,7 +9,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump 
 
 
 def safety_dump_formats(setting, jobs=1, method='swap'):
-    return safety_formats(str(setting), jobs, str(method or 'swap'))
+    return safety_formats(str(setting), jobs, method)
 
 
 class FilterModule:

@@ -318,10 +318,19 @@ def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, en
                           cmd=cmd, timed_out=timed_out)
 
 
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+                        r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)", re.M)
+
+
+def recap(stdout):
+    """The recap's host lines, in order: [{"host", "ok", "changed", "unreachable", "failed", "skipped"}]."""
+    return [dict(m.groupdict(), **{k: int(v) for k, v in m.groupdict().items() if k != "host"})
+            for m in RECAP_LINE.finditer(stdout)]
+
+
 def _tasks_run(stdout):
     """ok + failed + skipped of the recap's host lines: the tasks the run went through."""
-    return sum(int(a) + int(b) + int(c) for a, b, c in
-               re.findall(r"\bok=(\d+)\s+changed=\d+\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)", stdout))
+    return sum(line["ok"] + line["failed"] + line["skipped"] for line in recap(stdout))
 
 
 def _log_run(playbook_path, started, cpu_before, stdout):

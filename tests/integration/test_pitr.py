@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, pg_cluster_script
-from dbutil import database_exists
+from dbutil import database_exists, recap
 
 
 def _recap_changed(result):
-    counts = re.findall(r"localhost\s*:.*?changed=(\d+)", result.stdout)
+    counts = [line["changed"] for line in recap(result.stdout) if line["host"] == "localhost"]
     assert counts, result.output[-3000:]
-    return int(counts[-1])
+    return counts[-1]
 
 
 def _settings(info):
