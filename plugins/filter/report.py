@@ -22,7 +22,7 @@ OUTCOMES = ("succeeded", "rolled_back", "failed", "rollback_failed")
 # staging database, a drill) stopped nothing and had no downtime.
 DOWNTIME_LAST = ("smoke_test", "start_services", "verify_restore", "restore_database")
 DOWNTIME_PHASES = ("stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
-                   "start_services", "smoke_test")
+                   "start_services", "smoke_test", "cluster_restore")
 
 NOTIFY_EVENTS = ("start", "success", "failure", "rollback")
 _UTC = _dt.timezone.utc

@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Whole-cluster restore from the WAL archive: the journal of the data directory's moves and the checks before them.
+
+A whole-cluster restore moves the stopped cluster's data directory aside (the safety copy: a rename on the same
+filesystem, nothing is copied) and lets pgBackRest restore into an empty one. Each step is written to a journal
+outside the data directory, fsync'd before the step runs, so a run killed at any step leaves a file that says
+where the original is and how to put it back (docs/pitr.md).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+# The journal's states, in order. "done" is a finished restore (the original kept aside); every other state is a
+# run that stopped half way, which the next restore refuses and rollback.yml -e pitr_scope=cluster undoes.
+STATES = ('moving', 'moved', 'restored', 'done')
+# Room the restored cluster needs beyond the backup's size: WAL replayed into pg_wal and the server's own files.
+ROOM_MARGIN = 1.10
+ROOM_FLOOR = 256 * 1024 * 1024
+
+
+def journal_path(work_dir, stanza):
+    return os.path.join(work_dir, 'cluster', '%s.journal.json' % stanza)
+
+
+def aside_path(data_dir, run_id):
+    """Where the original data directory goes: beside it, on the same filesystem, so the move is a rename."""
+    return '%s.before-%s' % (data_dir.rstrip('/'), run_id)
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_journal(path, record):
+    """Write the journal atomically and durably: a temporary file, fsync, rename, fsync of the directory."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as handle:
+        json.dump(record, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, path)
+    _fsync_dir(directory)
+
+
+def read_journal(path):
+    """The journal's record, or None when there is none. A journal that cannot be read raises ValueError."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ValueError('The whole-cluster journal %s cannot be read (%s): look at it by hand before anything '
+                         'else runs.' % (path, exc)) from exc
+    if not isinstance(record, dict) or record.get('state') not in STATES:
+        raise ValueError('The whole-cluster journal %s holds no state this collection writes: look at it by hand.'
+                         % path)
+    return record
+
+
+def rename_durably(source, target):
+    """rename(2), then fsync of the parent directory: the move survives a power cut once this returns."""
+    os.rename(source, target)
+    _fsync_dir(os.path.dirname(target.rstrip('/')) or '/')
+
+
+def interrupted_message(record, journal):
+    """What an unfinished journal means, in words for the operator (None for a finished one)."""
+    if record is None or record.get('state') == 'done':
+        return None
+    where = {
+        'moving': 'was about to move the data directory aside (it may still be in place)',
+        'moved': 'had moved the data directory aside and not yet restored the archive',
+        'restored': 'had restored the archive into the data directory and not yet finished',
+    }[record['state']]
+    return ('An earlier whole-cluster restore (run %s, to %s) %s: the original data directory is kept at %s. Run '
+            'playbooks/rollback.yml -e pitr_scope=cluster to put it back and start PostgreSQL on it (the journal is '
+            '%s). Nothing was changed.' % (record.get('run_id'), record.get('point'), where, record.get('aside'),
+                                           journal))
+
+
+def layout_problems(data_dir):
+    """Why the data directory cannot be restored whole by this collection (a list of sentences, empty when it can).
+
+    Tablespaces and a pg_wal on another filesystem live outside the directory that is moved aside: a restore would
+    write over them in place, with no copy to go back to.
+    """
+    problems = []
+    if not os.path.isfile(os.path.join(data_dir, 'PG_VERSION')):
+        return ['%s is not a PostgreSQL data directory (no PG_VERSION): set db_restore_pg_data_dir to the '
+                "cluster's data directory." % data_dir]
+    tablespaces = os.path.join(data_dir, 'pg_tblspc')
+    if os.path.isdir(tablespaces) and os.listdir(tablespaces):
+        problems.append('the cluster has tablespaces outside its data directory (%s): they cannot be moved aside with '
+                        'it' % ', '.join(sorted(os.path.realpath(os.path.join(tablespaces, n))
+                                                for n in os.listdir(tablespaces))))
+    if os.path.islink(os.path.join(data_dir, 'pg_wal')):
+        problems.append('pg_wal is a link to %s, outside the data directory: it cannot be moved aside with it'
+                        % os.path.realpath(os.path.join(data_dir, 'pg_wal')))
+    return problems
+
+
+def room_needed(backup_bytes):
+    """Bytes the restored cluster needs beside the original kept aside."""
+    return max(int(int(backup_bytes) * ROOM_MARGIN), ROOM_FLOOR)
+
+
+def free_bytes(path):
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def server_pid(data_dir):
+    """The pid of a postmaster that runs on data_dir, or None (no postmaster.pid, or its process is gone)."""
+    pid_file = os.path.join(data_dir, 'postmaster.pid')
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.readline().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid

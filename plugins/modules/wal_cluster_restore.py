@@ -1,0 +1,322 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, YieldVault platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: wal_cluster_restore
+short_description: Replace a stopped cluster's data directory with the WAL archive recovered to a second, keeping the original aside
+description:
+  - The whole-cluster mode of a restore from the WAL archive (C(-e pitr_scope=cluster), docs/pitr.md). Every step
+    is written first to a journal outside the data directory (fsync'd), so a run killed at any step leaves a file
+    that says where the original is; the next restore refuses until C(rollback.yml -e pitr_scope=cluster) has put
+    it back.
+  - With O(state=check) (read only), refuses an unfinished journal, tablespaces or a C(pg_wal) link (they live
+    outside the directory that is moved aside), and too little room beside the data directory for the backup the
+    point needs.
+  - With O(state=present), on a stopped server, moves the data directory aside (a rename on the same filesystem,
+    the safety copy), lets pgBackRest restore the whole cluster into an empty one to the point (C(--type=time),
+    C(--target-action=promote)), and copies C(postmaster.opts) over, so that C(pg_ctl restart) starts it with the
+    options the original ran with. A failed restore removes its partial directory and puts the original back.
+  - With O(state=finished), waits until the started server has left recovery and marks the journal done.
+  - With O(state=absent), on a stopped server, puts the original back; the restored directory is kept beside it
+    (C(.restored-<run>)), never deleted.
+version_added: 0.3.0
+author:
+  - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.postgres
+options:
+  state:
+    description: What to do (see the description).
+    type: str
+    choices: [check, present, finished, absent]
+    default: check
+  data_dir:
+    description: The cluster's data directory.
+    type: path
+    required: true
+  work_dir:
+    description: The collection's work directory on this host; the journal is C(cluster/<stanza>.journal.json) in it.
+    type: path
+    required: true
+  stanza:
+    description: The pgBackRest stanza.
+    type: str
+    required: true
+  config:
+    description: The pgBackRest configuration file.
+    type: path
+    default: /etc/pgbackrest/pgbackrest.conf
+  point:
+    description: The restore point, ISO 8601 (no zone means UTC), or V(latest), the end of the archive.
+    type: str
+    default: latest
+  run_id:
+    description: This run's id; names the directory the original is moved to. Required with O(state=present).
+    type: str
+    default: ''
+  os_user:
+    description: OS user that runs PostgreSQL and pgBackRest.
+    type: str
+    default: postgres
+  archive_first:
+    description:
+      - With O(state=check), run C(pgbackrest check) last - it switches to a new WAL segment and waits until it is
+        in the archive - so that what was committed up to now can be replayed (run it right before the stop).
+      - Connects as O(login_user) with O(login_password), as the stanza's configuration says.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds O(state=finished) waits for the server to leave recovery.
+    type: int
+    default: 600
+'''
+
+EXAMPLES = r'''
+- name: Check that the cluster can be restored whole
+  yieldvault.db_restore.wal_cluster_restore:
+    state: check
+    data_dir: /var/lib/postgresql/15/main
+    work_dir: /var/backups/postgresql
+    stanza: main
+    point: "2026-04-29T14:37:12Z"
+'''
+
+RETURN = r'''
+journal:
+  description: The journal's path.
+  returned: always
+  type: str
+record:
+  description: The journal's record after this call (C(state), C(run_id), C(point), C(data_dir), C(aside)), or null.
+  returned: always
+  type: dict
+aside:
+  description: Where the original data directory is (or would be) kept.
+  returned: always
+  type: str
+backup:
+  description: The base backup the point starts from, C({label, size}) (O(state=check)).
+  returned: when state is check
+  type: dict
+room:
+  description: C({needed, free}) bytes beside the data directory (O(state=check)).
+  returned: when state is check
+  type: dict
+restored_kept_at:
+  description: Where O(state=absent) left the restored data directory (empty when there was none).
+  returned: when state is absent
+  type: str
+'''
+
+import datetime
+import json
+import os
+import pwd
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import catalog
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import cluster_dir
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import pg
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import pgbackrest
+
+
+def _pgbackrest(module, *args):
+    p = module.params
+    return module.run_command(['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
+                               '--stanza=%s' % p['stanza'], '--log-level-console=warn'] + list(args))
+
+
+def _point(module):
+    try:
+        point = catalog.parse_point(module.params['point'], datetime.datetime.now(catalog.UTC))
+    except ValueError as exc:
+        module.fail_json(msg='%s Nothing was changed.' % exc)
+    latest = module.params['point'].strip().lower() == 'latest'
+    return point, latest
+
+
+def _check(module, journal, result):
+    p = module.params
+    problems = cluster_dir.layout_problems(p['data_dir'])
+    if problems:
+        module.fail_json(msg='Refusing the whole-cluster restore: %s. Restore one database instead '
+                             '(-e pitr_scope=database). Nothing was changed.' % '; '.join(problems), **result)
+    point, latest = _point(module)
+    rc, out, err = _pgbackrest(module, '--output=json', 'info')
+    try:
+        backups = (json.loads(out) or [{}])[0].get('backup') or []
+    except ValueError:
+        backups = []
+    if rc != 0 or not backups:
+        module.fail_json(msg='pgbackrest info of stanza %s found no base backup (exit %s): %s. Run '
+                             'playbooks/wal_archive.yml first. Nothing was changed.'
+                             % (p['stanza'], rc, (err or out).strip()[-500:]), **result)
+    chosen = backups[-1] if latest else pgbackrest.choose_backup(backups, point.timestamp())
+    if chosen is None:
+        module.fail_json(msg='The point %s is before the oldest base backup of stanza %s: the whole cluster cannot '
+                             'be restored to it. Nothing was changed.' % (p['point'], p['stanza']), **result)
+    size = int((chosen.get('info') or {}).get('size') or 0)
+    parent = os.path.dirname(p['data_dir'].rstrip('/')) or '/'
+    room = dict(needed=cluster_dir.room_needed(size), free=cluster_dir.free_bytes(parent))
+    result.update(backup=dict(label=chosen.get('label'), size=size), room=room)
+    if room['free'] < room['needed']:
+        module.fail_json(msg='Refusing the whole-cluster restore: it keeps the original data directory aside and '
+                             'needs %d MB beside it in %s for the restored one, and %d MB are free. Free room there, '
+                             'or restore one database (-e pitr_scope=database). Nothing was changed.'
+                             % (room['needed'] // 2 ** 20, parent, room['free'] // 2 ** 20), **result)
+
+
+def _restore(module, journal, record, result):
+    p = module.params
+    data_dir, aside = p['data_dir'].rstrip('/'), record['aside']
+    point, latest = _point(module)
+    target = point.strftime('%Y-%m-%d %H:%M:%S+00')
+    recovery = ['--type=default'] if latest else ['--type=time', '--target=%s' % target, '--target-action=promote']
+    cluster_dir.write_journal(journal, dict(record, state='moving'))
+    cluster_dir.rename_durably(data_dir, aside)
+    cluster_dir.write_journal(journal, dict(record, state='moved'))
+    entry = pwd.getpwnam(p['os_user'])
+    os.mkdir(data_dir, 0o700)
+    os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+    rc, out, err = _pgbackrest(module, '--pg1-path=%s' % data_dir, *(recovery + ['restore']))
+    if rc != 0:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        cluster_dir.rename_durably(aside, data_dir)
+        os.unlink(journal)
+        module.fail_json(msg='pgbackrest restore of the whole cluster to %s failed (exit %s): %s. The partial '
+                             'directory was removed and the original data directory put back; start PostgreSQL '
+                             'again.' % (p['point'], rc, (err or out).strip()[-1500:]), **result)
+    opts = os.path.join(aside, 'postmaster.opts')
+    if os.path.exists(opts):
+        shutil.copy2(opts, os.path.join(data_dir, 'postmaster.opts'))
+        os.chown(os.path.join(data_dir, 'postmaster.opts'), entry.pw_uid, entry.pw_gid)
+    record = dict(record, state='restored', target='end of the archive' if latest else target)
+    cluster_dir.write_journal(journal, record)
+    result.update(changed=True, record=record)
+
+
+def _wait_promoted(module, result):
+    p = module.params
+    deadline, last = time.time() + p['timeout'], 'no connection yet'
+    while time.time() < deadline:
+        try:
+            conn = pg.psycopg2.connect(host=p['login_unix_socket'] or p['login_host'], port=p['login_port'],
+                                       user=p['login_user'], password=p['login_password'] or None, dbname='postgres',
+                                       connect_timeout=5, application_name=pg.APPLICATION_NAME)
+            try:
+                cur = conn.cursor()
+                cur.execute('SELECT pg_is_in_recovery(), timeline_id FROM pg_control_checkpoint()')
+                in_recovery, timeline = cur.fetchone()
+                if not in_recovery:
+                    return timeline
+                last = 'still in recovery'
+            finally:
+                conn.close()
+        except pg.psycopg2.Error as exc:
+            last = ' '.join(str(exc).split()).replace(p['login_password'] or '\0', '********')
+        time.sleep(0.5)
+    module.fail_json(msg='PostgreSQL did not leave recovery within %s s (%s).' % (p['timeout'], last), **result)
+
+
+def _put_back(module, journal, record, result):
+    p = module.params
+    data_dir, aside = p['data_dir'].rstrip('/'), record['aside']
+    if cluster_dir.server_pid(data_dir):
+        module.fail_json(msg='PostgreSQL still runs on %s: stop it before the original is put back.' % data_dir,
+                         **result)
+    kept = ''
+    if os.path.exists(aside):
+        if os.path.exists(data_dir):
+            kept = '%s.restored-%s' % (data_dir, record['run_id'])
+            cluster_dir.rename_durably(data_dir, kept)
+        cluster_dir.rename_durably(aside, data_dir)
+    elif record['state'] != 'moving':
+        module.fail_json(msg='The journal %s says the original data directory was moved to %s, and it is not there: '
+                             'look for it by hand; nothing was changed.' % (journal, aside), **result)
+    os.rename(journal, '%s.%s.rolled-back' % (journal, record['run_id']))
+    result.update(changed=True, restored_kept_at=kept, record=None)
+
+
+def main():
+    argument_spec = pg.postgres_argument_spec()
+    argument_spec.update(
+        state=dict(type='str', choices=['check', 'present', 'finished', 'absent'], default='check'),
+        data_dir=dict(type='path', required=True),
+        work_dir=dict(type='path', required=True),
+        stanza=dict(type='str', required=True),
+        config=dict(type='path', default='/etc/pgbackrest/pgbackrest.conf'),
+        point=dict(type='str', default='latest'),
+        run_id=dict(type='str', default=''),
+        os_user=dict(type='str', default='postgres'),
+        timeout=dict(type='int', default=600),
+        archive_first=dict(type='bool', default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[('state', 'present', ('run_id',))])
+    p = module.params
+    journal = cluster_dir.journal_path(p['work_dir'], p['stanza'])
+    try:
+        record = cluster_dir.read_journal(journal)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), journal=journal)
+    aside = record['aside'] if record else cluster_dir.aside_path(p['data_dir'], p['run_id'] or '<run>')
+    result = dict(changed=False, journal=journal, record=record, aside=aside)
+    state = p['state']
+
+    if state in ('check', 'present'):
+        interrupted = cluster_dir.interrupted_message(record, journal)
+        if interrupted:
+            module.fail_json(msg=interrupted, **result)
+    if state == 'check':
+        _check(module, journal, result)
+        if p['archive_first'] and not module.check_mode:
+            rc, out, err = module.run_command(
+                ['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
+                 '--stanza=%s' % p['stanza'], '--log-level-console=warn', 'check'],
+                environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
+            if rc != 0:
+                module.fail_json(msg='pgbackrest check failed before the stop (exit %s): %s. The newest WAL may not be '
+                                     'in the archive; fix archiving (pgbackrest check) and run again. Nothing was '
+                                     'changed.' % (rc, (err or out).strip()[-1000:]), **result)
+        module.exit_json(**result)
+    if state == 'present':
+        _check(module, journal, result)
+        if cluster_dir.server_pid(p['data_dir']):
+            module.fail_json(msg='PostgreSQL still runs on %s: it must be stopped before its data directory is moved '
+                                 'aside. Nothing was changed.' % p['data_dir'], **result)
+        result['changed'] = True
+        if module.check_mode:
+            module.exit_json(**result)
+        new = dict(state='moving', run_id=p['run_id'], point=p['point'], data_dir=p['data_dir'].rstrip('/'),
+                   aside=cluster_dir.aside_path(p['data_dir'], p['run_id']))
+        result['aside'] = new['aside']
+        _restore(module, journal, new, result)
+        module.exit_json(**result)
+    if state == 'finished':
+        if not record or record['state'] != 'restored':
+            module.fail_json(msg='No restored cluster to finish in the journal %s.' % journal, **result)
+        timeline = _wait_promoted(module, result)
+        if not module.check_mode:
+            record = dict(record, state='done', timeline=timeline)
+            cluster_dir.write_journal(journal, record)
+        module.exit_json(changed=True, journal=journal, record=record, aside=aside, timeline=timeline)
+    # absent
+    if not record:
+        module.exit_json(restored_kept_at='', **result)
+    if module.check_mode:
+        module.exit_json(changed=True, journal=journal, record=record, aside=aside, restored_kept_at='')
+    _put_back(module, journal, record, result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,182 @@
+"""Whole-cluster mode (issue 23): restore.yml -e pitr_scope=cluster replaces the cluster's data directory with the
+WAL archive recovered to a second, the original kept aside, and rollback.yml -e pitr_scope=cluster puts it back -
+also after a kill -9 half way.
+
+Each test has its own cluster (test_pitr's archive_cluster): the run stops and replaces it.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import pg_cluster_script
+from test_crash import crash_env
+from test_pitr import _rows, archive_cluster, commit_then_point_then_incident, create_app_with_a_ledger  # noqa: F401
+
+STANZA = "yv_pitr"
+INCIDENT = [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
+BEFORE_THE_POINT = [(1, "first"), (2, "second"), (3, "third")]
+
+
+def _inventory(db_inventory_vars, info, base):
+    return db_inventory_vars(
+        info, "app", str(base / "work"), "local",
+        db_restore_login_unix_socket=info["socket_dir"],
+        db_restore_pg_data_dir=info["data_dir"],
+        db_restore_pg_restart="pg_ctl",
+        db_restore_pgbackrest_stanza=STANZA,
+        db_restore_pgbackrest_config=str(base / "pgbackrest" / "pgbackrest.conf"),
+        db_restore_pgbackrest_repo_path=str(base / "repo"),
+        db_restore_pgbackrest_log_path=str(base / "pgbackrest-log"),
+        db_restore_wal_archive_timeout=30,
+    )
+
+
+def _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook):
+    """app.ledger and other.notes in an archived cluster; rows before the point, the incident after it (in both
+    databases). The inventory and the point."""
+    create_app_with_a_ledger(info)
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE other")
+    conn.close()
+    other = pg_cluster_script.connect(info, "other")
+    other.autocommit = True
+    other.cursor().execute("CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes VALUES (1)")
+    other.close()
+    inv = _inventory(db_inventory_vars, info, base)
+    run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server; its full backup holds both databases
+    point = commit_then_point_then_incident(
+        info, "INSERT INTO ledger VALUES (1, 'first'), (2, 'second')", "INSERT INTO ledger VALUES (3, 'third')")
+    other = pg_cluster_script.connect(info, "other")
+    other.autocommit = True
+    other.cursor().execute("INSERT INTO notes VALUES (2)")  # after the point: another database's incident
+    other.close()
+    return inv, point
+
+
+def _notes(info):
+    conn = pg_cluster_script.connect(info, "other")
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT id FROM notes ORDER BY id")
+        return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _journal(base):
+    path = base / "work" / "cluster" / ("%s.journal.json" % STANZA)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _connlimit(info, dbname="app"):
+    conn = pg_cluster_script.connect(info)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT datconnlimit FROM pg_database WHERE datname = %s", (dbname,))
+        return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _server_up(info):
+    out = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(info["bin_dir"], "pg_ctl"), "-D",
+                          info["data_dir"], "status"], capture_output=True, text=True)
+    return out.returncode == 0
+
+
+def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inventory_vars, run_playbook):
+    info, base = archive_cluster
+    inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
+    extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
+
+    # The database's name does not confirm replacing the whole cluster.
+    wrong = run_playbook("restore.yml", inv, dict(extra, confirm="app"))
+    wrong.assert_failed("does not match the stanza name '%s'" % STANZA)
+    assert _rows(info) == INCIDENT and _server_up(info)
+
+    plan = run_playbook("restore.yml", inv, extra, check=True).assert_ok()
+    assert "restore the WHOLE cluster of %s" % info["data_dir"] in plan.stdout, plan.stdout[-3000:]
+    assert "data loss 0 s to the point" in plan.stdout
+    assert _rows(info) == INCIDENT and _journal(base) is None, "check mode changed something"
+
+    result = run_playbook("restore.yml", inv, extra)
+    result.assert_ok()
+    assert inv["db_restore_login_password"] not in result.output
+    # Row by row, in every database: what was committed by the point, nothing after it.
+    assert _rows(info) == BEFORE_THE_POINT
+    assert _notes(info) == [1]
+    journal = _journal(base)
+    assert journal["state"] == "done", journal
+    aside = Path(journal["aside"])
+    assert (aside / "PG_VERSION").exists(), "the original data directory was not kept aside"
+    assert str(aside) in result.stdout
+    assert _connlimit(info) == -1
+    reports = sorted((base / "work" / "reports").glob("restore-*/report.md"), key=lambda p: p.stat().st_mtime)
+    assert reports and "SUCCEEDED" in reports[-1].read_text().upper(), "no report of the restore"
+    # The server runs with the options it ran with (postmaster.opts came over) and archives on a new timeline.
+    settings = pg_cluster_script.connect(info)
+    try:
+        cur = settings.cursor()
+        cur.execute("SELECT setting FROM pg_settings WHERE name = 'archive_mode'")
+        assert cur.fetchone()[0] == "on"
+        cur.execute("SELECT timeline_id FROM pg_control_checkpoint()")
+        assert cur.fetchone()[0] >= 2
+    finally:
+        settings.close()
+
+    # The way back: the original (the incident included) is back, the restored directory kept beside it.
+    back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
+    back.assert_ok()
+    assert _rows(info) == INCIDENT and _notes(info) == [1, 2]
+    kept = list(Path(info["data_dir"]).parent.glob(Path(info["data_dir"]).name + ".restored-*"))
+    assert len(kept) == 1 and (kept[0] / "PG_VERSION").exists(), kept
+    assert not aside.exists() and _journal(base) is None
+    assert _connlimit(info) == -1, "the original came back with the connection limit the restore's stop set"
+
+
+def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_back(archive_cluster, db_inventory_vars,
+                                                                                 run_playbook, tmp_path):
+    info, base = archive_cluster
+    inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
+    extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
+
+    # From a dump, a whole cluster cannot be restored: refused before anything changes.
+    dump = run_playbook("restore.yml", inv, dict(extra, source="dump"))
+    dump.assert_failed("restores from the WAL archive only")
+    assert _rows(info) == INCIDENT
+
+    # kill -9 once the archive is restored into the data directory, before PostgreSQL starts on it.
+    killed = run_playbook("restore.yml", inv, extra,
+                          env=crash_env(tmp_path, YV_CRASH_AT_TASK="Start PostgreSQL on the restored data directory"))
+    assert killed.rc == -9, killed.describe()
+    journal = _journal(base)
+    assert journal["state"] == "restored", journal
+    assert not _server_up(info)
+
+    # The next restore refuses, with PostgreSQL down, and says what to do; nothing changes.
+    again = run_playbook("restore.yml", inv, extra)
+    again.assert_failed("rollback.yml -e pitr_scope=cluster")
+    assert journal["aside"] in again.output and "Nothing was changed" in again.output
+    assert _journal(base) == journal and Path(journal["aside"], "PG_VERSION").exists()
+
+    back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
+    back.assert_ok()
+    assert _server_up(info)
+    assert _rows(info) == INCIDENT and _notes(info) == [1, 2], "the original is not what came back"
+    assert _journal(base) is None
+    assert _connlimit(info) == -1, "the original came back with the connection limit the restore's stop set"
+
+    # A tablespace lives outside the data directory that would be moved aside: refused before anything stops.
+    location = base / "tablespace"
+    location.mkdir()
+    os.chown(location, Path(info["data_dir"]).stat().st_uid, Path(info["data_dir"]).stat().st_gid)
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE TABLESPACE elsewhere LOCATION '%s'" % location)
+    conn.close()
+    refused = run_playbook("restore.yml", inv, dict(extra, point="latest"))
+    refused.assert_failed("tablespaces outside its data directory")
+    assert _server_up(info) and _rows(info) == INCIDENT

@@ -1,0 +1,108 @@
+"""The whole-cluster restore's journal and checks (module_utils/cluster_dir): what the next run and rollback.yml read
+after a run died at any step, and why a data directory is refused before anything stops.
+
+tests/integration/test_pitr_cluster.py runs the mode end to end on PostgreSQL 15, with a kill -9 after the restore.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import cluster_dir
+
+
+def test_journal_round_trip_leaves_no_temporary_file(tmp_path):
+    path = cluster_dir.journal_path(str(tmp_path / "work"), "main")
+    assert path == str(tmp_path / "work" / "cluster" / "main.journal.json")
+    assert cluster_dir.read_journal(path) is None
+    record = dict(state="moved", run_id="restore-app-1", point="2026-04-29T14:37:12Z", data_dir="/d", aside="/d.b")
+    cluster_dir.write_journal(path, record)
+    assert cluster_dir.read_journal(path) == record
+    assert os.listdir(os.path.dirname(path)) == ["main.journal.json"]
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.parametrize("text", ["{not json", json.dumps({"state": "half"}), json.dumps(["moved"])])
+def test_a_journal_that_cannot_be_trusted_stops_everything(tmp_path, text):
+    path = tmp_path / "main.journal.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="look at it by hand"):
+        cluster_dir.read_journal(str(path))
+
+
+@pytest.mark.parametrize("state,words", [
+    ("moving", "was about to move the data directory aside"),
+    ("moved", "had moved the data directory aside"),
+    ("restored", "had restored the archive into the data directory"),
+])
+def test_an_unfinished_journal_names_the_copy_and_the_way_back(state, words):
+    record = dict(state=state, run_id="restore-app-1", point="2026-04-29T14:37:12Z", aside="/pg/main.before-restore-app-1")
+    message = cluster_dir.interrupted_message(record, "/work/cluster/main.journal.json")
+    assert words in message
+    assert "/pg/main.before-restore-app-1" in message
+    assert "rollback.yml -e pitr_scope=cluster" in message and "Nothing was changed" in message
+
+
+def test_a_finished_journal_or_none_is_no_obstacle():
+    assert cluster_dir.interrupted_message(None, "j") is None
+    assert cluster_dir.interrupted_message(dict(state="done"), "j") is None
+
+
+def test_the_copy_goes_beside_the_data_directory():
+    assert cluster_dir.aside_path("/var/lib/postgresql/15/main/", "restore-x") == \
+        "/var/lib/postgresql/15/main.before-restore-x"
+
+
+def _data_dir(tmp_path):
+    data = tmp_path / "data"
+    (data / "pg_tblspc").mkdir(parents=True)
+    (data / "pg_wal").mkdir()
+    (data / "PG_VERSION").write_text("15\n")
+    return data
+
+
+def test_a_plain_data_directory_can_be_moved_whole(tmp_path):
+    assert cluster_dir.layout_problems(str(_data_dir(tmp_path))) == []
+
+
+def test_not_a_data_directory(tmp_path):
+    problems = cluster_dir.layout_problems(str(tmp_path))
+    assert len(problems) == 1 and "no PG_VERSION" in problems[0] and "db_restore_pg_data_dir" in problems[0]
+
+
+def test_tablespaces_and_a_linked_pg_wal_are_refused(tmp_path):
+    data = _data_dir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(str(elsewhere), str(data / "pg_tblspc" / "16384"))
+    (data / "pg_wal").rmdir()
+    os.symlink(str(elsewhere), str(data / "pg_wal"))
+    problems = cluster_dir.layout_problems(str(data))
+    assert any("tablespaces" in p and str(elsewhere) in p for p in problems), problems
+    assert any("pg_wal is a link" in p for p in problems), problems
+
+
+def test_room_has_a_margin_and_a_floor():
+    assert cluster_dir.room_needed(0) == cluster_dir.ROOM_FLOOR
+    assert cluster_dir.room_needed(10 * 2 ** 30) == int(10 * 2 ** 30 * 1.10)
+    assert cluster_dir.free_bytes("/") > 0
+
+
+def test_server_pid_only_for_a_live_postmaster(tmp_path):
+    data = _data_dir(tmp_path)
+    assert cluster_dir.server_pid(str(data)) is None
+    (data / "postmaster.pid").write_text("%d\n%s\n" % (os.getpid(), data))
+    assert cluster_dir.server_pid(str(data)) == os.getpid()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (data / "postmaster.pid").write_text("%d\n" % dead.pid)
+    assert cluster_dir.server_pid(str(data)) is None
+    (data / "postmaster.pid").write_text("garbage\n")
+    assert cluster_dir.server_pid(str(data)) is None
+
+
+def test_rename_durably_moves(tmp_path):
+    (tmp_path / "a").mkdir()
+    cluster_dir.rename_durably(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and (tmp_path / "b").is_dir()
