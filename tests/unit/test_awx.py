@@ -85,7 +85,8 @@ def test_job_templates_refer_to_known_playbooks_surveys_credentials_and_notifica
     notification_names = {n["name"] for n in controller["yv_awx_notification_templates"]}
     names = [jt["name"] for jt in controller["yv_awx_job_templates"]]
     assert len(names) == len(set(names))
-    assert {n.split(": ", 1)[1] for n in names} == {"Restore", "Rollback", "Drill", "Backup", "Base backup", "Prune"}
+    assert {n.split(": ", 1)[1] for n in names} == {"Restore", "Rollback", "Drill", "Backup", "Base backup", "Prune",
+                                                    "Restore the whole cluster", "Roll back the whole cluster"}
     for jt in controller["yv_awx_job_templates"]:
         assert jt["playbook"] in PLAYBOOKS, jt["name"]
         assert jt["survey"] == "" or jt["survey"] in surveys, jt["name"]
@@ -105,6 +106,23 @@ def test_restore_and_rollback_surveys_require_confirm_and_drill_does_not(surveys
         assert by_var[name]["confirm"]["min"] >= 1
         assert by_var[name]["confirm"]["default"] == "", "a default confirm would defeat its purpose"
     assert "confirm" not in by_var["drill"], "a drill never drops production; asking to confirm trains people to type it"
+
+
+def test_whole_cluster_templates_set_the_scope_and_ask_for_the_stanza(controller, surveys):
+    """The whole-cluster templates pass pitr_scope=cluster themselves, and their confirmation is the stanza's name
+    (roles/preflight/tasks/confirm.yml), with no default; the database templates never set a scope."""
+    templates = {jt["name"]: jt for jt in controller["yv_awx_job_templates"]}
+    for name, playbook in (("DB: Restore the whole cluster", "playbooks/restore.yml"),
+                           ("DB: Roll back the whole cluster", "playbooks/rollback.yml")):
+        jt = templates[name]
+        assert jt["playbook"] == playbook and jt["extra_vars"] == {"pitr_scope": "cluster"}
+        confirm = next(q for q in surveys[jt["survey"]]["spec"] if q["variable"] == "confirm")
+        assert confirm["required"] is True and confirm["default"] == "" and "stanza" in confirm["question_name"]
+        assert "backup" not in {q["variable"] for q in surveys[jt["survey"]]["spec"]}, "refused with pitr_scope=cluster"
+    assert "pitr_scope" not in templates["DB: Restore"].get("extra_vars", {})
+    assert validate_answers(surveys["cluster_restore"], {"point": "2026-04-29T14:37:12Z", "incident": "INC-1",
+                                                         "confirm": "main"}) == []
+    assert validate_answers(surveys["cluster_rollback"], {"incident": "INC-1", "confirm": "main cluster"}) != []
 
 
 def test_surveys_have_the_shape_awx_accepts(surveys):
@@ -492,8 +510,14 @@ def test_apply_playbook_against_a_stand_in_controller(fake_controller, tmp_path,
     # job templates exist for the playbooks in this checkout, surveys uploaded without our validation keys
     present = {jt["name"] for jt in api.find("job_templates")}
     expected = {"DB: " + n for n, f in (("Restore", "restore"), ("Rollback", "rollback"), ("Drill", "drill"),
-                                        ("Backup", "backup"), ("Base backup", "backup"), ("Prune", "prune")) if (REPO / "playbooks" / ("%s.yml" % f)).is_file()}
+                                        ("Backup", "backup"), ("Base backup", "backup"), ("Prune", "prune"),
+                                        ("Restore the whole cluster", "restore"),
+                                        ("Roll back the whole cluster", "rollback"))
+                if (REPO / "playbooks" / ("%s.yml" % f)).is_file()}
     assert present == expected
+    (cluster,) = api.find("job_templates", name="DB: Restore the whole cluster")
+    extra = cluster["extra_vars"]
+    assert (json.loads(extra) if isinstance(extra, str) else extra) == {"pitr_scope": "cluster"}
     (restore,) = api.find("job_templates", name="DB: Restore")
     assert restore["playbook"] == "playbooks/restore.yml" and restore["survey_enabled"] is True
     assert restore["allow_simultaneous"] is False
