@@ -65,6 +65,12 @@ options:
     description: OS user that runs PostgreSQL and pgBackRest.
     type: str
     default: postgres
+  compare_server:
+    description:
+      - With O(state=check), connect (the login options) and refuse unless the server answering there runs on
+        O(data_dir): a data directory of another cluster must never be stopped and replaced.
+    type: bool
+    default: false
   archive_first:
     description:
       - With O(state=check), run C(pgbackrest check) last - it switches to a new WAL segment and waits until it is
@@ -144,8 +150,29 @@ def _point(module):
     return point, latest
 
 
+def _server_data_dir(module, result):
+    """The data directory of the server the login options reach (SHOW data_directory)."""
+    conn = pg.connect(module, 'postgres')
+    try:
+        cur = conn.cursor()
+        cur.execute('SHOW data_directory')
+        return cur.fetchone()[0]
+    except pg.psycopg2.Error as exc:
+        module.fail_json(msg='Could not read the data directory of the server: %s. Nothing was changed.'
+                             % pg.pg_error_text(exc), **result)
+    finally:
+        conn.close()
+
+
 def _check(module, journal, result):
     p = module.params
+    if p['compare_server']:
+        served = _server_data_dir(module, result)
+        if os.path.realpath(served) != os.path.realpath(p['data_dir']):
+            module.fail_json(msg='Refusing the whole-cluster restore: the server at %s runs on %s, not on '
+                                 'db_restore_pg_data_dir %s. Set db_restore_pg_data_dir to its data directory (or '
+                                 'the login variables to the cluster you mean). Nothing was changed.'
+                                 % (pg.connection_target(p, 'postgres'), served, p['data_dir']), **result)
     problems = cluster_dir.layout_problems(p['data_dir'])
     if problems:
         module.fail_json(msg='Refusing the whole-cluster restore: %s. Restore one database instead '
@@ -181,20 +208,33 @@ def _restore(module, journal, record, result):
     point, latest = _point(module)
     target = point.strftime('%Y-%m-%d %H:%M:%S+00')
     recovery = ['--type=default'] if latest else ['--type=time', '--target=%s' % target, '--target-action=promote']
-    cluster_dir.write_journal(journal, dict(record, state='moving'))
-    cluster_dir.rename_durably(data_dir, aside)
-    cluster_dir.write_journal(journal, dict(record, state='moved'))
     entry = pwd.getpwnam(p['os_user'])
-    os.mkdir(data_dir, 0o700)
-    os.chown(data_dir, entry.pw_uid, entry.pw_gid)
-    rc, out, err = _pgbackrest(module, '--pg1-path=%s' % data_dir, *(recovery + ['restore']))
-    if rc != 0:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    cluster_dir.write_journal(journal, dict(record, state='moving'))
+    try:
+        cluster_dir.rename_durably(data_dir, aside)
+    except OSError as exc:
+        os.unlink(journal)
+        module.fail_json(msg='Could not move %s aside to %s (%s). Nothing was changed; start PostgreSQL again.'
+                             % (data_dir, aside, exc), **result)
+    cluster_dir.write_journal(journal, dict(record, state='moved'))
+    problem = None
+    try:
+        os.mkdir(data_dir, 0o700)
+        os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+        rc, out, err = _pgbackrest(module, '--pg1-path=%s' % data_dir, *(recovery + ['restore']))
+        if rc != 0:
+            problem = 'pgbackrest restore of the whole cluster to %s failed (exit %s): %s' % (
+                p['point'], rc, (err or out).strip()[-1500:])
+    except OSError as exc:
+        problem = 'preparing %s for the restore failed (%s)' % (data_dir, exc)
+    if problem:
+        # Only this run's partial restore is removed: the original is renamed back over it.
+        if os.path.lexists(data_dir) and not os.path.samefile(data_dir, aside):
+            shutil.rmtree(data_dir, ignore_errors=True)
         cluster_dir.rename_durably(aside, data_dir)
         os.unlink(journal)
-        module.fail_json(msg='pgbackrest restore of the whole cluster to %s failed (exit %s): %s. The partial '
-                             'directory was removed and the original data directory put back; start PostgreSQL '
-                             'again.' % (p['point'], rc, (err or out).strip()[-1500:]), **result)
+        module.fail_json(msg='%s. The partial directory was removed and the original data directory put back; '
+                             'start PostgreSQL again.' % problem, **result)
     opts = os.path.join(aside, 'postmaster.opts')
     if os.path.exists(opts):
         shutil.copy2(opts, os.path.join(data_dir, 'postmaster.opts'))
@@ -259,6 +299,7 @@ def main():
         os_user=dict(type='str', default='postgres'),
         timeout=dict(type='int', default=600),
         archive_first=dict(type='bool', default=False),
+        compare_server=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'present', ('run_id',))])

@@ -14,7 +14,7 @@ from conftest import pg_cluster_script
 from test_crash import crash_env
 from test_pitr import _rows, archive_cluster, commit_then_point_then_incident, create_app_with_a_ledger  # noqa: F401
 
-STANZA = "yv_pitr"
+STANZA = "yv_cluster"
 INCIDENT = [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
 BEFORE_THE_POINT = [(1, "first"), (2, "second"), (3, "third")]
 
@@ -168,6 +168,14 @@ def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_bac
     assert _rows(info) == INCIDENT and _notes(info) == [1, 2], "the original is not what came back"
     assert _journal(base) is None
     assert _connlimit(info) == -1, "the original came back with the connection limit the restore's stop set"
+
+    # A data directory that is not the one the server we log in to runs on: refused, nothing stops.
+    other = base / "other-cluster"
+    other.mkdir()
+    (other / "PG_VERSION").write_text("15\n")
+    wrong_dir = run_playbook("restore.yml", dict(inv, db_restore_pg_data_dir=str(other)), extra)
+    wrong_dir.assert_failed("runs on %s, not on db_restore_pg_data_dir %s" % (info["data_dir"], other))
+    assert _server_up(info) and sorted(os.listdir(other)) == ["PG_VERSION"]
 
     # A tablespace lives outside the data directory that would be moved aside: refused before anything stops.
     location = base / "tablespace"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from test_pitr import commit_then_point_then_incident, create_app_with_a_ledger, _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
 
-STANZA = "yv_pitr"
+STANZA = "yv_pitr_s3"
 
 
 def _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys, **extra):
