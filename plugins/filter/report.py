@@ -415,7 +415,9 @@ def report_markdown(r):
         "| PostgreSQL | %s |" % _cell(r.get("server_version") or "-"),
     ]
     if (r.get("metrics") or {}).get("restore_source") == "wal":
-        lines.insert(-2, "| Source | the WAL archive, recovered to %s in a scratch server and dumped there (data loss 0 s) |"
+        lines.insert(-2, ("| Source | the WAL archive, the whole cluster recovered to %s (data loss 0 s) |"
+                          if r.get("method") == "cluster" else
+                          "| Source | the WAL archive, recovered to %s in a scratch server and dumped there (data loss 0 s) |")
                      % _cell((r["point"] or {}).get("used") or "-"))
     if r.get("error"):
         lines.append("| Error | %s%s |" % (("in phase %s: " % r["failed_phase"]) if r.get("failed_phase") else "", _cell(r["error"])))
@@ -431,7 +433,10 @@ def report_markdown(r):
     if r.get("method"):
         lines.append("| Method | %s |" % _cell(
             "swap (restored into `%s`, verified, then renamed in)" % r.get("staging_database")
-            if r["method"] == "swap" else "in place (drop and restore production)"))
+            if r["method"] == "swap" else
+            "whole cluster (-e pitr_scope=cluster): the data directory replaced, the original kept at `%s`"
+            % ((r.get("backup") or {}).get("kept_aside") or "-")
+            if r["method"] == "cluster" else "in place (drop and restore production)"))
     prev = r.get("previous_database") or {}
     if prev:
         lines.append("| Previous database | `%s`: %s |" % (prev.get("name"), _cell(prev.get("detail") or "-")))
