@@ -319,3 +319,23 @@ def test_report_shows_what_the_restore_lost_and_judges_refreshed_views_as_expect
     assert "| public.Flag | 5 | 4 | -1 |" in md
     # the refreshed view has another count than before, but not another than expected
     assert "2 tables, 2 differ from before the restore or from the backup's counts (read from its own data)." in md
+
+
+def test_whole_cluster_restore_says_what_replaced_what():
+    """restore.yml -e pitr_scope=cluster: method cluster, the source is the archive to the second, the downtime
+    spans the cluster_restore phase, and the Method row names where the original data directory is kept."""
+    cluster_phases = [phase("preflight", 0, 2), phase("assess", 2, 3), phase("stop_services", 10, 2),
+                      phase("cluster_restore", 12, 40), phase("start_services", 52, 5), phase("smoke_test", 57, 1)]
+    r = rp.restore_report(facts(
+        method="cluster", phases=cluster_phases, source={},
+        selected={"source": "wal", "point": "2026-04-29T14:37:12Z", "point_mode": "point", "candidates": [],
+                  "backup": {"name": "20260429-120000F", "timestamp": "2026-04-29T12:00:41Z", "size": 1048576,
+                             "kept_aside": "/var/lib/postgresql/15/main.before-restore-x"}}))
+    assert r["metrics"]["restore_source"] == "wal" and r["metrics"]["data_loss_seconds"] == 0
+    assert r["metrics"]["downtime_seconds"] == 48.0
+    assert [p["name"] for p in r["phases"] if p["downtime"]] == ["stop_services", "cluster_restore", "start_services",
+                                                                  "smoke_test"]
+    md = rp.report_markdown(r)
+    assert "| Source | the WAL archive, the whole cluster recovered to 2026-04-29T14:37:12Z (data loss 0 s) |" in md
+    assert "the original kept at `/var/lib/postgresql/15/main.before-restore-x`" in md
+    assert "scratch server" not in md and "staging" not in md
