@@ -18,7 +18,8 @@ import os
 
 # The journal's states, in order. "done" is a finished restore (the original kept aside); every other state is a
 # run that stopped half way, which the next restore refuses and rollback.yml -e pitr_scope=cluster undoes.
-STATES = ('moving', 'moved', 'restored', 'done')
+# "stopping" is written before PostgreSQL stops, "putting_back" before the original is renamed back.
+STATES = ('stopping', 'moving', 'moved', 'restored', 'done', 'putting_back')
 # Room the restored cluster needs beyond the backup's size: WAL replayed into pg_wal and the server's own files.
 ROOM_MARGIN = 1.10
 ROOM_FLOOR = 256 * 1024 * 1024
@@ -81,14 +82,39 @@ def interrupted_message(record, journal):
     if record is None or record.get('state') == 'done':
         return None
     where = {
+        'stopping': 'was stopping PostgreSQL (nothing was moved yet)',
         'moving': 'was about to move the data directory aside (it may still be in place)',
         'moved': 'had moved the data directory aside and not yet restored the archive',
         'restored': 'had restored the archive into the data directory and not yet finished',
+        'putting_back': 'was putting the original data directory back',
     }[record['state']]
     return ('An earlier whole-cluster restore (run %s, to %s) %s: the original data directory is kept at %s. Run '
             'playbooks/rollback.yml -e pitr_scope=cluster to put it back and start PostgreSQL on it (the journal is '
             '%s). Nothing was changed.' % (record.get('run_id'), record.get('point'), where, record.get('aside'),
                                            journal))
+
+
+def running_message(record, journal):
+    """A journal whose run is still going (its controller process runs on this host): never touched from outside."""
+    controller = record.get('controller') or {}
+    return ('A whole-cluster restore is running now (run %s, ansible-playbook pid %s on %s, journal state %s, %s): wait '
+            'for it to end, and do not roll back or restore while it runs. Nothing was changed.'
+            % (record.get('run_id'), controller.get('pid'), controller.get('host'), record.get('state'), journal))
+
+
+def put_back_plan(record, data_dir_exists, aside_exists):
+    """What putting the original back has to do from the journal's record and what is on disk:
+    (keep_current, rename_aside, error). keep_current: rename the current data directory to .restored-<run> first.
+
+    The original is missing only when a rename back already happened (states stopping, moving before their rename,
+    putting_back after its rename): then there is nothing to rename, only the journal to close.
+    """
+    if aside_exists:
+        return data_dir_exists, True, None
+    if record['state'] in ('stopping', 'moving', 'putting_back') and data_dir_exists:
+        return False, False, None
+    return False, False, ('the journal says the original data directory was moved to %s, and it is not there'
+                          % record.get('aside'))
 
 
 def layout_problems(data_dir):

@@ -191,6 +191,14 @@ def archive_gaps(names, start, stop):
     return gaps
 
 
+def target_time(point):
+    """recovery_target_time for pgBackRest's --target, UTC, with the fraction of a second when there is one (a
+    point of 14:37:12.9 must not recover only to 14:37:12)."""
+    if point.microsecond:
+        return point.strftime('%Y-%m-%d %H:%M:%S.%f').rstrip('0') + '+00'
+    return point.strftime('%Y-%m-%d %H:%M:%S+00')
+
+
 def choose_backup(backups, point_epoch):
     """The newest backup that ended at or before the point (pgBackRest info's backup list), or None."""
     eligible = [b for b in backups if b['timestamp']['stop'] <= point_epoch]

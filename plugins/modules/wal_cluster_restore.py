@@ -19,13 +19,16 @@ description:
   - With O(state=check) (read only), refuses an unfinished journal, tablespaces or a C(pg_wal) link (they live
     outside the directory that is moved aside), and too little room beside the data directory for the backup the
     point needs.
+  - With O(state=prepare), checks again, runs C(pgbackrest check) (what was committed up to now reaches the
+    archive) and writes the journal before PostgreSQL is stopped.
   - With O(state=present), on a stopped server, moves the data directory aside (a rename on the same filesystem,
     the safety copy), lets pgBackRest restore the whole cluster into an empty one to the point (C(--type=time),
     C(--target-action=promote)), and copies C(postmaster.opts) over, so that C(pg_ctl restart) starts it with the
     options the original ran with. A failed restore removes its partial directory and puts the original back.
   - With O(state=finished), waits until the started server has left recovery and marks the journal done.
   - With O(state=absent), on a stopped server, puts the original back; the restored directory is kept beside it
-    (C(.restored-<run>)), never deleted.
+    (C(.restored-<run>)), never deleted. With O(run_id), only what that run left half way (a failure's way back);
+    without it (C(rollback.yml)), what the journal names, unless its run is still going.
 version_added: 0.3.0
 author:
   - YieldVault platform team
@@ -35,8 +38,14 @@ options:
   state:
     description: What to do (see the description).
     type: str
-    choices: [check, present, finished, absent]
+    choices: [check, prepare, present, finished, absent]
     default: check
+  controller:
+    description:
+      - The controller process of this run, C({host, pid}) (the C(yieldvault.db_restore.controller_process) lookup),
+        written into the journal. Another run on that host refuses to touch a journal whose controller still runs.
+    type: dict
+    default: {}
   data_dir:
     description: The cluster's data directory.
     type: path
@@ -69,13 +78,6 @@ options:
     description:
       - With O(state=check), connect (the login options) and refuse unless the server answering there runs on
         O(data_dir): a data directory of another cluster must never be stopped and replaced.
-    type: bool
-    default: false
-  archive_first:
-    description:
-      - With O(state=check), run C(pgbackrest check) last - it switches to a new WAL segment and waits until it is
-        in the archive - so that what was committed up to now can be replayed (run it right before the stop).
-      - Connects as O(login_user) with O(login_password), as the stanza's configuration says.
     type: bool
     default: false
   timeout:
@@ -119,6 +121,10 @@ restored_kept_at:
   description: Where O(state=absent) left the restored data directory (empty when there was none).
   returned: when state is absent
   type: str
+server_running:
+  description: Whether a postmaster runs on O(data_dir) (O(state=absent)).
+  returned: when state is absent
+  type: bool
 '''
 
 import datetime
@@ -133,6 +139,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils import catal
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import cluster_dir
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import pg
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import pgbackrest
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 
 
 def _pgbackrest(module, *args):
@@ -206,14 +213,14 @@ def _restore(module, journal, record, result):
     p = module.params
     data_dir, aside = p['data_dir'].rstrip('/'), record['aside']
     point, latest = _point(module)
-    target = point.strftime('%Y-%m-%d %H:%M:%S+00')
+    target = pgbackrest.target_time(point)
     recovery = ['--type=default'] if latest else ['--type=time', '--target=%s' % target, '--target-action=promote']
     entry = pwd.getpwnam(p['os_user'])
     cluster_dir.write_journal(journal, dict(record, state='moving'))
     try:
         cluster_dir.rename_durably(data_dir, aside)
     except OSError as exc:
-        os.unlink(journal)
+        _close_journal(journal, record, None)
         module.fail_json(msg='Could not move %s aside to %s (%s). Nothing was changed; start PostgreSQL again.'
                              % (data_dir, aside, exc), **result)
     cluster_dir.write_journal(journal, dict(record, state='moved'))
@@ -228,11 +235,16 @@ def _restore(module, journal, record, result):
     except OSError as exc:
         problem = 'preparing %s for the restore failed (%s)' % (data_dir, exc)
     if problem:
+        if not os.path.isdir(aside):
+            # Somebody moved the original away while this run restored: touch nothing more.
+            module.fail_json(msg='%s, and the original data directory is no longer at %s: nothing else was touched; '
+                                 'look at %s and the journal %s by hand.' % (problem, aside, data_dir, journal),
+                             **result)
         # Only this run's partial restore is removed: the original is renamed back over it.
-        if os.path.lexists(data_dir) and not os.path.samefile(data_dir, aside):
-            shutil.rmtree(data_dir, ignore_errors=True)
+        cluster_dir.write_journal(journal, dict(record, state='putting_back'))
+        shutil.rmtree(data_dir, ignore_errors=True)
         cluster_dir.rename_durably(aside, data_dir)
-        os.unlink(journal)
+        _close_journal(journal, record, None)
         module.fail_json(msg='%s. The partial directory was removed and the original data directory put back; '
                              'start PostgreSQL again.' % problem, **result)
     opts = os.path.join(aside, 'postmaster.opts')
@@ -273,23 +285,40 @@ def _put_back(module, journal, record, result):
     if cluster_dir.server_pid(data_dir):
         module.fail_json(msg='PostgreSQL still runs on %s: stop it before the original is put back.' % data_dir,
                          **result)
+    keep_current, rename_aside, error = cluster_dir.put_back_plan(record, os.path.exists(data_dir),
+                                                                  os.path.exists(aside))
+    if error:
+        module.fail_json(msg='%s: look for it by hand (the journal is %s); nothing was changed.' % (error, journal),
+                         **result)
     kept = ''
-    if os.path.exists(aside):
-        if os.path.exists(data_dir):
-            kept = '%s.restored-%s' % (data_dir, record['run_id'])
-            cluster_dir.rename_durably(data_dir, kept)
+    cluster_dir.write_journal(journal, dict(record, state='putting_back'))
+    if keep_current:
+        kept = '%s.restored-%s' % (data_dir, record['run_id'])
+        cluster_dir.rename_durably(data_dir, kept)
+    if rename_aside:
         cluster_dir.rename_durably(aside, data_dir)
-    elif record['state'] != 'moving':
-        module.fail_json(msg='The journal %s says the original data directory was moved to %s, and it is not there: '
-                             'look for it by hand; nothing was changed.' % (journal, aside), **result)
-    os.rename(journal, '%s.%s.rolled-back' % (journal, record['run_id']))
-    result.update(changed=True, restored_kept_at=kept, record=None)
+    previous = _close_journal(journal, record, '%s.%s.rolled-back' % (journal, record['run_id']))
+    result.update(changed=True, restored_kept_at=kept, record=previous)
+
+
+def _close_journal(journal, record, keep_as):
+    """End this record's journal (kept as keep_as when given); the finished restore before it becomes the journal
+    again. Returns that earlier record, or None."""
+    if keep_as:
+        with open(keep_as, 'w') as handle:
+            json.dump(record, handle, sort_keys=True)
+    previous = record.get('previous')
+    if previous:
+        cluster_dir.write_journal(journal, previous)
+    else:
+        os.unlink(journal)
+    return previous
 
 
 def main():
     argument_spec = pg.postgres_argument_spec()
     argument_spec.update(
-        state=dict(type='str', choices=['check', 'present', 'finished', 'absent'], default='check'),
+        state=dict(type='str', choices=['check', 'prepare', 'present', 'finished', 'absent'], default='check'),
         data_dir=dict(type='path', required=True),
         work_dir=dict(type='path', required=True),
         stanza=dict(type='str', required=True),
@@ -298,11 +327,11 @@ def main():
         run_id=dict(type='str', default=''),
         os_user=dict(type='str', default='postgres'),
         timeout=dict(type='int', default=600),
-        archive_first=dict(type='bool', default=False),
+        controller=dict(type='dict', default={}),
         compare_server=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[('state', 'present', ('run_id',))])
+                           required_if=[('state', 'present', ('run_id',)), ('state', 'prepare', ('run_id',))])
     p = module.params
     journal = cluster_dir.journal_path(p['work_dir'], p['stanza'])
     try:
@@ -312,24 +341,42 @@ def main():
     aside = record['aside'] if record else cluster_dir.aside_path(p['data_dir'], p['run_id'] or '<run>')
     result = dict(changed=False, journal=journal, record=record, aside=aside)
     state = p['state']
+    ours = bool(record) and bool(p['run_id']) and record.get('run_id') == p['run_id']
+    running = bool(record) and not ours and record.get('state') != 'done' \
+        and controller_running(record.get('controller')) is True
 
-    if state in ('check', 'present'):
+    if state in ('check', 'prepare') or (state == 'absent' and not p['run_id']):
+        if running:
+            module.fail_json(msg=cluster_dir.running_message(record, journal), **result)
+    if state in ('check', 'prepare'):
         interrupted = cluster_dir.interrupted_message(record, journal)
         if interrupted:
             module.fail_json(msg=interrupted, **result)
-    if state == 'check':
         _check(module, journal, result)
-        if p['archive_first'] and not module.check_mode:
-            rc, out, err = module.run_command(
-                ['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
-                 '--stanza=%s' % p['stanza'], '--log-level-console=warn', 'check'],
-                environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
-            if rc != 0:
-                module.fail_json(msg='pgbackrest check failed before the stop (exit %s): %s. The newest WAL may not be '
-                                     'in the archive; fix archiving (pgbackrest check) and run again. Nothing was '
-                                     'changed.' % (rc, (err or out).strip()[-1000:]), **result)
+        if state == 'check':
+            module.exit_json(**result)
+        if module.check_mode:
+            module.exit_json(changed=True, **{k: v for k, v in result.items() if k != 'changed'})
+        rc, out, err = module.run_command(
+            ['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
+             '--stanza=%s' % p['stanza'], '--log-level-console=warn', 'check'],
+            environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
+        if rc != 0:
+            module.fail_json(msg='pgbackrest check failed before the stop (exit %s): %s. The newest WAL may not be '
+                                 'in the archive; fix archiving (pgbackrest check) and run again. Nothing was '
+                                 'changed.' % (rc, (err or out).strip()[-1000:]), **result)
+        # A finished earlier restore stays in the journal as "previous": this run's failure gives it back, and
+        # after this run's rollback, rollback.yml can go back one restore further.
+        record = dict(state='stopping', run_id=p['run_id'], point=p['point'], data_dir=p['data_dir'].rstrip('/'),
+                      aside=cluster_dir.aside_path(p['data_dir'], p['run_id']), controller=p['controller'],
+                      previous=record if record and record.get('state') == 'done' else None)
+        cluster_dir.write_journal(journal, record)
+        result.update(changed=True, record=record, aside=record['aside'])
         module.exit_json(**result)
     if state == 'present':
+        if not ours or record['state'] != 'stopping':
+            module.fail_json(msg='The journal %s is not this run\'s, ready to move the data directory (state=prepare '
+                                 'first). Nothing was changed.' % journal, **result)
         _check(module, journal, result)
         if cluster_dir.server_pid(p['data_dir']):
             module.fail_json(msg='PostgreSQL still runs on %s: it must be stopped before its data directory is moved '
@@ -337,24 +384,26 @@ def main():
         result['changed'] = True
         if module.check_mode:
             module.exit_json(**result)
-        new = dict(state='moving', run_id=p['run_id'], point=p['point'], data_dir=p['data_dir'].rstrip('/'),
-                   aside=cluster_dir.aside_path(p['data_dir'], p['run_id']))
-        result['aside'] = new['aside']
-        _restore(module, journal, new, result)
+        _restore(module, journal, record, result)
         module.exit_json(**result)
     if state == 'finished':
-        if not record or record['state'] != 'restored':
-            module.fail_json(msg='No restored cluster to finish in the journal %s.' % journal, **result)
+        if not ours or record['state'] != 'restored':
+            module.fail_json(msg='No restored cluster of this run to finish in the journal %s.' % journal, **result)
+        if not os.path.isdir(record['aside']):
+            module.fail_json(msg='The original data directory is no longer at %s (moved by somebody else while this '
+                                 'run restored): look at %s and the journal %s by hand.'
+                                 % (record['aside'], p['data_dir'], journal), **result)
         timeline = _wait_promoted(module, result)
         if not module.check_mode:
             record = dict(record, state='done', timeline=timeline)
             cluster_dir.write_journal(journal, record)
         module.exit_json(changed=True, journal=journal, record=record, aside=aside, timeline=timeline)
-    # absent
-    if not record:
+    # absent: with run_id, only what this run left half way; without, what the journal names (rollback.yml).
+    result['server_running'] = bool(cluster_dir.server_pid(p['data_dir']))
+    if not record or (p['run_id'] and (not ours or record['state'] == 'done')):
         module.exit_json(restored_kept_at='', **result)
     if module.check_mode:
-        module.exit_json(changed=True, journal=journal, record=record, aside=aside, restored_kept_at='')
+        module.exit_json(**dict(result, changed=True, restored_kept_at=''))
     _put_back(module, journal, record, result)
     module.exit_json(**result)
 

@@ -111,6 +111,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import catalog
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import pg
+from ansible_collections.yieldvault.db_restore.plugins.module_utils import pgbackrest
 
 
 def _free_port():
@@ -188,7 +189,7 @@ def main():
     except ValueError as exc:
         module.fail_json(msg='%s Nothing was changed.' % exc)
     latest = p['point'].strip().lower() == 'latest'
-    target = 'the end of the archive' if latest else point.strftime('%Y-%m-%d %H:%M:%S+00')
+    target = 'the end of the archive' if latest else pgbackrest.target_time(point)
     recovery = ['--type=default'] if latest else ['--type=time', '--target=%s' % target, '--target-action=promote']
     if module.check_mode:
         module.exit_json(changed=True, socket_dir=run_dir, target=target)

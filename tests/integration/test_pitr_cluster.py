@@ -8,6 +8,9 @@ Each test has its own cluster (test_pitr's archive_cluster): the run stops and r
 import json
 import os
 import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 from conftest import pg_cluster_script
@@ -54,6 +57,20 @@ def _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook):
     other.cursor().execute("INSERT INTO notes VALUES (2)")  # after the point: another database's incident
     other.close()
     return inv, point
+
+
+def _pgbackrest_wrapper(base, when, then):
+    """A pgbackrest first on PATH: for the command WHEN (info, restore, ...) it runs the shell THEN first; it runs the
+    real one otherwise (and after THEN, unless THEN exits). Under the cluster's base directory, which the
+    PostgreSQL OS user can reach (runuser keeps PATH)."""
+    bin_dir = base / "wrapped-bin"
+    bin_dir.mkdir(exist_ok=True)
+    os.chmod(bin_dir, 0o755)
+    script = bin_dir / "pgbackrest"
+    script.write_text('#!/bin/sh\nfor a; do cmd=$a; done\nif [ "$cmd" = %s ]; then %s; fi\n'
+                      'exec /usr/bin/pgbackrest "$@"\n' % (when, then))
+    script.chmod(0o755)
+    return {"PATH": "%s:%s:%s" % (bin_dir, Path(sys.executable).parent, os.environ.get("PATH", "/usr/bin:/bin"))}
 
 
 def _notes(info):
@@ -130,6 +147,19 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     finally:
         settings.close()
 
+    # A second restore that fails after the stop (red team): it puts back only what it moved itself - the
+    # cluster the first restore made, with what was written since - and never the first restore's original.
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("INSERT INTO ledger VALUES (5, 'after the restore')")
+    app.close()
+    failing = _pgbackrest_wrapper(base, "restore", 'echo "simulated failure of restore" >&2; exit 41')
+    failed = run_playbook("restore.yml", inv, dict(extra, point="latest"), env=failing)
+    failed.assert_failed("simulated failure of restore")
+    assert _server_up(info) and _rows(info) == BEFORE_THE_POINT + [(5, "after the restore")]
+    assert _journal(base) == journal, "the first restore's journal is not back, so rollback.yml could not undo it"
+    assert _connlimit(info) == -1
+
     # The way back: the original (the incident included) is back, the restored directory kept beside it.
     back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
     back.assert_ok()
@@ -138,6 +168,10 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     assert len(kept) == 1 and (kept[0] / "PG_VERSION").exists(), kept
     assert not aside.exists() and _journal(base) is None
     assert _connlimit(info) == -1, "the original came back with the connection limit the restore's stop set"
+    # Nothing more to roll back now, and PostgreSQL runs: refused, nothing changes.
+    run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA}).assert_failed(
+        "No whole-cluster restore to roll back")
+    assert _rows(info) == INCIDENT
 
 
 def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_back(archive_cluster, db_inventory_vars,
@@ -150,6 +184,9 @@ def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_bac
     dump = run_playbook("restore.yml", inv, dict(extra, source="dump"))
     dump.assert_failed("restores from the WAL archive only")
     assert _rows(info) == INCIDENT
+    # Nor is a whole cluster drilled: a drill never stops production.
+    run_playbook("drill.yml", inv, {"pitr_scope": "cluster"}).assert_failed("for restore.yml and rollback.yml only")
+    assert _server_up(info)
 
     # kill -9 once the archive is restored into the data directory, before PostgreSQL starts on it.
     killed = run_playbook("restore.yml", inv, extra,
@@ -191,3 +228,30 @@ def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_bac
     refused = run_playbook("restore.yml", inv, dict(extra, point="latest"))
     refused.assert_failed("tablespaces outside its data directory")
     assert _server_up(info) and _rows(info) == INCIDENT
+
+
+def test_a_whole_cluster_restore_that_is_still_running_is_left_alone(archive_cluster, db_inventory_vars, run_playbook):
+    """Red team: while run A's restore runs (a slow pgBackRest restore), a second restore and rollback.yml - which
+    the second one's refusal used to send the operator to - both refuse and touch nothing; A then finishes."""
+    info, base = archive_cluster
+    inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
+    extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
+    slow = _pgbackrest_wrapper(base, "restore", "sleep 25")
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("a", run_playbook("restore.yml", inv, extra, env=slow)))
+    thread.start()
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and (_journal(base) or {}).get("state") != "moved" and thread.is_alive():
+            time.sleep(0.3)
+        record = _journal(base)
+        assert record and record["state"] == "moved", (record, box.get("a") and box["a"].describe())
+        for playbook, extra_vars in (("restore.yml", extra), ("rollback.yml", {"pitr_scope": "cluster",
+                                                                               "confirm": STANZA})):
+            other = run_playbook(playbook, inv, extra_vars)
+            other.assert_failed("A whole-cluster restore is running now (run %s" % record["run_id"])
+            assert _journal(base) == record and Path(record["aside"], "PG_VERSION").exists()
+    finally:
+        thread.join(600)
+    box["a"].assert_ok()
+    assert _rows(info) == BEFORE_THE_POINT and _notes(info) == [1]

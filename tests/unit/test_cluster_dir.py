@@ -106,3 +106,39 @@ def test_rename_durably_moves(tmp_path):
     (tmp_path / "a").mkdir()
     cluster_dir.rename_durably(str(tmp_path / "a"), str(tmp_path / "b"))
     assert not (tmp_path / "a").exists() and (tmp_path / "b").is_dir()
+
+
+@pytest.mark.parametrize("state,data_dir,aside,expected", [
+    # the original aside, the restored (or a partial one) in its place: keep that, rename the original back
+    ("restored", True, True, (True, True, None)),
+    ("done", True, True, (True, True, None)),
+    ("moved", False, True, (False, True, None)),
+    # killed between the renames of an earlier put-back: the original is back already
+    ("putting_back", True, False, (False, False, None)),
+    # killed before anything was moved: nothing to rename, only the journal to close
+    ("stopping", True, False, (False, False, None)),
+    ("moving", True, False, (False, False, None)),
+])
+def test_put_back_plan_from_the_journal_and_the_disk(state, data_dir, aside, expected):
+    assert cluster_dir.put_back_plan(dict(state=state, aside="/d.before-r"), data_dir, aside) == expected
+
+
+@pytest.mark.parametrize("state,data_dir", [("done", True), ("restored", True), ("moved", False), ("putting_back", False)])
+def test_put_back_refuses_when_the_original_is_not_where_the_journal_says(state, data_dir):
+    keep, rename, error = cluster_dir.put_back_plan(dict(state=state, aside="/d.before-r"), data_dir, False)
+    assert (keep, rename) == (False, False) and "/d.before-r" in error and "not there" in error
+
+
+def test_a_running_run_is_named_with_its_controller():
+    message = cluster_dir.running_message(dict(run_id="restore-app-1", state="moved",
+                                               controller={"host": "ctl1", "pid": 4242}), "/w/cluster/main.journal.json")
+    assert "running now" in message and "4242" in message and "ctl1" in message and "Nothing was changed" in message
+
+
+def test_the_recovery_target_keeps_the_fraction_of_a_second():
+    import datetime
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import target_time
+    utc = datetime.timezone.utc
+    assert target_time(datetime.datetime(2026, 4, 29, 14, 37, 12, tzinfo=utc)) == "2026-04-29 14:37:12+00"
+    assert target_time(datetime.datetime(2026, 4, 29, 14, 37, 12, 900000, tzinfo=utc)) == "2026-04-29 14:37:12.9+00"
+    assert target_time(datetime.datetime(2026, 4, 29, 14, 37, 12, 123456, tzinfo=utc)) == "2026-04-29 14:37:12.123456+00"
