@@ -77,7 +77,7 @@ options:
   compare_server:
     description:
       - With O(state=check), connect (the login options) and refuse unless the server answering there runs on
-        O(data_dir): a data directory of another cluster must never be stopped and replaced.
+        O(data_dir); a data directory of another cluster must never be stopped and replaced.
     type: bool
     default: false
   timeout:
