@@ -5,12 +5,16 @@ S3 through moto is slow (a full backup of a small cluster takes tens of seconds)
 path - a refused configuration, archiving on, a restore to a second.
 """
 
+import os
+import re
 import secrets
 import stat
+import subprocess
 import time
 from pathlib import Path
 
-from test_pitr import commit_then_point_then_incident, create_app_with_a_ledger, _recap_changed, _rows, _scratch_postmasters, _settings, archive_cluster  # noqa: F401  (a fixture)
+from test_pitr import (_pgbackrest_info, _recap_changed, _rows, _scratch_postmasters, _settings,  # noqa: F401
+                       archive_cluster, commit_then_point_then_incident, create_app_with_a_ledger)
 
 STANZA = "yv_pitr_s3"
 
@@ -130,3 +134,23 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     assert not leaked, "an S3 key is in %s" % leaked
     print("\nS3 repository through moto: wal_archive.yml %.0f s, restore.yml %.0f s" % (archive_seconds,
                                                                                        restore_seconds))
+
+    # A point before the oldest base backup, with no dump that old either: refused before anything changes.
+    before = _rows(info)
+    old = run_playbook("restore.yml", inv, {"point": "2020-01-01T00:00:00Z", "confirm": "app"}, check=True)
+    old.assert_failed("before the oldest base backup")
+    # A gap in the S3 archive: a segment after the base backup goes missing from the bucket; -e source=wal is
+    # refused before anything changes, naming it.
+    for _ in range(2):
+        subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=%s" % STANZA,
+                        "check"], check=True, capture_output=True,
+                       env=dict(os.environ, PGPASSWORD=inv["db_restore_login_password"]))
+    state = _pgbackrest_info(str(config), STANZA)
+    segments = sorted(k for k in _objects(s3_client, bucket, "pgbackrest/archive/%s/" % STANZA)
+                      if re.match(r"^[0-9A-F]{24}-", k.rsplit("/", 1)[-1])
+                      and state["backup"][-1]["archive"]["start"] < k.rsplit("/", 1)[-1][:24] < state["archive"][0]["max"])
+    assert segments, "no archived segment between the base backup and the newest"
+    s3_client.delete_object(Bucket=bucket, Key=segments[0])
+    gap = run_playbook("restore.yml", inv, {"point": "latest", "source": "wal", "confirm": "app"}, check=True)
+    gap.assert_failed(segments[0].rsplit("/", 1)[-1][:24])
+    assert "Nothing was changed" in gap.output and _rows(info) == before
