@@ -20,10 +20,11 @@ STANZA = "yv_pitr_s3"
 
 
 def _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys, **extra):
-    """The posix test's inventory with the repository in S3: the dumps stay local, the repository goes to the
-    bucket behind TLS, with keys of this test only (moto takes any) so that a leak is found by name."""
+    """The posix test's inventory with the repository in S3: the dumps and the repository in the same bucket, behind
+    TLS, with keys of this test only (moto takes any) so that a leak is found by name. The dumps go through boto3,
+    which trusts the test's CA through AWS_CA_BUNDLE (ca_env)."""
     out = db_inventory_vars(
-        info, "app", str(base / "work"), "local",
+        info, "app", str(base / "work"), "s3",
         db_restore_login_unix_socket=info["socket_dir"],
         db_restore_pg_data_dir=info["data_dir"],
         db_restore_pgbackrest_stanza=STANZA,
@@ -40,9 +41,15 @@ def _s3_inventory(db_inventory_vars, info, base, tls, bucket, keys, **extra):
         db_restore_s3_region=tls["region"],
         db_restore_s3_access_key=keys[0],
         db_restore_s3_secret_key=keys[1],
+        db_restore_s3_prefix="database/",
     )
     out.update(extra)
     return out
+
+
+def ca_env(tls):
+    """boto3 (the dumps) trusts the test's CA as an operator's private CA would be trusted: AWS_CA_BUNDLE."""
+    return {"AWS_CA_BUNDLE": tls["ca_file"]}
 
 
 def _keys_in_files(directory, keys):
@@ -105,13 +112,14 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
     assert not (base / "repo").exists(), "a posix repository was made although the repository is S3"
     again = run_playbook("wal_archive.yml", inv).assert_ok()
     assert _recap_changed(again) == 0, again.stdout[-3000:]
-    run_playbook("backup.yml", inv).assert_ok()  # a dump too: the plan names what it would lose
+    run_playbook("backup.yml", inv, env=ca_env(tls)).assert_ok()  # a dump too, in the same bucket
+    assert _objects(s3_client, bucket, "database/app_"), "the dump is not in the bucket of the repository"
 
     point = commit_then_point_then_incident(
         info, "INSERT INTO ledger VALUES (1, 'first'), (2, 'second')", "INSERT INTO ledger VALUES (3, 'third')")
 
     started = time.monotonic()
-    result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"})
+    result = run_playbook("restore.yml", inv, {"point": point, "confirm": "app"}, env=ca_env(tls))
     result.assert_ok()
     restore_seconds = time.monotonic() - started
     # Row by row: exactly what was committed by the point, nothing of the incident.
@@ -137,7 +145,8 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
 
     # A point before the oldest base backup, with no dump that old either: refused before anything changes.
     before = _rows(info)
-    old = run_playbook("restore.yml", inv, {"point": "2020-01-01T00:00:00Z", "confirm": "app"}, check=True)
+    old = run_playbook("restore.yml", inv, {"point": "2020-01-01T00:00:00Z", "confirm": "app"}, check=True,
+                       env=ca_env(tls))
     old.assert_failed("before the oldest base backup")
     # A gap in the S3 archive: a segment after the base backup goes missing from the bucket; -e source=wal is
     # refused before anything changes, naming it.
@@ -151,6 +160,7 @@ def test_restore_yml_to_a_second_from_an_s3_repository_behind_verified_tls(archi
                       and state["backup"][-1]["archive"]["start"] < k.rsplit("/", 1)[-1][:24] < state["archive"][0]["max"])
     assert segments, "no archived segment between the base backup and the newest"
     s3_client.delete_object(Bucket=bucket, Key=segments[0])
-    gap = run_playbook("restore.yml", inv, {"point": "latest", "source": "wal", "confirm": "app"}, check=True)
+    gap = run_playbook("restore.yml", inv, {"point": "latest", "source": "wal", "confirm": "app"}, check=True,
+                       env=ca_env(tls))
     gap.assert_failed(segments[0].rsplit("/", 1)[-1][:24])
     assert "Nothing was changed" in gap.output and _rows(info) == before
