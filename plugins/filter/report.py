@@ -434,8 +434,10 @@ def report_markdown(r):
         lines.append("| Method | %s |" % _cell(
             "swap (restored into `%s`, verified, then renamed in)" % r.get("staging_database")
             if r["method"] == "swap" else
-            "whole cluster (-e pitr_scope=cluster): the data directory replaced, the original kept at `%s`"
-            % ((r.get("backup") or {}).get("kept_aside") or "-")
+            ("whole cluster (-e pitr_scope=cluster): the data directory the last whole-cluster restore moved aside, "
+             "put back" if r.get("mode") == "rollback" else
+             "whole cluster (-e pitr_scope=cluster): the data directory replaced, the original kept at `%s`"
+             % ((r.get("backup") or {}).get("kept_aside") or "-"))
             if r["method"] == "cluster" else "in place (drop and restore production)"))
     prev = r.get("previous_database") or {}
     if prev:

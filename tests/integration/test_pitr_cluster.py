@@ -164,6 +164,8 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
     back.assert_ok()
     assert _rows(info) == INCIDENT and _notes(info) == [1, 2]
+    rollback_reports = sorted((base / "work" / "reports").glob("rollback-*/report.md"), key=lambda p: p.stat().st_mtime)
+    assert rollback_reports and "restore moved aside, put back" in rollback_reports[-1].read_text()
     kept = list(Path(info["data_dir"]).parent.glob(Path(info["data_dir"]).name + ".restored-*"))
     assert len(kept) == 1 and (kept[0] / "PG_VERSION").exists(), kept
     assert not aside.exists() and _journal(base) is None

@@ -339,3 +339,10 @@ def test_whole_cluster_restore_says_what_replaced_what():
     assert "| Source | the WAL archive, the whole cluster recovered to 2026-04-29T14:37:12Z (data loss 0 s) |" in md
     assert "the original kept at `/var/lib/postgresql/15/main.before-restore-x`" in md
     assert "scratch server" not in md and "staging" not in md
+
+
+def test_whole_cluster_rollback_says_it_put_the_original_back():
+    md = rp.report_markdown(rp.restore_report(facts(mode="rollback", method="cluster", selected={}, source={},
+                                                    phases=[phase("preflight", 0, 2)])))
+    assert "| Method | whole cluster (-e pitr_scope=cluster): the data directory the last whole-cluster restore " \
+           "moved aside, put back |" in md
