@@ -257,3 +257,33 @@ def test_a_whole_cluster_restore_that_is_still_running_is_left_alone(archive_clu
         thread.join(600)
     box["a"].assert_ok()
     assert _rows(info) == BEFORE_THE_POINT and _notes(info) == [1]
+
+
+def test_a_kill_after_the_stop_and_a_rollback_killed_before_its_start_are_recovered(archive_cluster, db_inventory_vars,
+                                                                                     run_playbook, tmp_path):
+    """Red team: a restore killed right after PostgreSQL stopped (nothing moved yet), and a rollback killed after it
+    put the original back but before PostgreSQL started on it. Following the messages brings the original back,
+    running, with the database's connection limit given back."""
+    info, base = archive_cluster
+    inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
+    extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
+    rollback = {"pitr_scope": "cluster", "confirm": STANZA}
+
+    killed = run_playbook("restore.yml", inv, extra, env=crash_env(
+        tmp_path, YV_CRASH_AT_TASK="Move the data directory aside and restore the archive to the point"))
+    assert killed.rc == -9, killed.describe()
+    assert _journal(base)["state"] == "stopping" and not _server_up(info)
+    run_playbook("restore.yml", inv, extra).assert_failed("was stopping PostgreSQL (nothing was moved yet)")
+    run_playbook("rollback.yml", inv, rollback).assert_ok()
+    assert _server_up(info) and _rows(info) == INCIDENT and _connlimit(info) == -1 and _journal(base) is None
+
+    run_playbook("restore.yml", inv, extra).assert_ok()
+    assert _rows(info) == BEFORE_THE_POINT
+    killed = run_playbook("rollback.yml", inv, rollback, env=crash_env(
+        tmp_path, YV_CRASH_AT_TASK="Start PostgreSQL on the original data directory"))
+    assert killed.rc == -9, killed.describe()
+    assert not _server_up(info) and _journal(base) is None
+    again = run_playbook("rollback.yml", inv, rollback)
+    again.assert_ok()
+    assert "PostgreSQL is down" in again.stdout, again.stdout[-3000:]
+    assert _server_up(info) and _rows(info) == INCIDENT and _notes(info) == [1, 2] and _connlimit(info) == -1
