@@ -314,8 +314,31 @@ def run_playbook(playbook, inventory_vars=None, extra_vars=None, check=False, en
             pass
         stdout, stderr = proc.communicate()
     _log_run(playbook_path, started, cpu_before, stdout or "")
+    if timed_out or (proc.returncode or 0) < 0:
+        _reap_workers(str(inv))
     return PlaybookResult(rc=proc.returncode if not timed_out else -9, stdout=stdout or "", stderr=stderr or "",
                           cmd=cmd, timed_out=timed_out)
+
+
+def _reap_workers(marker):
+    """SIGKILL what is left of a killed run: ansible-core's workers call setsid(), so a kill of the run's process
+    group misses them, and they stay blocked on the dead controller's result pipe. Only processes whose command line
+    names this run's inventory (marker) are killed; the modules they started are left to finish, as after a real
+    lost controller."""
+    own = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == own:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if marker in cmdline and "ansible-playbook" in cmdline:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
