@@ -238,7 +238,10 @@ def test_a_whole_cluster_restore_that_is_still_running_is_left_alone(archive_clu
     info, base = archive_cluster
     inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
     extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
-    slow = _pgbackrest_wrapper(base, "restore", "sleep 25")
+    # The restore waits until the test has tried the other two runs (at most 5 minutes): no race with the load.
+    release = base / "release"
+    slow = _pgbackrest_wrapper(base, "restore", "i=0; while [ ! -f %s ] && [ $i -lt 1500 ]; do sleep 0.2; "
+                                                "i=$((i+1)); done" % release)
     box = {}
     thread = threading.Thread(target=lambda: box.setdefault("a", run_playbook("restore.yml", inv, extra, env=slow)))
     thread.start()
@@ -254,6 +257,7 @@ def test_a_whole_cluster_restore_that_is_still_running_is_left_alone(archive_clu
             other.assert_failed("A whole-cluster restore is running now (run %s" % record["run_id"])
             assert _journal(base) == record and Path(record["aside"], "PG_VERSION").exists()
     finally:
+        release.write_text("go\n")
         thread.join(600)
     box["a"].assert_ok()
     assert _rows(info) == BEFORE_THE_POINT and _notes(info) == [1]
