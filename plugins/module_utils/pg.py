@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -107,3 +108,33 @@ def pg_error_text(exc):
         return primary
     text = (getattr(exc, 'pgerror', None) or to_native(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def wait_promoted(host, port, user, password, dbname, deadline):
+    """Poll a starting server until it accepts connections and has left recovery (promoted), or deadline (epoch).
+
+    Returns (True, timeline, None) once promoted - timeline is that of its latest checkpoint, None where the role
+    may not read pg_control_checkpoint() - or (False, None, the last reason in one line, the password masked).
+    """
+    last = 'no connection yet'
+    while time.time() < deadline:
+        try:
+            conn = psycopg2.connect(host=host, port=port, user=user, password=password or None, dbname=dbname,
+                                    connect_timeout=5, application_name=APPLICATION_NAME)
+            try:
+                cur = conn.cursor()
+                cur.execute('SELECT pg_is_in_recovery()')
+                if not cur.fetchone()[0]:
+                    try:
+                        cur.execute('SELECT timeline_id FROM pg_control_checkpoint()')
+                        timeline = cur.fetchone()[0]
+                    except psycopg2.Error:
+                        timeline = None
+                    return True, timeline, None
+                last = 'still in recovery'
+            finally:
+                conn.close()
+        except psycopg2.Error as exc:
+            last = _scrub(' '.join(str(exc).split()), password)
+        time.sleep(0.5)
+    return False, None, last

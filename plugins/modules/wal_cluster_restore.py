@@ -142,10 +142,10 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils import pgbac
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 
 
-def _pgbackrest(module, *args):
+def _pgbackrest(module, *args, **kwargs):
     p = module.params
     return module.run_command(['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
-                               '--stanza=%s' % p['stanza'], '--log-level-console=warn'] + list(args))
+                               '--stanza=%s' % p['stanza'], '--log-level-console=warn'] + list(args), **kwargs)
 
 
 def _point(module):
@@ -258,25 +258,12 @@ def _restore(module, journal, record, result):
 
 def _wait_promoted(module, result):
     p = module.params
-    deadline, last = time.time() + p['timeout'], 'no connection yet'
-    while time.time() < deadline:
-        try:
-            conn = pg.psycopg2.connect(host=p['login_unix_socket'] or p['login_host'], port=p['login_port'],
-                                       user=p['login_user'], password=p['login_password'] or None, dbname='postgres',
-                                       connect_timeout=5, application_name=pg.APPLICATION_NAME)
-            try:
-                cur = conn.cursor()
-                cur.execute('SELECT pg_is_in_recovery(), timeline_id FROM pg_control_checkpoint()')
-                in_recovery, timeline = cur.fetchone()
-                if not in_recovery:
-                    return timeline
-                last = 'still in recovery'
-            finally:
-                conn.close()
-        except pg.psycopg2.Error as exc:
-            last = ' '.join(str(exc).split()).replace(p['login_password'] or '\0', '********')
-        time.sleep(0.5)
-    module.fail_json(msg='PostgreSQL did not leave recovery within %s s (%s).' % (p['timeout'], last), **result)
+    promoted, timeline, last = pg.wait_promoted(p['login_unix_socket'] or p['login_host'], p['login_port'],
+                                                p['login_user'], p['login_password'], 'postgres',
+                                                time.time() + p['timeout'])
+    if not promoted:
+        module.fail_json(msg='PostgreSQL did not leave recovery within %s s (%s).' % (p['timeout'], last), **result)
+    return timeline
 
 
 def _put_back(module, journal, record, result):
@@ -357,10 +344,8 @@ def main():
             module.exit_json(**result)
         if module.check_mode:
             module.exit_json(changed=True, **{k: v for k, v in result.items() if k != 'changed'})
-        rc, out, err = module.run_command(
-            ['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
-             '--stanza=%s' % p['stanza'], '--log-level-console=warn', 'check'],
-            environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
+        rc, out, err = _pgbackrest(module, 'check',
+                                   environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
         if rc != 0:
             module.fail_json(msg='pgbackrest check failed before the stop (exit %s): %s. The newest WAL may not be '
                                  'in the archive; fix archiving (pgbackrest check) and run again. Nothing was '

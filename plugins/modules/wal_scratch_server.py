@@ -137,27 +137,6 @@ def _remove(module, scratch, data):
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _wait_promoted(module, port, run_dir, deadline):
-    p = module.params
-    last = 'no connection yet'
-    while time.time() < deadline:
-        try:
-            conn = pg.psycopg2.connect(host=run_dir, port=port, user=p['login_user'], password=p['login_password'] or None,
-                                       dbname=p['database'], connect_timeout=5, application_name=pg.APPLICATION_NAME)
-            try:
-                cur = conn.cursor()
-                cur.execute('SELECT pg_is_in_recovery()')
-                if not cur.fetchone()[0]:
-                    return None
-                last = 'still in recovery'
-            finally:
-                conn.close()
-        except pg.psycopg2.Error as exc:
-            last = ' '.join(str(exc).split())
-        time.sleep(0.5)
-    return last
-
-
 def main():
     module = AnsibleModule(argument_spec=dict(
         state=dict(type='str', choices=['present', 'absent'], default='present'),
@@ -224,7 +203,8 @@ def main():
                                      str(p['timeout']), 'start'])
     problem = None if rc == 0 else 'pg_ctl start failed (exit %s): %s' % (rc, (err or out).strip()[-800:])
     if problem is None:
-        problem = _wait_promoted(module, port, run_dir, time.time() + p['timeout'])
+        problem = pg.wait_promoted(run_dir, port, p['login_user'], p['login_password'], p['database'],
+                                   time.time() + p['timeout'])[2]
     if problem is not None:
         tail = ''
         if os.path.exists(log):

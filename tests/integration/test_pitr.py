@@ -255,16 +255,21 @@ def _rows(info, dbname="app"):
         conn.close()
 
 
-def create_app_with_a_ledger(info):
-    """The database app, with an empty table ledger (id, note), in the archived cluster."""
+def create_database(info, dbname, statements):
+    """CREATE DATABASE dbname in the archived cluster, then run statements in it (autocommit)."""
     conn = pg_cluster_script.connect(info)
     conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE app")
+    conn.cursor().execute("CREATE DATABASE %s" % dbname)
     conn.close()
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    app.close()
+    db = pg_cluster_script.connect(info, dbname)
+    db.autocommit = True
+    db.cursor().execute(statements)
+    db.close()
+
+
+def create_app_with_a_ledger(info):
+    """The database app, with an empty table ledger (id, note), in the archived cluster."""
+    create_database(info, "app", "CREATE TABLE ledger (id int PRIMARY KEY, note text)")
 
 
 def commit_then_point_then_incident(info, *before):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from conftest import pg_cluster_script
 from test_crash import crash_env
-from test_pitr import _rows, archive_cluster, commit_then_point_then_incident, create_app_with_a_ledger  # noqa: F401
+from test_pitr import (_rows, archive_cluster, commit_then_point_then_incident, create_app_with_a_ledger,  # noqa: F401
+                       create_database)
 
 STANZA = "yv_cluster"
 INCIDENT = [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
@@ -40,14 +41,7 @@ def _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook):
     """app.ledger and other.notes in an archived cluster; rows before the point, the incident after it (in both
     databases). The inventory and the point."""
     create_app_with_a_ledger(info)
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE other")
-    conn.close()
-    other = pg_cluster_script.connect(info, "other")
-    other.autocommit = True
-    other.cursor().execute("CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes VALUES (1)")
-    other.close()
+    create_database(info, "other", "CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes VALUES (1)")
     inv = _inventory(db_inventory_vars, info, base)
     run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server; its full backup holds both databases
     point = commit_then_point_then_incident(
