@@ -13,8 +13,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import fcntl
 import json
 import os
+import time
 
 # The journal's states, in order. "done" is a finished restore (the original kept aside); every other state is a
 # run that stopped half way, which the next restore refuses and rollback.yml -e pitr_scope=cluster undoes.
@@ -42,13 +45,14 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def write_journal(path, record):
-    """Write the journal atomically and durably: a temporary file, fsync, rename, fsync of the directory."""
+def write_journal(path, record, now=None):
+    """Write the journal atomically and durably: a temporary file, fsync, rename, fsync of the directory. The record
+    gets updated_at (epoch seconds): how long ago a run whose controller is on another host last made progress."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w') as handle:
-        json.dump(record, handle, sort_keys=True)
+        json.dump(dict(record, updated_at=time.time() if now is None else now), handle, sort_keys=True)
         handle.flush()
         os.fsync(handle.fileno())
     os.rename(tmp, path)
@@ -94,8 +98,87 @@ def interrupted_message(record, journal):
                                            journal))
 
 
+def lock_journal(journal, exclusive, wait=10.0):
+    """flock the journal's lock file (<journal>.lock) for the rest of this process.
+
+    Every module call of a whole-cluster run runs on the db host, whatever host its controller is on, so this is
+    what keeps two runs apart, even from two controllers: a step that changes something (exclusive) holds it while it
+    runs, waiting up to `wait` seconds for another step's short hold; a read (not exclusive) only looks and never
+    creates the file. Returns (fd, busy); fd is None when nothing is held."""
+    path = journal + '.lock'
+    if exclusive:
+        os.makedirs(os.path.dirname(journal), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    else:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None, False
+            raise
+    deadline = time.monotonic() + (wait if exclusive else 0)
+    while True:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None, True
+            time.sleep(0.2)
+            continue
+        if exclusive:
+            return fd, False
+        os.close(fd)
+        return None, False
+
+
+def run_status(record, busy, controller_alive, stale_minutes, now=None):
+    """Whether the run a journal names may still be going:
+    - 'none': no journal, or a finished restore;
+    - 'running': a step holds the journal's lock now, or its controller runs on this host;
+    - 'unknown': its controller is on another host, so this host cannot tell, and the journal was written less than
+      stale_minutes ago (taken over only when the operator says the run is dead: db_restore_break_lock);
+    - 'stopped': its controller is gone, or the journal is older than that.
+    controller_alive: True, False, or None when this host cannot tell (run_holder.controller_running)."""
+    if busy:
+        return 'running'
+    if not record or record.get('state') == 'done':
+        return 'none'
+    if controller_alive is True:
+        return 'running'
+    if controller_alive is False:
+        return 'stopped'
+    try:
+        updated = float(record.get('updated_at') or 0)
+    except (TypeError, ValueError):
+        updated = 0.0
+    age = (time.time() if now is None else now) - updated
+    return 'unknown' if age < stale_minutes * 60 else 'stopped'
+
+
+def unknown_message(record, journal, now=None):
+    """A journal whose run this host cannot tell is over: its controller is on another host."""
+    controller = record.get('controller') or {}
+    try:
+        age = max(0, int(((time.time() if now is None else now) - float(record.get('updated_at') or 0)) // 60))
+    except (TypeError, ValueError):
+        age = '?'
+    return ('A whole-cluster restore may still be running: run %s (to %s) is controlled from %s (ansible-playbook pid '
+            '%s), which this host cannot look at, and its journal %s was written %s minute(s) ago (state %s). If '
+            'that run is still going (its AWX job or terminal), wait for it to end. If it is dead, run again with '
+            '-e db_restore_break_lock=true to take over. Nothing was changed.'
+            % (record.get('run_id'), record.get('point'), controller.get('host') or 'an unknown host',
+               controller.get('pid'), journal, age, record.get('state')))
+
+
 def running_message(record, journal):
-    """A journal whose run is still going (its controller process runs on this host): never touched from outside."""
+    """A journal whose run is still going (a step of it runs now, or its controller process runs on this host):
+    never touched from outside."""
+    if not record:
+        return ('Another whole-cluster step holds the journal %s now (it is opening it): wait for that run to end. '
+                'Nothing was changed.' % journal)
     controller = record.get('controller') or {}
     return ('A whole-cluster restore is running now (run %s, ansible-playbook pid %s on %s, journal state %s, %s): wait '
             'for it to end, and do not roll back or restore while it runs. Nothing was changed.'

@@ -29,6 +29,10 @@ description:
   - With O(state=absent), on a stopped server, puts the original back; the restored directory is kept beside it
     (C(.restored-<run>)), never deleted. With O(run_id), only what that run left half way (a failure's way back);
     without it (C(rollback.yml)), what the journal names, unless its run is still going.
+  - Two runs are kept apart on the db host, whichever controllers they come from - every step that changes
+    something holds the journal's lock (C(<journal>.lock), flock) while it runs, and between the steps a run
+    whose controller is on another host counts as running until its journal is O(stale_minutes) old, unless
+    O(force).
 version_added: 0.3.0
 author:
   - YieldVault platform team
@@ -74,6 +78,19 @@ options:
     description: OS user that runs PostgreSQL and pgBackRest.
     type: str
     default: postgres
+  force:
+    description:
+      - Take over the journal of a run whose controller is on another host and that wrote it less than
+        O(stale_minutes) ago, which this host cannot tell is dead (C(-e db_restore_break_lock=true)). A run that has
+        a step going now, or whose controller runs on this host, is never taken over.
+    type: bool
+    default: false
+  stale_minutes:
+    description:
+      - How long after its last journal write a run controlled from another host is taken for dead
+        (C(db_restore_lock_stale_minutes)).
+    type: int
+    default: 240
   compare_server:
     description:
       - With O(state=check), connect (the login options) and refuse unless the server answering there runs on
@@ -120,6 +137,13 @@ room:
 restored_kept_at:
   description: Where O(state=absent) left the restored data directory (empty when there was none).
   returned: when state is absent
+  type: str
+run_status:
+  description:
+    - What this host can tell of the run the journal names - C(none) (no journal, or a finished restore), C(ours),
+      C(running), C(unknown) (controlled from another host, journal written less than O(stale_minutes) ago) or
+      C(stopped).
+  returned: always
   type: str
 server_running:
   description: Whether a postmaster runs on O(data_dir) (O(state=absent)).
@@ -316,25 +340,34 @@ def main():
         timeout=dict(type='int', default=600),
         controller=dict(type='dict', default={}),
         compare_server=dict(type='bool', default=False),
+        force=dict(type='bool', default=False),
+        stale_minutes=dict(type='int', default=240),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'present', ('run_id',)), ('state', 'prepare', ('run_id',))])
     p = module.params
+    state = p['state']
     journal = cluster_dir.journal_path(p['work_dir'], p['stanza'])
+    # A step that changes something holds the journal's lock while it runs (the lock is on this host, where every
+    # step of every run runs, whichever controller started it); a read only looks whether a step holds it now.
+    exclusive = state != 'check' and not module.check_mode
     try:
+        _lock_fd, busy = cluster_dir.lock_journal(journal, exclusive)
         record = cluster_dir.read_journal(journal)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         module.fail_json(msg=str(exc), journal=journal)
     aside = record['aside'] if record else cluster_dir.aside_path(p['data_dir'], p['run_id'] or '<run>')
     result = dict(changed=False, journal=journal, record=record, aside=aside)
-    state = p['state']
     ours = bool(record) and bool(p['run_id']) and record.get('run_id') == p['run_id']
-    running = bool(record) and not ours and record.get('state') != 'done' \
-        and controller_running(record.get('controller')) is True
+    status = cluster_dir.run_status(record, busy, controller_running((record or {}).get('controller')),
+                                    p['stale_minutes'])
+    result['run_status'] = 'ours' if ours and not busy else status
 
-    if state in ('check', 'prepare') or (state == 'absent' and not p['run_id']):
-        if running:
+    if state in ('check', 'prepare') or (state == 'absent' and not p['run_id']) or busy:
+        if status == 'running' and not ours or busy:
             module.fail_json(msg=cluster_dir.running_message(record, journal), **result)
+        if status == 'unknown' and not ours and not p['force']:
+            module.fail_json(msg=cluster_dir.unknown_message(record, journal), **result)
     if state in ('check', 'prepare'):
         interrupted = cluster_dir.interrupted_message(record, journal)
         if interrupted:

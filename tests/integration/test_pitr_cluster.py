@@ -272,7 +272,16 @@ def test_a_kill_after_the_stop_and_a_rollback_killed_before_its_start_are_recove
     assert killed.rc == -9, killed.describe()
     assert _journal(base)["state"] == "stopping" and not _server_up(info)
     run_playbook("restore.yml", inv, extra).assert_failed("was stopping PostgreSQL (nothing was moved yet)")
-    run_playbook("rollback.yml", inv, rollback).assert_ok()
+    # Red team: the same journal from a run controlled from another host (AWX), which this host cannot tell is dead,
+    # written a minute ago. rollback.yml used to take it over at once; it refuses until told the run is dead.
+    journal = base / "work" / "cluster" / ("%s.journal.json" % STANZA)
+    remote = dict(_journal(base), controller={"host": "awx-task-7.example", "pid": 4242}, updated_at=time.time() - 60)
+    journal.write_text(json.dumps(remote))
+    refused = run_playbook("rollback.yml", inv, rollback)
+    refused.assert_failed("A whole-cluster restore may still be running: run %s" % remote["run_id"])
+    refused.assert_failed("-e db_restore_break_lock=true to take over")
+    assert _journal(base) == remote and not _server_up(info)
+    run_playbook("rollback.yml", inv, dict(rollback, db_restore_break_lock=True)).assert_ok()
     assert _server_up(info) and _rows(info) == INCIDENT and _connlimit(info) == -1 and _journal(base) is None
 
     run_playbook("restore.yml", inv, extra).assert_ok()

@@ -17,8 +17,8 @@ def test_journal_round_trip_leaves_no_temporary_file(tmp_path):
     assert path == str(tmp_path / "work" / "cluster" / "main.journal.json")
     assert cluster_dir.read_journal(path) is None
     record = dict(state="moved", run_id="restore-app-1", point="2026-04-29T14:37:12Z", data_dir="/d", aside="/d.b")
-    cluster_dir.write_journal(path, record)
-    assert cluster_dir.read_journal(path) == record
+    cluster_dir.write_journal(path, record, now=1000.5)
+    assert cluster_dir.read_journal(path) == dict(record, updated_at=1000.5)
     assert os.listdir(os.path.dirname(path)) == ["main.journal.json"]
     assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
 
@@ -142,3 +142,70 @@ def test_the_recovery_target_keeps_the_fraction_of_a_second():
     assert target_time(datetime.datetime(2026, 4, 29, 14, 37, 12, tzinfo=utc)) == "2026-04-29 14:37:12+00"
     assert target_time(datetime.datetime(2026, 4, 29, 14, 37, 12, 900000, tzinfo=utc)) == "2026-04-29 14:37:12.9+00"
     assert target_time(datetime.datetime(2026, 4, 29, 14, 37, 12, 123456, tzinfo=utc)) == "2026-04-29 14:37:12.123456+00"
+
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize("record,busy,alive,expected", [
+    (None, False, None, "none"),
+    (dict(state="done", updated_at=NOW), False, None, "none"),
+    # a step holds the journal's lock right now: running, whatever the journal says (even none yet)
+    (None, True, None, "running"),
+    (dict(state="done", updated_at=NOW), True, None, "running"),
+    (dict(state="moved", updated_at=NOW - 3600 * 24), True, False, "running"),
+    # its controller runs on this host, or is gone from it
+    (dict(state="moved", updated_at=NOW - 3600 * 24), False, True, "running"),
+    (dict(state="moved", updated_at=NOW), False, False, "stopped"),
+    # controlled from another host: running for all this host knows, until the journal is stale_minutes old
+    (dict(state="stopping", updated_at=NOW - 60), False, None, "unknown"),
+    (dict(state="restored", updated_at=NOW - 239 * 60), False, None, "unknown"),
+    (dict(state="restored", updated_at=NOW - 241 * 60), False, None, "stopped"),
+    # a journal of an older collection, without updated_at
+    (dict(state="moved"), False, None, "stopped"),
+])
+def test_run_status_of_the_run_a_journal_names(record, busy, alive, expected):
+    assert cluster_dir.run_status(record, busy, alive, 240, now=NOW) == expected
+
+
+def test_a_run_controlled_from_another_host_is_named_with_the_way_to_take_it_over():
+    record = dict(state="moved", run_id="restore-app-1", point="2026-04-29T14:37:12Z",
+                  controller={"host": "awx-task-7", "pid": 4242}, updated_at=NOW - 125)
+    msg = cluster_dir.unknown_message(record, "/w/cluster/main.journal.json", now=NOW)
+    for words in ("may still be running", "restore-app-1", "awx-task-7", "4242", "2 minute(s) ago", "state moved",
+                  "-e db_restore_break_lock=true", "Nothing was changed."):
+        assert words in msg, msg
+
+
+def test_the_journal_lock_keeps_a_second_step_out_even_from_another_process(tmp_path):
+    journal = str(tmp_path / "work" / "cluster" / "main.journal.json")
+    # a read never creates the lock file, and finds nothing held
+    assert cluster_dir.lock_journal(journal, exclusive=False) == (None, False)
+    assert not os.path.exists(journal + ".lock")
+    holder = subprocess.Popen(["python3", "-c", (
+        "import fcntl, os, sys, time\n"
+        "os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)\n"
+        "fd = os.open(sys.argv[1] + '.lock', os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n"), journal], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert cluster_dir.lock_journal(journal, exclusive=False) == (None, True)
+        assert cluster_dir.lock_journal(journal, exclusive=True, wait=0.5) == (None, True)
+    finally:
+        holder.kill()
+        holder.wait()
+    fd, busy = cluster_dir.lock_journal(journal, exclusive=True, wait=0.5)
+    assert fd is not None and not busy
+    # held by this process now: another process's read sees it
+    out = subprocess.run(["python3", "-c", (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1] + '.lock', os.O_RDONLY)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)\n"
+        "    print('free')\n"
+        "except OSError:\n"
+        "    print('busy')\n"), journal], capture_output=True, text=True, check=True)
+    os.close(fd)
+    assert out.stdout.strip() == "busy"
