@@ -54,8 +54,9 @@ lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/antsibull-changelog lint
 	$(VENV)/ansible-lint --profile production
-	@for m in plugins/modules/*.py; do n=$$(basename $$m .py); \
-	  ANSIBLE_DEPRECATION_WARNINGS=false $(VENV)/ansible-doc yieldvault.db_restore.$$n >/dev/null || { echo "ansible-doc failed for $$n"; exit 1; }; done
+	@# One ansible-doc for every module (1 s, not 20): it exits non-zero when any module's documentation is broken.
+	@ANSIBLE_DEPRECATION_WARNINGS=false $(VENV)/ansible-doc $(patsubst plugins/modules/%.py,yieldvault.db_restore.%,$(wildcard plugins/modules/*.py)) \
+	  >/dev/null || { echo "ansible-doc failed: see the error above"; exit 1; }
 	@echo "lint: ok"
 
 unit: setup

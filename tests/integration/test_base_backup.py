@@ -5,9 +5,13 @@ WAL archive instead of the dump, and a restore to a second uses the newest chain
 from conftest import pg_cluster_script
 from test_pitr import commit_then_point_then_incident, create_app_with_a_ledger, _archive_inventory, _pgbackrest_info, _rows, _settings, archive_cluster  # noqa: F401
 
+# A stanza of its own: pgBackRest's locks are named by stanza in /tmp/pgbackrest, shared with test_pitr.py's runs
+# on the other pytest worker.
+STANZA = "yv_base"
+
 
 def _backups(config):
-    return [(b["label"], b["type"]) for b in _pgbackrest_info(config, "yv_pitr")["backup"]]
+    return [(b["label"], b["type"]) for b in _pgbackrest_info(config, STANZA)["backup"]]
 
 
 def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_chain(archive_cluster, db_inventory_vars,
@@ -18,19 +22,20 @@ def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_cha
     create_app_with_a_ledger(info)
     inv = _archive_inventory(db_inventory_vars, info, base)
     inv["db_restore_database"] = "app"
+    inv["db_restore_pgbackrest_stanza"] = STANZA
 
     run_playbook("wal_archive.yml", inv).assert_ok()  # the first full backup
     full = _backups(config)
     assert [t for _, t in full] == ["full"]
 
     check = run_playbook("backup.yml", inv, {"base_backup": "diff"}, check=True).assert_ok()
-    assert "Would take a diff base backup of stanza yv_pitr" in check.stdout, check.stdout[-3000:]
+    assert "Would take a diff base backup of stanza %s" % STANZA in check.stdout, check.stdout[-3000:]
     assert _backups(config) == full, "check mode took a backup"
 
     diff = run_playbook("backup.yml", inv, {"base_backup": "diff"}).assert_ok()
     after_diff = _backups(config)
     assert len(after_diff) == 2 and after_diff[1][1] == "diff", after_diff
-    assert "Took diff base backup %s of stanza yv_pitr" % after_diff[1][0] in diff.stdout, diff.stdout[-3000:]
+    assert "Took diff base backup %s of stanza %s" % (after_diff[1][0], STANZA) in diff.stdout, diff.stdout[-3000:]
     assert "WAL 0000000" in diff.stdout and "repo1-retention-full" in diff.stdout
     assert password not in diff.output
     assert not (base / "work" / "app").exists() and not list((base / "work").glob("**/*.dump")), "a dump was taken"
@@ -40,7 +45,7 @@ def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_cha
     app.cursor().execute("INSERT INTO ledger VALUES (1, 'before the incr')")
     app.close()
     incr = run_playbook("backup.yml", inv, {"base_backup": "incr"}).assert_ok()
-    state = _pgbackrest_info(config, "yv_pitr")
+    state = _pgbackrest_info(config, STANZA)
     labels = [(b["label"], b["type"], b.get("prior")) for b in state["backup"]]
     assert [t for _, t, _ in labels] == ["full", "diff", "incr"], labels
     incr_label = labels[2][0]
