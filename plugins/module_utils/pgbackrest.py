@@ -115,6 +115,13 @@ def scrub(text, secrets):
     return text
 
 
+def command(os_user, config, stanza, args, executable='pgbackrest'):
+    """The argv of one pgBackRest command, run as the OS user that owns the repository (runuser, no shell):
+    ``runuser -u <os_user> -- <executable> --config=<config> --stanza=<stanza> <args...>``. Every module that runs
+    pgBackRest builds its command here."""
+    return ['runuser', '-u', os_user, '--', executable, '--config=%s' % config, '--stanza=%s' % stanza] + list(args)
+
+
 def archive_command(pgbackrest, config, stanza):
     """archive_command for PostgreSQL: pgBackRest pushes %p into the stanza's repository."""
     return '%s --config=%s --stanza=%s archive-push %%p' % (

@@ -24,6 +24,8 @@ description:
 version_added: 0.3.0
 author:
   - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.pgbackrest
 options:
   type:
     description: The base backup type.
@@ -33,18 +35,10 @@ options:
     description: The pgBackRest stanza.
     type: str
     required: true
-  config:
-    description: The pgBackRest configuration file (written by C(playbooks/wal_archive.yml)).
-    type: path
-    default: /etc/pgbackrest/pgbackrest.conf
   pgbackrest:
     description: The pgBackRest executable.
     type: str
     default: pgbackrest
-  os_user:
-    description: OS user pgBackRest runs as (the one that owns the repository).
-    type: str
-    default: postgres
   login_password:
     description: The password pgBackRest's libpq connection uses (C(PGPASSWORD)).
     type: str
@@ -98,8 +92,7 @@ NOT_ON = ('WAL archiving is not turned on for stanza %s: %s. Run playbooks/wal_a
 
 
 def _argv(p, args):
-    return ['runuser', '-u', p['os_user'], '--', p['pgbackrest'], '--config=%s' % p['config'],
-            '--stanza=%s' % p['stanza']] + args
+    return pgbackrest.command(p['os_user'], p['config'], p['stanza'], args, executable=p['pgbackrest'])
 
 
 def _info(module):

@@ -249,8 +249,8 @@ def _check_repository(module, text, uid, gid):
         with os.fdopen(fd, 'w') as handle:
             handle.write(text)
         os.chown(config, uid, gid)
-        base = ['runuser', '-u', p['os_user'], '--', p['pgbackrest'], '--config=%s' % config,
-                '--stanza=%s' % p['stanza'], '--log-level-console=error', '--log-level-file=off']
+        base = pgbackrest.command(p['os_user'], config, p['stanza'], ['--log-level-console=error', '--log-level-file=off'],
+                                  executable=p['pgbackrest'])
         rc, out, err = module.run_command(base + ['--output=json', 'repo-ls'])
         if rc != 0:
             module.fail_json(msg='The S3 repository s3://%s%s does not answer with this configuration (pgbackrest '

@@ -20,6 +20,8 @@ description:
 version_added: 0.3.0
 author:
   - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.pgbackrest
 options:
   point:
     description:
@@ -32,10 +34,6 @@ options:
     description: The pgBackRest stanza.
     type: str
     required: true
-  config:
-    description: The pgBackRest configuration file.
-    type: path
-    default: /etc/pgbackrest/pgbackrest.conf
   pgbackrest:
     description: The pgBackRest executable.
     type: str
@@ -45,10 +43,6 @@ options:
     type: int
     default: 7
     version_added: 0.3.0
-  os_user:
-    description: OS user pgBackRest runs as (the one that owns the repository).
-    type: str
-    default: postgres
 '''
 
 EXAMPLES = r'''
@@ -130,8 +124,8 @@ def _iso(epoch):
 
 def _run(module, args):
     p = module.params
-    argv = ['runuser', '-u', p['os_user'], '--', p['pgbackrest'], '--config=%s' % p['config'],
-            '--stanza=%s' % p['stanza'], '--log-level-console=error', '--output=json'] + args
+    argv = pgbackrest.command(p['os_user'], p['config'], p['stanza'], ['--log-level-console=error', '--output=json'] + args,
+                              executable=p['pgbackrest'])
     rc, out, err = module.run_command(argv)
     if rc != 0:
         module.fail_json(msg='pgbackrest %s failed (exit %s): %s. Check db_restore_pgbackrest_config and the stanza. '

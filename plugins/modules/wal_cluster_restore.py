@@ -37,6 +37,7 @@ version_added: 0.3.0
 author:
   - YieldVault platform team
 extends_documentation_fragment:
+  - yieldvault.db_restore.pgbackrest
   - yieldvault.db_restore.postgres
 options:
   state:
@@ -62,10 +63,6 @@ options:
     description: The pgBackRest stanza.
     type: str
     required: true
-  config:
-    description: The pgBackRest configuration file.
-    type: path
-    default: /etc/pgbackrest/pgbackrest.conf
   point:
     description: The restore point, ISO 8601 (no zone means UTC), or V(latest), the end of the archive.
     type: str
@@ -74,10 +71,6 @@ options:
     description: This run's id; names the directory the original is moved to. Required with O(state=present).
     type: str
     default: ''
-  os_user:
-    description: OS user that runs PostgreSQL and pgBackRest.
-    type: str
-    default: postgres
   force:
     description:
       - Take over the journal of a run whose controller is on another host and that wrote it less than
@@ -168,8 +161,8 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder i
 
 def _pgbackrest(module, *args, **kwargs):
     p = module.params
-    return module.run_command(['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'],
-                               '--stanza=%s' % p['stanza'], '--log-level-console=warn'] + list(args), **kwargs)
+    return module.run_command(pgbackrest.command(p['os_user'], p['config'], p['stanza'],
+                                                 ['--log-level-console=warn'] + list(args)), **kwargs)
 
 
 def _point(module):

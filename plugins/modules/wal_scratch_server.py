@@ -21,6 +21,8 @@ description:
 version_added: 0.3.0
 author:
   - YieldVault platform team
+extends_documentation_fragment:
+  - yieldvault.db_restore.pgbackrest
 options:
   state:
     description: V(present) restores and starts; V(absent) stops and removes.
@@ -42,18 +44,10 @@ options:
   stanza:
     description: The pgBackRest stanza.
     type: str
-  config:
-    description: The pgBackRest configuration file.
-    type: path
-    default: /etc/pgbackrest/pgbackrest.conf
   pg_bin_dir:
     description: Directory of pg_ctl; empty uses PATH.
     type: str
     default: ''
-  os_user:
-    description: OS user that runs PostgreSQL and pgBackRest.
-    type: str
-    default: postgres
   login_user:
     description: Role the caller connects as to the scratch server (it has production's roles and passwords).
     type: str
@@ -177,8 +171,7 @@ def main():
                              'another. Nothing was changed.' % scratch)
     if p['archive_first']:
         rc, out, err = module.run_command(
-            ['runuser', '-u', p['os_user'], '--', 'pgbackrest', '--config=%s' % p['config'], '--stanza=%s' % p['stanza'],
-             '--log-level-console=warn', 'check'],
+            pgbackrest.command(p['os_user'], p['config'], p['stanza'], ['--log-level-console=warn', 'check']),
             environ_update={'PGPASSWORD': p['login_password']} if p['login_password'] else None)
         if rc != 0:
             module.fail_json(msg='pgbackrest check failed before the restore (exit %s): %s. The newest WAL may not be in '
@@ -189,9 +182,9 @@ def main():
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    rc, out, err = _as_user(module, [
-        'pgbackrest', '--config=%s' % p['config'], '--stanza=%s' % p['stanza'], '--pg1-path=%s' % data,
-        '--db-include=%s' % p['database']] + recovery + ['--log-level-console=warn', 'restore'])
+    rc, out, err = module.run_command(pgbackrest.command(
+        p['os_user'], p['config'], p['stanza'],
+        ['--pg1-path=%s' % data, '--db-include=%s' % p['database']] + recovery + ['--log-level-console=warn', 'restore']))
     if rc != 0:
         _remove(module, scratch, data)
         module.fail_json(msg='pgbackrest restore of %s to %s failed (exit %s): %s. The scratch directory was removed; '

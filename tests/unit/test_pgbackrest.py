@@ -144,3 +144,11 @@ def test_scrub_hides_the_keys_in_a_message():
     from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import scrub
     assert scrub('denied for AKIAEXAMPLE with s3cr3t/key', ['AKIAEXAMPLE', 's3cr3t/key', '']) == \
         'denied for ******** with ********'
+
+
+def test_every_pgbackrest_command_runs_as_the_repository_owner_without_a_shell():
+    from ansible_collections.yieldvault.db_restore.plugins.module_utils import pgbackrest
+    argv = pgbackrest.command("postgres", "/etc/pgbackrest/it's here.conf", "main; rm -rf /", ["--output=json", "info"])
+    assert argv == ["runuser", "-u", "postgres", "--", "pgbackrest", "--config=/etc/pgbackrest/it's here.conf",
+                    "--stanza=main; rm -rf /", "--output=json", "info"]
+    assert pgbackrest.command("pg", "/c", "s", ["check"], executable="/usr/bin/pgbackrest")[4] == "/usr/bin/pgbackrest"
