@@ -313,7 +313,8 @@ def _close_journal(journal, record, keep_as):
             json.dump(record, handle, sort_keys=True)
     previous = record.get('previous')
     if previous:
-        cluster_dir.write_journal(journal, previous)
+        # As it was, its last write's time included: a finished restore, nothing runs for it.
+        cluster_dir.write_journal(journal, previous, now=previous.get('updated_at'))
     else:
         os.unlink(journal)
     return previous
