@@ -7,11 +7,13 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # pytest-xdist workers for the integration tests: a file's tests stay on one
 # worker (--dist loadfile), so its module fixtures are made once; each worker
 # has its own PostgreSQL cluster and moto server. PYTEST_WORKERS=0 runs serially.
+# --no-loadscope-reorder keeps the order tests/integration/conftest.py gives
+# (longest files first, unit tests last) instead of xdist's by number of tests.
 PYTEST_WORKERS ?= 2
 # Every ansible-playbook run of the integration tests, one JSON line each
 # (scripts/playbook_runs.py prints where the suite's time went).
 RUN_LOG := $(CURDIR)/.pytest_cache/playbook_runs.jsonl
-XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars clean bench ee test-ee
 

@@ -134,18 +134,33 @@ def lock_journal(journal, exclusive, wait=10.0):
         return None, False
 
 
+def with_write_time(record, journal):
+    """The record with updated_at, from the journal file's mtime when the record has none (written by an older
+    collection, which may still be running from another controller). The db host's clock either way."""
+    if not record or record.get('updated_at'):
+        return record
+    try:
+        return dict(record, updated_at=os.stat(journal).st_mtime)
+    except OSError:
+        return record
+
+
 def run_status(record, busy, controller_alive, stale_minutes, now=None):
     """Whether the run a journal names may still be going:
-    - 'none': no journal, or a finished restore;
-    - 'running': a step holds the journal's lock now, or its controller runs on this host;
+    - 'none': no journal, or a finished restore whose play has ended (or runs on another host);
+    - 'running': a step holds the journal's lock now, or its controller runs on this host (a finished restore's
+      too: its play is still starting the services);
     - 'unknown': its controller is on another host, so this host cannot tell, and the journal was written less than
       stale_minutes ago (taken over only when the operator says the run is dead: db_restore_break_lock);
     - 'stopped': its controller is gone, or the journal is older than that.
     controller_alive: True, False, or None when this host cannot tell (run_holder.controller_running)."""
     if busy:
         return 'running'
-    if not record or record.get('state') == 'done':
+    if not record:
         return 'none'
+    if record.get('state') == 'done':
+        # Finished moving, but its play may still be starting the services and running the smoke test.
+        return 'running' if controller_alive is True else 'none'
     if controller_alive is True:
         return 'running'
     if controller_alive is False:

@@ -226,7 +226,7 @@ def _check(module, journal, result):
                              % (room['needed'] // 2 ** 20, parent, room['free'] // 2 ** 20), **result)
 
 
-def _restore(module, journal, record, result):
+def _restore(module, journal, record, result, lock_fd):
     p = module.params
     data_dir, aside = p['data_dir'].rstrip('/'), record['aside']
     point, latest = _point(module)
@@ -245,7 +245,10 @@ def _restore(module, journal, record, result):
     try:
         os.mkdir(data_dir, 0o700)
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
-        rc, out, err = _pgbackrest(module, '--pg1-path=%s' % data_dir, *(recovery + ['restore']))
+        # pgBackRest gets the journal's lock too: if this module is killed on its own (the OOM killer), the lock
+        # stays held until pgBackRest has stopped writing into data_dir, so no rollback renames under it.
+        rc, out, err = _pgbackrest(module, '--pg1-path=%s' % data_dir, *(recovery + ['restore']),
+                                   pass_fds=[lock_fd] if lock_fd is not None else None)
         if rc != 0:
             problem = 'pgbackrest restore of the whole cluster to %s failed (exit %s): %s' % (
                 p['point'], rc, (err or out).strip()[-1500:])
@@ -292,8 +295,8 @@ def _put_back(module, journal, record, result):
     keep_current, rename_aside, error = cluster_dir.put_back_plan(record, os.path.exists(data_dir),
                                                                   os.path.exists(aside))
     if error:
-        module.fail_json(msg='%s: look for it by hand (the journal is %s); nothing was changed.' % (error, journal),
-                         **result)
+        module.fail_json(msg='%s: look for it by hand (the journal is %s); the data directories were not touched.'
+                             % (error, journal), **result)
     kept = ''
     cluster_dir.write_journal(journal, dict(record, state='putting_back'))
     if keep_current:
@@ -346,15 +349,15 @@ def main():
     # step of every run runs, whichever controller started it); a read only looks whether a step holds it now.
     exclusive = state != 'check' and not module.check_mode
     try:
-        _lock_fd, busy = cluster_dir.lock_journal(journal, exclusive)
+        lock_fd, busy = cluster_dir.lock_journal(journal, exclusive)
         record = cluster_dir.read_journal(journal)
     except (OSError, ValueError) as exc:
         module.fail_json(msg=str(exc), journal=journal)
     aside = record['aside'] if record else cluster_dir.aside_path(p['data_dir'], p['run_id'] or '<run>')
     result = dict(changed=False, journal=journal, record=record, aside=aside)
     ours = bool(record) and bool(p['run_id']) and record.get('run_id') == p['run_id']
-    status = cluster_dir.run_status(record, busy, controller_running((record or {}).get('controller')),
-                                    p['stale_minutes'])
+    status = cluster_dir.run_status(cluster_dir.with_write_time(record, journal), busy,
+                                    controller_running((record or {}).get('controller')), p['stale_minutes'])
     result['run_status'] = 'ours' if ours and not busy else status
 
     if state in ('check', 'prepare') or (state == 'absent' and not p['run_id']) or busy:
@@ -396,7 +399,7 @@ def main():
         result['changed'] = True
         if module.check_mode:
             module.exit_json(**result)
-        _restore(module, journal, record, result)
+        _restore(module, journal, record, result, lock_fd)
         module.exit_json(**result)
     if state == 'finished':
         if not ours or record['state'] != 'restored':
@@ -415,6 +418,11 @@ def main():
     if not record or (p['run_id'] and (not ours or record['state'] == 'done')):
         module.exit_json(restored_kept_at='', **result)
     if module.check_mode:
+        # rollback.yml reads this before it stops PostgreSQL: a put back that cannot be done stops it there.
+        error = cluster_dir.put_back_plan(record, os.path.exists(p['data_dir']), os.path.exists(record['aside']))[2]
+        if error:
+            module.fail_json(msg='%s: look for it by hand (the journal is %s). Nothing was changed; PostgreSQL was not '
+                                 'stopped.' % (error, journal), **result)
         module.exit_json(**dict(result, changed=True, restored_kept_at=''))
     _put_back(module, journal, record, result)
     module.exit_json(**result)

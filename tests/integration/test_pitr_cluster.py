@@ -154,6 +154,14 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     assert _journal(base) == journal, "the first restore's journal is not back, so rollback.yml could not undo it"
     assert _connlimit(info) == -1
 
+    # Red team: the original moved away by hand (taken for a leftover): refused before PostgreSQL is stopped.
+    hidden = aside.with_name(aside.name + ".hidden")
+    aside.rename(hidden)
+    gone = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
+    gone.assert_failed("and it is not there")
+    gone.assert_failed("PostgreSQL was not stopped")
+    assert _server_up(info) and _rows(info) == BEFORE_THE_POINT + [(5, "after the restore")]
+    hidden.rename(aside)
     # The way back: the original (the incident included) is back, the restored directory kept beside it.
     back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
     back.assert_ok()

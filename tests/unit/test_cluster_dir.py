@@ -150,6 +150,9 @@ NOW = 1_800_000_000.0
 @pytest.mark.parametrize("record,busy,alive,expected", [
     (None, False, None, "none"),
     (dict(state="done", updated_at=NOW), False, None, "none"),
+    (dict(state="done", updated_at=NOW), False, False, "none"),
+    # finished moving, but its play (on this host) still starts the services and runs the smoke test
+    (dict(state="done", updated_at=NOW - 3600 * 24), False, True, "running"),
     # a step holds the journal's lock right now: running, whatever the journal says (even none yet)
     (None, True, None, "running"),
     (dict(state="done", updated_at=NOW), True, None, "running"),
@@ -209,3 +212,36 @@ def test_the_journal_lock_keeps_a_second_step_out_even_from_another_process(tmp_
         "    print('busy')\n"), journal], capture_output=True, text=True, check=True)
     os.close(fd)
     assert out.stdout.strip() == "busy"
+
+
+def test_a_journal_of_an_older_collection_is_as_old_as_its_file(tmp_path):
+    """Red team: a run of the collection before updated_at (an AWX execution environment not upgraded yet) is not
+    taken for dead at once: the journal's mtime stands in, on the db host's clock."""
+    journal = tmp_path / "main.journal.json"
+    record = dict(state="moved", run_id="restore-app-1", controller={"host": "awx-task-7", "pid": 4242})
+    journal.write_text(json.dumps(record))
+    dated = cluster_dir.with_write_time(record, str(journal))
+    assert abs(dated["updated_at"] - os.stat(journal).st_mtime) < 1e-6
+    assert cluster_dir.run_status(dated, False, None, 240) == "unknown"
+    os.utime(journal, (NOW - 241 * 60, NOW - 241 * 60))
+    assert cluster_dir.run_status(cluster_dir.with_write_time(record, str(journal)), False, None, 240, now=NOW) \
+        == "stopped"
+    # a record that has it keeps it; none stays none
+    assert cluster_dir.with_write_time(dict(record, updated_at=5.0), str(journal))["updated_at"] == 5.0
+    assert cluster_dir.with_write_time(None, str(journal)) is None
+
+
+def test_the_journal_lock_passed_to_a_child_outlives_the_module(tmp_path):
+    """Red team: the module killed on its own (the OOM killer) while pgBackRest still writes into the data directory
+    must not free the lock: pgBackRest inherits it (pass_fds), so a rollback cannot rename under it."""
+    journal = str(tmp_path / "work" / "cluster" / "main.journal.json")
+    fd, busy = cluster_dir.lock_journal(journal, exclusive=True)
+    assert fd is not None and not busy
+    child = subprocess.Popen(["sleep", "30"], pass_fds=[fd])
+    try:
+        os.close(fd)  # the module is gone
+        assert cluster_dir.lock_journal(journal, exclusive=False) == (None, True)
+    finally:
+        child.kill()
+        child.wait()
+    assert cluster_dir.lock_journal(journal, exclusive=False) == (None, False)
