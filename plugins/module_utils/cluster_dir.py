@@ -145,6 +145,15 @@ def with_write_time(record, journal):
         return record
 
 
+def journal_age(record, now=None):
+    """Seconds since the record's journal was last written (updated_at); a record without it is as old as can be."""
+    try:
+        updated = float(record.get('updated_at') or 0)
+    except (TypeError, ValueError):
+        updated = 0.0
+    return max(0.0, (time.time() if now is None else now) - updated)
+
+
 def run_status(record, busy, controller_alive, stale_minutes, now=None):
     """Whether the run a journal names may still be going:
     - 'none': no journal, or a finished restore whose play has ended (or runs on another host);
@@ -165,21 +174,13 @@ def run_status(record, busy, controller_alive, stale_minutes, now=None):
         return 'running'
     if controller_alive is False:
         return 'stopped'
-    try:
-        updated = float(record.get('updated_at') or 0)
-    except (TypeError, ValueError):
-        updated = 0.0
-    age = (time.time() if now is None else now) - updated
-    return 'unknown' if age < stale_minutes * 60 else 'stopped'
+    return 'unknown' if journal_age(record, now) < stale_minutes * 60 else 'stopped'
 
 
 def unknown_message(record, journal, now=None):
     """A journal whose run this host cannot tell is over: its controller is on another host."""
     controller = record.get('controller') or {}
-    try:
-        age = max(0, int(((time.time() if now is None else now) - float(record.get('updated_at') or 0)) // 60))
-    except (TypeError, ValueError):
-        age = '?'
+    age = int(journal_age(record, now) // 60)
     return ('A whole-cluster restore may still be running: run %s (to %s) is controlled from %s (ansible-playbook pid '
             '%s), which this host cannot look at, and its journal %s was written %s minute(s) ago (state %s). If '
             'that run is still going (its AWX job or terminal), wait for it to end. If it is dead, run again with '

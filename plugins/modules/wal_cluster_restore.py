@@ -360,10 +360,14 @@ def main():
                                     controller_running((record or {}).get('controller')), p['stale_minutes'])
     result['run_status'] = 'ours' if ours and not busy else status
 
-    if state in ('check', 'prepare') or (state == 'absent' and not p['run_id']) or busy:
-        if status == 'running' and not ours or busy:
+    # A step of another run holds the lock now: no call touches anything, this run's own steps included.
+    if busy:
+        module.fail_json(msg=cluster_dir.running_message(record, journal), **result)
+    # Starting a run, or rolling back another one: never while that one may still be going.
+    if (state in ('check', 'prepare') or (state == 'absent' and not p['run_id'])) and not ours:
+        if status == 'running':
             module.fail_json(msg=cluster_dir.running_message(record, journal), **result)
-        if status == 'unknown' and not ours and not p['force']:
+        if status == 'unknown' and not p['force']:
             module.fail_json(msg=cluster_dir.unknown_message(record, journal), **result)
     if state in ('check', 'prepare'):
         interrupted = cluster_dir.interrupted_message(record, journal)
