@@ -201,6 +201,18 @@ def running_message(record, journal):
             % (record.get('run_id'), controller.get('pid'), controller.get('host'), record.get('state'), journal))
 
 
+def changed_since_plan(record, planned_run_id, journal):
+    """rollback.yml read the journal (planned_run_id) before it stopped PostgreSQL; by the put back, another run may
+    have taken it (db_restore_break_lock) or ended. The refusal, or '' when the journal still names the planned run."""
+    if record and record.get('run_id') == planned_run_id:
+        return ''
+    now = ('now names run %s (state %s)' % (record.get('run_id'), record.get('state'))) if record else 'is gone'
+    return ('The journal %s %s; the rollback planned to put back what run %s moved aside. Another run took it after '
+            'the plan, and may be writing the data directory: nothing was moved. Let that run end (or roll it back), '
+            'then run rollback.yml -e pitr_scope=cluster again.'
+            % (journal, now, planned_run_id))
+
+
 def put_back_plan(record, data_dir_exists, aside_exists):
     """What putting the original back has to do from the journal's record and what is on disk:
     (keep_current, rename_aside, error). keep_current: rename the current data directory to .restored-<run> first.

@@ -31,13 +31,57 @@ def process_running(pid, proc='/proc'):
     return b'ansible-playbook' in cmdline
 
 
-def controller_running(controller, hostname=None):
-    """Whether the controller process ({host, pid}) still runs; None when this host cannot tell (another host)."""
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return ''
+
+
+def start_ticks(pid, proc='/proc'):
+    """When the process started, in clock ticks since boot (/proc/<pid>/stat, field 22), or None."""
+    stat = _read(os.path.join(proc, str(pid), 'stat'))
+    try:
+        return int(stat.rsplit(')', 1)[1].split()[19])  # after the command name, which may hold spaces
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_namespace(pid='self', proc='/proc'):
+    """The PID namespace of a process ('pid:[4026531836]'), or '' when it cannot be read."""
+    try:
+        return os.readlink(os.path.join(proc, str(pid), 'ns', 'pid'))
+    except (IOError, OSError):
+        return ''
+
+
+def process_identity(pid, proc='/proc'):
+    """What tells this process apart from a later one with the same pid: its start time, the boot it started in and
+    its PID namespace. Only what this host can read (none of it off Linux)."""
+    identity = dict(started=start_ticks(pid, proc), boot_id=_read(os.path.join(proc, 'sys/kernel/random/boot_id')),
+                    pid_ns=pid_namespace(pid, proc))
+    return dict((key, value) for key, value in identity.items() if value)
+
+
+def controller_running(controller, hostname=None, proc='/proc'):
+    """Whether the controller process ({host, pid}, and process_identity's fields when the controller could read
+    them) still runs; None when this host cannot tell: another host, or another PID namespace on it (a controller
+    in a container), where the pid names another process."""
     if not isinstance(controller, dict) or not controller.get('pid'):
         return None
     if controller.get('host') != (hostname or socket.gethostname()):
         return None
     try:
-        return process_running(int(controller['pid']))
+        pid = int(controller['pid'])
     except (TypeError, ValueError):
         return None
+    here = process_identity('self', proc)
+    if controller.get('pid_ns') and here.get('pid_ns') and controller['pid_ns'] != here['pid_ns']:
+        return None
+    if controller.get('boot_id') and here.get('boot_id') and controller['boot_id'] != here['boot_id']:
+        return False  # the host has rebooted since: that process is gone
+    running = process_running(pid, proc)
+    if running and controller.get('started') and start_ticks(pid, proc) not in (None, controller['started']):
+        return False  # the pid was taken again by another ansible-playbook
+    return running

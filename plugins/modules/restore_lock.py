@@ -266,7 +266,10 @@ def lock_record(run_id, owner, now, pid=None, host=None, controller=None):
         acquired_at=format_ts(now),
     )
     if controller and controller.get('pid'):
-        record['controller'] = dict(host=controller.get('host'), pid=int(controller['pid']))
+        # With what tells that process apart from a later one under the same pid (run_holder.process_identity).
+        record['controller'] = dict(dict((key, controller[key]) for key in ('started', 'boot_id', 'pid_ns')
+                                         if controller.get(key)),
+                                    host=controller.get('host'), pid=int(controller['pid']))
     return record
 
 

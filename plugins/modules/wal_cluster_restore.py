@@ -78,6 +78,13 @@ options:
         a step going now, or whose controller runs on this host, is never taken over.
     type: bool
     default: false
+  journal_run_id:
+    description:
+      - With O(state=absent) and no O(run_id) (C(rollback.yml)), the run the journal named when the rollback read it,
+        before PostgreSQL was stopped. The put back is refused, and nothing is moved, when the journal names another
+        run now (or none), as another run took it in between.
+    type: str
+    default: ''
   stale_minutes:
     description:
       - How long after its last journal write a run controlled from another host is taken for dead
@@ -141,6 +148,13 @@ run_status:
 server_running:
   description: Whether a postmaster runs on O(data_dir) (O(state=absent)).
   returned: when state is absent
+  type: bool
+another_run:
+  description:
+    - True when the call was refused because another run has a step going now, may still be running, or took the
+      journal since O(journal_run_id) was read. PostgreSQL must then not be started on the data directory, which that
+      run may be writing.
+  returned: always
   type: bool
 '''
 
@@ -339,6 +353,7 @@ def main():
         compare_server=dict(type='bool', default=False),
         force=dict(type='bool', default=False),
         stale_minutes=dict(type='int', default=240),
+        journal_run_id=dict(type='str', default=''),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'present', ('run_id',)), ('state', 'prepare', ('run_id',))])
@@ -354,7 +369,7 @@ def main():
     except (OSError, ValueError) as exc:
         module.fail_json(msg=str(exc), journal=journal)
     aside = record['aside'] if record else cluster_dir.aside_path(p['data_dir'], p['run_id'] or '<run>')
-    result = dict(changed=False, journal=journal, record=record, aside=aside)
+    result = dict(changed=False, journal=journal, record=record, aside=aside, another_run=False)
     ours = bool(record) and bool(p['run_id']) and record.get('run_id') == p['run_id']
     status = cluster_dir.run_status(cluster_dir.with_write_time(record, journal), busy,
                                     controller_running((record or {}).get('controller')), p['stale_minutes'])
@@ -362,13 +377,18 @@ def main():
 
     # A step of another run holds the lock now: no call touches anything, this run's own steps included.
     if busy:
-        module.fail_json(msg=cluster_dir.running_message(record, journal), **result)
+        module.fail_json(msg=cluster_dir.running_message(record, journal), **dict(result, another_run=True))
+    # rollback.yml read the journal before it stopped PostgreSQL: it puts back only what it planned to.
+    if state == 'absent' and not p['run_id'] and p['journal_run_id']:
+        changed_since = cluster_dir.changed_since_plan(record, p['journal_run_id'], journal)
+        if changed_since:
+            module.fail_json(msg=changed_since, **dict(result, another_run=True))
     # Starting a run, or rolling back another one: never while that one may still be going.
     if (state in ('check', 'prepare') or (state == 'absent' and not p['run_id'])) and not ours:
         if status == 'running':
-            module.fail_json(msg=cluster_dir.running_message(record, journal), **result)
+            module.fail_json(msg=cluster_dir.running_message(record, journal), **dict(result, another_run=True))
         if status == 'unknown' and not p['force']:
-            module.fail_json(msg=cluster_dir.unknown_message(record, journal), **result)
+            module.fail_json(msg=cluster_dir.unknown_message(record, journal), **dict(result, another_run=True))
     if state in ('check', 'prepare'):
         interrupted = cluster_dir.interrupted_message(record, journal)
         if interrupted:

@@ -98,7 +98,7 @@ def _server_up(info):
     return out.returncode == 0
 
 
-def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inventory_vars, run_playbook):
+def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inventory_vars, run_playbook, tmp_path):
     info, base = archive_cluster
     inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
     extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
@@ -162,6 +162,21 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     gone.assert_failed("PostgreSQL was not stopped")
     assert _server_up(info) and _rows(info) == BEFORE_THE_POINT + [(5, "after the restore")]
     hidden.rename(aside)
+    # Red team: another run takes the journal between the rollback's plan and its put back (a restore started from
+    # another controller with db_restore_break_lock). Nothing is moved, and PostgreSQL is not started under that
+    # run, which may be writing the data directory; the journal stays that run's.
+    journal_file = base / "work" / "cluster" / ("%s.journal.json" % STANZA)
+    other = dict(journal, run_id="restore-cluster-20991231T000000Z-0ace", state="stopping", previous=None)
+    staged = tmp_path / "other-run-journal.json"
+    staged.write_text(json.dumps(other))
+    taken = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA}, env=crash_env(
+        tmp_path, YV_HOOK_AT_TASK="Put the original data directory back",
+        YV_HOOK_COMMAND="cp %s %s" % (staged, journal_file)))
+    taken.assert_failed("now names run %s" % other["run_id"])
+    taken.assert_failed("PostgreSQL was left stopped")
+    assert not _server_up(info) and _journal(base) == other
+    assert aside.exists() and (Path(info["data_dir"]) / "PG_VERSION").exists(), "something was moved"
+    journal_file.write_text(json.dumps(journal))  # that run is over and gave the journal back
     # The way back: the original (the incident included) is back, the restored directory kept beside it.
     back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
     back.assert_ok()

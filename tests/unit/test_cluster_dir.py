@@ -245,3 +245,13 @@ def test_the_journal_lock_passed_to_a_child_outlives_the_module(tmp_path):
         child.kill()
         child.wait()
     assert cluster_dir.lock_journal(journal, exclusive=False) == (None, False)
+
+
+def test_a_journal_another_run_took_since_the_plan_is_refused_by_name():
+    planned = {"run_id": "restore-cluster-1", "state": "done"}
+    assert cluster_dir.changed_since_plan(planned, "restore-cluster-1", "/w/cluster/main.journal.json") == ""
+    taken = cluster_dir.changed_since_plan({"run_id": "restore-cluster-2", "state": "stopping"}, "restore-cluster-1",
+                                           "/w/cluster/main.journal.json")
+    assert "now names run restore-cluster-2 (state stopping)" in taken
+    assert "what run restore-cluster-1 moved aside" in taken and "nothing was moved" in taken
+    assert "is gone" in cluster_dir.changed_since_plan(None, "restore-cluster-1", "/w/cluster/main.journal.json")

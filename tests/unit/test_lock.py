@@ -358,3 +358,13 @@ def test_module_bad_leftovers_entry_is_refused_before_the_lock(tmp_path, run_mai
     assert result['rc'] == 1 and message in result['msg'] and result['msg'].endswith('Nothing was changed.')
     assert not path.exists()
 
+
+
+def test_the_lock_keeps_what_tells_its_controller_apart_from_a_reused_pid(tmp_path):
+    import socket
+    path = tmp_path / 'db.lock'
+    identity = {'started': 12345, 'boot_id': 'b0', 'pid_ns': 'pid:[4026531836]'}
+    record = lock.lock_record('run-1', {}, NOW, controller=dict(identity, host=socket.gethostname(), pid=77))
+    lock.create_lock(str(path), record)
+    holder, _ = lock.read_lock(str(path))
+    assert holder['controller'] == dict(identity, host=socket.gethostname(), pid=77)

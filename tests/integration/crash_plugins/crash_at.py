@@ -4,7 +4,9 @@
 #   YV_CRASH_AT_TASK / YV_CRASH_AT_NTH: SIGKILL the run's process group when the NTH task of that name starts
 #     (every task before it has finished: "killed after" the one before);
 #   YV_CRASH_WHEN_FILE: SIGKILL as soon as this file exists (a wrapped tool creates it half-way through its work);
-#   YV_CRASH_TASK_LOG: append each task started and each changed result, one JSON line each (the sweep's map).
+#   YV_CRASH_TASK_LOG: append each task started and each changed result, one JSON line each (the sweep's map);
+#   YV_HOOK_AT_TASK / YV_HOOK_COMMAND: run the shell command (as the controller's user, and wait for it) when the
+#     task of that name starts: something another run or an operator does between two steps of this one.
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -19,6 +21,7 @@ description: Kills the ansible-playbook process group at a task named in the env
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -41,6 +44,8 @@ class CallbackModule(CallbackBase):
         self.nth = int(os.environ.get('YV_CRASH_AT_NTH', '1') or 1)
         self.seen = 0
         self.log = os.environ.get('YV_CRASH_TASK_LOG', '')
+        self.hook_at = os.environ.get('YV_HOOK_AT_TASK', '')
+        self.hook = os.environ.get('YV_HOOK_COMMAND', '')
         when_file = os.environ.get('YV_CRASH_WHEN_FILE', '')
         if when_file:
             threading.Thread(target=self._watch, args=(when_file,), daemon=True).start()
@@ -59,6 +64,8 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_task_start(self, task, is_conditional):
         name = task.name or task.get_name()
         self._write(event='start', task=name)
+        if self.hook_at and name == self.hook_at and self.hook:
+            subprocess.run(self.hook, shell=True, check=True)
         if self.target and name == self.target:
             self.seen += 1
             if self.seen == self.nth:
