@@ -203,14 +203,25 @@ def running_message(record, journal):
 
 def changed_since_plan(record, planned_run_id, journal):
     """rollback.yml read the journal (planned_run_id) before it stopped PostgreSQL; by the put back, another run may
-    have taken it (db_restore_break_lock) or ended. The refusal, or '' when the journal still names the planned run."""
+    have taken it (db_restore_break_lock), or another rollback may have put the original back already. The refusal,
+    or '' when the journal still names the planned run."""
     if record and record.get('run_id') == planned_run_id:
         return ''
-    now = ('now names run %s (state %s)' % (record.get('run_id'), record.get('state'))) if record else 'is gone'
-    return ('The journal %s %s; the rollback planned to put back what run %s moved aside. Another run took it after '
-            'the plan, and may be writing the data directory: nothing was moved. Let that run end (or roll it back), '
-            'then run rollback.yml -e pitr_scope=cluster again.'
+    if record and record.get('state') != 'done':
+        return ('The journal %s now names run %s (state %s); the rollback planned to put back what run %s moved aside. '
+                'That run took the journal after the plan and may be writing the data directory: nothing was moved. '
+                'Let that run end (or roll it back), then run rollback.yml -e pitr_scope=cluster again.'
+                % (journal, record.get('run_id'), record.get('state'), planned_run_id))
+    now = ('now names the finished restore %s' % record.get('run_id')) if record else 'is gone'
+    return ('The journal %s %s; the rollback planned to put back what run %s moved aside. Another rollback put it back '
+            'after the plan: nothing was moved here. Look at the data directory before you roll back further.'
             % (journal, now, planned_run_id))
+
+
+def another_run_holds(record, status):
+    """Whether the run the journal names may be writing the data directory now (a step going, a controller this host
+    cannot look at, or a restore that has not finished): PostgreSQL must not be started under it."""
+    return bool(record) and (status in ('running', 'unknown') or record.get('state') != 'done')
 
 
 def put_back_plan(record, data_dir_exists, aside_exists):

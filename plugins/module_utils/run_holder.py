@@ -82,6 +82,10 @@ def controller_running(controller, hostname=None, proc='/proc'):
     if controller.get('boot_id') and here.get('boot_id') and controller['boot_id'] != here['boot_id']:
         return False  # the host has rebooted since: that process is gone
     running = process_running(pid, proc)
-    if running and controller.get('started') and start_ticks(pid, proc) not in (None, controller['started']):
+    try:
+        started = int(controller.get('started') or 0)
+    except (TypeError, ValueError):
+        started = 0  # unreadable: the pid alone, as for a record without it
+    if running and started and start_ticks(pid, proc) not in (None, started):
         return False  # the pid was taken again by another ansible-playbook
     return running

@@ -152,8 +152,8 @@ server_running:
 another_run:
   description:
     - True when the call was refused because another run has a step going now, may still be running, or took the
-      journal since O(journal_run_id) was read. PostgreSQL must then not be started on the data directory, which that
-      run may be writing.
+      journal since O(journal_run_id) was read and has not finished. PostgreSQL must then not be started on the data
+      directory, which that run may be writing.
   returned: always
   type: bool
 '''
@@ -382,7 +382,7 @@ def main():
     if state == 'absent' and not p['run_id'] and p['journal_run_id']:
         changed_since = cluster_dir.changed_since_plan(record, p['journal_run_id'], journal)
         if changed_since:
-            module.fail_json(msg=changed_since, **dict(result, another_run=True))
+            module.fail_json(msg=changed_since, **dict(result, another_run=cluster_dir.another_run_holds(record, status)))
     # Starting a run, or rolling back another one: never while that one may still be going.
     if (state in ('check', 'prepare') or (state == 'absent' and not p['run_id'])) and not ours:
         if status == 'running':

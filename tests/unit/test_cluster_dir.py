@@ -254,4 +254,13 @@ def test_a_journal_another_run_took_since_the_plan_is_refused_by_name():
                                            "/w/cluster/main.journal.json")
     assert "now names run restore-cluster-2 (state stopping)" in taken
     assert "what run restore-cluster-1 moved aside" in taken and "nothing was moved" in taken
-    assert "is gone" in cluster_dir.changed_since_plan(None, "restore-cluster-1", "/w/cluster/main.journal.json")
+    # Another rollback got there first: the journal is gone, or names the restore before, finished. Refused too (the
+    # plan changed), but nobody is writing the data directory: PostgreSQL may be started again.
+    gone = cluster_dir.changed_since_plan(None, "restore-cluster-1", "/w/cluster/main.journal.json")
+    assert "is gone" in gone and "Another rollback put it back" in gone
+    earlier = {"run_id": "restore-cluster-0", "state": "done"}
+    assert "finished restore restore-cluster-0" in cluster_dir.changed_since_plan(earlier, "restore-cluster-1", "/j")
+    assert cluster_dir.another_run_holds(None, "none") is False
+    assert cluster_dir.another_run_holds(earlier, "none") is False
+    assert cluster_dir.another_run_holds(earlier, "running") is True
+    assert cluster_dir.another_run_holds({"run_id": "restore-cluster-2", "state": "stopping"}, "stopped") is True

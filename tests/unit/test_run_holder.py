@@ -69,6 +69,8 @@ def test_the_controller_s_identity_tells_a_reused_pid_a_reboot_and_a_container_a
         assert run_holder.controller_running(dict(controller, boot_id="0d7c3a6e-reboot")) is False
         # A controller in another PID namespace (a container with the host's name): its pid means nothing here.
         assert run_holder.controller_running(dict(controller, pid_ns="pid:[1]")) is None
+        # A start time that went through text on the way is the same start time.
+        assert run_holder.controller_running(dict(controller, started=str(identity["started"]))) is True
         # A lock written by an older collection, without the identity: the pid alone, as before.
         assert run_holder.controller_running({"host": socket.gethostname(), "pid": proc.pid}) is True
     finally:
