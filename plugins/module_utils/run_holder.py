@@ -56,12 +56,20 @@ def pid_namespace(pid='self', proc='/proc'):
         return ''
 
 
+def boot_id(proc='/proc'):
+    """This boot of the host ('' when it cannot be read)."""
+    return _read(os.path.join(proc, 'sys/kernel/random/boot_id'))
+
+
+# The fields of process_identity, which a lock or journal keeps beside the controller's host and pid.
+IDENTITY_KEYS = ('started', 'boot_id', 'pid_ns')
+
+
 def process_identity(pid, proc='/proc'):
     """What tells this process apart from a later one with the same pid: its start time, the boot it started in and
     its PID namespace. Only what this host can read (none of it off Linux)."""
-    identity = dict(started=start_ticks(pid, proc), boot_id=_read(os.path.join(proc, 'sys/kernel/random/boot_id')),
-                    pid_ns=pid_namespace(pid, proc))
-    return dict((key, value) for key, value in identity.items() if value)
+    identity = dict(started=start_ticks(pid, proc), boot_id=boot_id(proc), pid_ns=pid_namespace(pid, proc))
+    return dict((key, identity[key]) for key in IDENTITY_KEYS if identity[key])
 
 
 def controller_running(controller, hostname=None, proc='/proc'):
@@ -76,10 +84,10 @@ def controller_running(controller, hostname=None, proc='/proc'):
         pid = int(controller['pid'])
     except (TypeError, ValueError):
         return None
-    here = process_identity('self', proc)
-    if controller.get('pid_ns') and here.get('pid_ns') and controller['pid_ns'] != here['pid_ns']:
+    here_ns, here_boot = pid_namespace('self', proc), boot_id(proc)
+    if controller.get('pid_ns') and here_ns and controller['pid_ns'] != here_ns:
         return None
-    if controller.get('boot_id') and here.get('boot_id') and controller['boot_id'] != here['boot_id']:
+    if controller.get('boot_id') and here_boot and controller['boot_id'] != here_boot:
         return False  # the host has rebooted since: that process is gone
     running = process_running(pid, proc)
     try:

@@ -233,7 +233,7 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.binaries import resolve_binary
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import IDENTITY_KEYS, controller_running
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
     make_private_dirs, remove_path, stop_postmaster_in, tree_bytes, write_atomic,
 )
@@ -267,8 +267,7 @@ def lock_record(run_id, owner, now, pid=None, host=None, controller=None):
     )
     if controller and controller.get('pid'):
         # With what tells that process apart from a later one under the same pid (run_holder.process_identity).
-        record['controller'] = dict(dict((key, controller[key]) for key in ('started', 'boot_id', 'pid_ns')
-                                         if controller.get(key)),
+        record['controller'] = dict(dict((key, controller[key]) for key in IDENTITY_KEYS if controller.get(key)),
                                     host=controller.get('host'), pid=int(controller['pid']))
     return record
 
