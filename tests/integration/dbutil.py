@@ -27,6 +27,8 @@ from psycopg2 import sql  # noqa: E402
 
 PG_BIN_DIR = os.environ.get("PG_BIN_DIR") or pg_cluster.DEFAULT_BIN_DIR
 VENV_BIN = Path(sys.executable).parent
+# This venv's Python, with ansible-core's module_utils imported from its byte-code (bin/module_python says why).
+MODULE_PYTHON = Path(__file__).resolve().parent / "bin" / "module_python"
 
 
 def wrapped_bin_dir(bin_dir, tool, script):
@@ -245,7 +247,7 @@ def _inventory(inventory_vars):
     return {
         "all": {
             "hosts": {"localhost": dict(
-                {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                {"ansible_connection": "local", "ansible_python_interpreter": str(MODULE_PYTHON)},
                 **(inventory_vars or {}))},
             "children": {
                 "db_servers": {"hosts": {"localhost": None}},
