@@ -42,6 +42,13 @@ def jobs_plan(jobs):
     return plan + [1]
 
 
+def serial_index_builds(enabled, jobs, cpu_count):
+    """Whether an attempt's sessions build each index without parallel workers (max_parallel_maintenance_workers=0):
+    when enabled and its jobs take every vCPU, since parallel index workers then only compete with the other jobs.
+    An attempt retried with fewer jobs after running out of memory gets them back."""
+    return bool(enabled) and int(jobs) >= max(1, int(cpu_count or 1))
+
+
 def out_of_memory(rc, lines):
     """Whether a failed attempt ran out of memory, from its exit code and the error lines it printed.
 

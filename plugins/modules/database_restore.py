@@ -341,7 +341,7 @@ class Restore(object):
         plan = engine.jobs_plan(p['jobs'])
         attempts, errors, rc = [], [], 1
         for index, jobs in enumerate(plan):
-            serial = p['serial_index_builds'] and jobs >= max(1, p['cpu_count'])
+            serial = engine.serial_index_builds(p['serial_index_builds'], jobs, p['cpu_count'])
             argv = engine.pg_restore_argv(p['pg_restore'], p['database'], path, jobs, p['role'])
             rc, seconds = run_logged(argv, self.attempt_log, self.env(serial_index_builds=serial), self.watchdog)
             with open(self.attempt_log, errors='replace') as handle:

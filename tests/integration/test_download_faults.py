@@ -180,20 +180,18 @@ exec %(real)s "$@"
 """
 
 
-@pytest.mark.parametrize("jobs_vs_cpus", ["every_vcpu", "fewer", "every_vcpu_turned_off"])
-def test_index_builds_are_serial_only_when_the_jobs_take_every_vcpu(tmp_path, pg_cluster, yieldvault_db,
-                                                                    db_inventory_vars, run_playbook, jobs_vs_cpus):
-    cpus = len(os.sched_getaffinity(0))
-    if jobs_vs_cpus == "fewer" and cpus < 2:
-        pytest.skip("one vCPU: no job count below it")
-    jobs = cpus - 1 if jobs_vs_cpus == "fewer" else cpus
+# When index builds are serial (every combination of the setting, jobs and vCPUs) is
+# tests/unit/test_restore_engine.py; fewer jobs than vCPUs end to end is the out-of-memory retry below. Here: the
+# jobs take every vCPU, and pg_restore's sessions run with max_parallel_maintenance_workers=0 on the server.
+def test_index_builds_are_serial_when_the_jobs_take_every_vcpu(tmp_path, pg_cluster, yieldvault_db,
+                                                               db_inventory_vars, run_playbook):
+    jobs = len(os.sched_getaffinity(0))
     record = tmp_path / "pgoptions.txt"
     bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", PGOPTIONS_RECORDER % {
         "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql", "record": record})
     os.chmod(tmp_path, 0o755)
     result, work, _ = _restore_with_pg_bin_dir(
-        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, bin_dir, jobs=jobs, seed=8, users=300,
-        db_restore_serial_index_builds=jobs_vs_cpus != "every_vcpu_turned_off")
+        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, bin_dir, jobs=jobs, seed=8, users=300)
     # The restore's own call (the download check and the verification only list the archive).
     lines = record.read_text().splitlines()
     assert len(lines) == 1, lines
@@ -201,12 +199,8 @@ def test_index_builds_are_serial_only_when_the_jobs_take_every_vcpu(tmp_path, pg
     server = "SERVER=" + server
     assert result.report(work), result.output[-6000:]
     log = Path(result.report(work)["restore"]["log"]).read_text()
-    if jobs_vs_cpus == "every_vcpu":
-        assert pgoptions == "PGOPTIONS=-c max_parallel_maintenance_workers=0" and server == "SERVER=0", lines
-        assert "attempt 1: pg_restore --jobs=%d, exit code 0 (max_parallel_maintenance_workers=0" % jobs in log
-    else:
-        assert "max_parallel_maintenance_workers" not in pgoptions and server != "SERVER=0", lines
-        assert "attempt 1: pg_restore --jobs=%d, exit code 0 ===" % jobs in log
+    assert pgoptions == "PGOPTIONS=-c max_parallel_maintenance_workers=0" and server == "SERVER=0", lines
+    assert "attempt 1: pg_restore --jobs=%d, exit code 0 (max_parallel_maintenance_workers=0" % jobs in log
 
 
 # The OOM killer's other victim: one pg_restore worker, killed with SIGKILL while
@@ -262,5 +256,12 @@ def test_out_of_memory_is_retried_with_half_the_jobs_down_to_one(tmp_path, pg_cl
     assert report["restore"]["jobs"] == 1
     log = Path(report["restore"]["log"]).read_text()
     assert "attempt 1: pg_restore --jobs=4" in log and "attempt 3: pg_restore --jobs=1, exit code 0" in log
+    # Index builds are serial in the attempts whose jobs take every vCPU; the retries with fewer jobs than vCPUs
+    # build them in parallel again (on this 2-vCPU machine: 4 and 2 serial, 1 not).
+    cpus = len(os.sched_getaffinity(0))
+    for number, jobs, rc in ((1, 4, 1), (2, 2, 1), (3, 1, 0)):
+        header = "attempt %d: pg_restore --jobs=%d, exit code %d" % (number, jobs, rc)
+        serial = " (max_parallel_maintenance_workers=0: the jobs take every vCPU) ===" if jobs >= cpus else " ==="
+        assert header + serial in log, (header, serial, log[-3000:])
     md = (work / "reports" / report["run_id"] / "report.md").read_text()
     assert "## pg_restore attempts" in md

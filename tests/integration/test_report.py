@@ -9,6 +9,7 @@ import psycopg2
 import pytest
 
 import pg_cluster as pg_cluster_script
+from notify_receiver import assert_no_secret, assert_success_notified, notify_vars, receiver  # noqa: F401  (a fixture)
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -18,13 +19,14 @@ def run_dir_of(report, work):
     return pathlib.Path(work) / "reports" / report["run_id"]
 
 
-def test_report_of_a_restore(pg_cluster, run_playbook, yv):  # noqa: F811
+def test_report_of_a_restore(pg_cluster, run_playbook, yv, receiver):  # noqa: F811
+    # Slack and PagerDuty are told too: the start, then the resolve naming this report (notify_receiver.py).
     detected, decided = minutes_ago(25), minutes_ago(12)
     # An application session that is still connected when the restore starts.
     session = psycopg2.connect(host=pg_cluster["host"], port=pg_cluster["port"], user=pg_cluster["user"],
                                password=pg_cluster_script.password(pg_cluster), dbname=yv["name"], application_name="billing-worker")
     try:
-        result = run_playbook("restore.yml", yv["inv"], {
+        result = run_playbook("restore.yml", dict(yv["inv"], **notify_vars(receiver.url)), {
             "point": "latest", "confirm": yv["name"], "incident": "INC-77",
             "db_restore_detected_at": iso(detected), "db_restore_decided_at": decided.strftime("%Y-%m-%dT%H:%M:%S")})
     finally:
@@ -75,7 +77,12 @@ def test_report_of_a_restore(pg_cluster, run_playbook, yv):  # noqa: F811
     assert any(s.startswith("report") for s in steps) and any(s.startswith("preflight/lock") for s in steps), steps
     assert report["timeline"]["run_id"] == report["run_id"]
 
+    # Slack and PagerDuty: started, then resolved, with the incident, the outcome and this run's report
+    assert_success_notified(receiver, report, yv["name"], "INC-77")
+    assert "WARNING" not in result.stdout
+
     # no secret in the output or the report
+    assert_no_secret(result, yv["work"])
     password = yv["inv"]["db_restore_login_password"]
     assert password not in result.output
     for path in run_dir.iterdir():

@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.restore_engine import (
     attempt_record, error_lines, jobs_plan, manual_command, out_of_memory, pg_restore_argv, psql_argv, role_pgoptions,
-    signal_line,
+    serial_index_builds, signal_line,
 )
 
 
@@ -95,3 +95,19 @@ def test_manual_command_unpacks_a_packed_directory_first():
 def test_role_pgoptions_escape_white_space_and_backslashes():
     assert role_pgoptions("app owner") == "-c role=app\\ owner"
     assert role_pgoptions("a\\b") == "-c role=a\\\\b"
+
+
+# Index builds: serial only when the attempt's jobs take every vCPU and the setting allows it. End to end (the
+# setting reaches pg_restore's sessions on the server): test_download_faults.py, every vCPU, and the out-of-memory
+# retry, whose last attempt runs fewer jobs than vCPUs.
+@pytest.mark.parametrize("enabled,jobs,cpus,serial", [
+    (True, 2, 2, True), (True, 4, 2, True), (True, 1, 2, False), (True, 3, 4, False),
+    (False, 2, 2, False), (False, 8, 2, False),
+    (True, 1, 1, True), (True, 1, 0, True), (True, 1, None, True),
+])
+def test_index_builds_are_serial_only_when_the_jobs_take_every_vcpu(enabled, jobs, cpus, serial):
+    assert serial_index_builds(enabled, jobs, cpus) is serial
+
+
+def test_an_out_of_memory_retry_with_fewer_jobs_than_vcpus_builds_indexes_in_parallel_again():
+    assert [serial_index_builds(True, jobs, 4) for jobs in jobs_plan(8)] == [True, True, False, False]
