@@ -6,8 +6,11 @@
 #
 #   yieldvault-db-restore/base:<hash>  systemd, PostgreSQL 15, Node.js, Python 3
 #   yieldvault-db-restore/pm2:<hash>   the base plus the host's PM2
+#   yieldvault-db-restore/pgbackrest:<hash>  the base plus Debian's pgBackRest, its postgres user with
+#                                      the host's uid and gid (PostgreSQL in a container on files the
+#                                      host's pgBackRest also writes: tests/integration/test_pitr_docker.py)
 #
-# Prints the two tags as shell assignments (BASE_IMAGE=..., PM2_IMAGE=...).
+# Prints the tags as shell assignments (BASE_IMAGE=..., PM2_IMAGE=..., PGBACKREST_IMAGE=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,5 +70,30 @@ DOCKERFILE
   rm -rf "$ctx"
 fi
 
+pg_uid=$(id -u postgres 2>/dev/null || true)
+pg_gid=$(id -g postgres 2>/dev/null || true)
+if [ -n "$pg_uid" ]; then
+  pgbr_hash=$(echo "$base pgbackrest $pg_uid:$pg_gid" | sha256sum | cut -c1-12)
+  pgbr=yieldvault-db-restore/pgbackrest:$pgbr_hash
+  if ! docker image inspect "$pgbr" >/dev/null 2>&1; then
+    ctx=$(mktemp -d)
+    # Another account holding the host's uid or gid in the image moves aside first.
+    cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $base
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbackrest \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+RUN set -e; \
+    other=\$(getent passwd $pg_uid | cut -d: -f1); [ -z "\$other" ] || [ "\$other" = postgres ] || usermod -u 64011 "\$other"; \
+    other=\$(getent group $pg_gid | cut -d: -f1); [ -z "\$other" ] || [ "\$other" = postgres ] || groupmod -g 64011 "\$other"; \
+    old_uid=\$(id -u postgres); old_gid=\$(id -g postgres); \
+    groupmod -g $pg_gid postgres; usermod -u $pg_uid -g $pg_gid postgres; \
+    find / -xdev \( -uid "\$old_uid" -o -gid "\$old_gid" \) -exec chown -h postgres:postgres {} + 2>/dev/null || true
+DOCKERFILE
+    echo "build_images: building $pgbr (apt-get install pgbackrest)" >&2
+    docker build -q --network host -t "$pgbr" "$ctx" >/dev/null
+    rm -rf "$ctx"
+  fi
+  echo "PGBACKREST_IMAGE=$pgbr"
+fi
 echo "BASE_IMAGE=$base"
 echo "PM2_IMAGE=$pm2"
