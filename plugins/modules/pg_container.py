@@ -20,7 +20,10 @@ description:
     C(archive_command) and C(restore_command) with the host's configuration) and a command missing inside it.
   - C(state=stopped) stops the server with a fast shutdown (SIGINT to the container's main process, which is
     PostgreSQL in the official images, so sessions are ended and the server writes a clean checkpoint) and waits
-    until the container has exited. It is never killed; a container still running after C(timeout) fails the task.
+    until the container has exited. With a stop signal SIGINT (the official images) it is C(docker stop), so that a
+    restart policy does not start it again; a container that would restart itself after a clean exit and stops with
+    SIGTERM gets C(docker stop --signal SIGINT) (Docker 23 and later), any other C(docker kill --signal INT). A
+    container still running after C(timeout) fails the task (C(docker stop) then ends it as Docker does).
   - C(state=started) starts it, and with C(data_dir) waits until its C(postmaster.pid) says it accepts connections.
     C(state=restarted) is a stop, then a start.
   - Check mode says what would be done.
@@ -194,6 +197,30 @@ class Container(object):
         return bool(info and info['State']['Running'])
 
 
+FAST_SHUTDOWN = ('SIGINT', 'INT', '2')
+RESTARTS_AFTER_EXIT_0 = ('always', 'unless-stopped')
+
+
+def stop_plan(info, timeout):
+    """How to stop the container with PostgreSQL's fast shutdown (SIGINT), as (docker arguments, how).
+
+    - Its stop signal is SIGINT (the official postgres images): docker stop, which Docker counts as a stop by hand,
+      so that no restart policy starts it again.
+    - Otherwise, when no restart policy would start it again after a clean exit: docker kill --signal INT, then a
+      wait for the exit (docker stop would send SIGTERM, a smart shutdown that waits for every session).
+    - Otherwise (SIGTERM and a policy always or unless-stopped, which would restart it under the restore): docker
+      stop --signal SIGINT (Docker 23 and later).
+    """
+    signal = str((info.get('Config') or {}).get('StopSignal') or 'SIGTERM').upper()
+    policy = (((info.get('HostConfig') or {}).get('RestartPolicy') or {}).get('Name') or 'no').lower()
+    name = info.get('Name', '').lstrip('/') or info.get('Id', '')
+    if signal in FAST_SHUTDOWN:
+        return ['stop', '--time', str(timeout), name], 'stop'
+    if policy not in RESTARTS_AFTER_EXIT_0:
+        return ['kill', '--signal', 'INT', name], 'kill'
+    return ['stop', '--signal', 'SIGINT', '--time', str(timeout), name], 'stop'
+
+
 def mounts_of(info):
     return [dict(source=m.get('Source', ''), destination=m.get('Destination', '')) for m in info.get('Mounts') or []]
 
@@ -256,9 +283,14 @@ def main():
         module.exit_json(**result)
 
     if p['state'] in ('stopped', 'restarted') and running:
-        # A fast shutdown: SIGINT to PostgreSQL. docker stop's SIGTERM is a smart shutdown (it waits for every
-        # session) and its timeout ends in SIGKILL, a crash: never here.
-        box.run(['kill', '--signal', 'INT', p['name']])
+        args, how = stop_plan(info, p['timeout'])
+        rc, out, err = box.run(args, check=False)
+        if rc != 0 and box.running():
+            hint = (' The container restarts itself (restart policy %s) and stops with SIGTERM, a shutdown that '
+                    'waits for every session: run it with --stop-signal SIGINT, or use Docker 23 or later.'
+                    % info['HostConfig']['RestartPolicy']['Name']) if '--signal' in args and how == 'stop' else ''
+            module.fail_json(msg='docker %s %s failed (exit code %d): %s.%s PostgreSQL still runs; nothing else was '
+                                 'changed.' % (args[0], p['name'], rc, (err or out).strip()[-600:], hint), **result)
         box.wait(lambda: not box.running(), 'stop')
         result.update(changed=True, running=False)
     if p['state'] in ('started', 'restarted') and not result['running']:

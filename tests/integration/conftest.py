@@ -426,7 +426,7 @@ def s3_tls_server(s3_server):
 LONGEST_FIRST = ("test_faults.py", "test_restore.py", "test_services.py", "test_swap.py", "test_crash.py",
                  "test_download_faults.py", "test_rollback.py", "test_pitr.py", "test_pitr_cluster.py", "test_bench.py",
                  "test_names.py", "test_verify.py", "test_pitr_s3.py", "test_notify.py", "test_secrets.py",
-                 "test_base_backup.py", "test_drill.py")
+                 "test_base_backup.py", "test_pitr_docker.py", "test_drill.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
