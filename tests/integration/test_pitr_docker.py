@@ -111,6 +111,14 @@ def test_archiving_then_a_whole_cluster_restore_and_rollback_with_postgresql_in_
     assert not config.exists() and _settings(info)["archive_mode"] == "off"
 
     inv = _inventory(db_inventory_vars, info, base, name)
+    # Red team: restart policy always starts the container again when the Docker daemon restarts, even after a stop
+    # by hand, which could start PostgreSQL under a restore: refused before anything changes.
+    assert _docker("update", "--restart", "always", name).returncode == 0
+    always = run_playbook("wal_archive.yml", inv)
+    always.assert_failed("restart policy is always")
+    assert not config.exists() and _settings(info)["archive_mode"] == "off"
+    assert _docker("update", "--restart", "unless-stopped", name).returncode == 0
+
     started = _state(name, "StartedAt")
     run_playbook("wal_archive.yml", inv).assert_ok()  # the restart, then pgbackrest check: archived from inside
     assert _state(name, "StartedAt") != started, "the container was not restarted"
@@ -132,6 +140,13 @@ def test_archiving_then_a_whole_cluster_restore_and_rollback_with_postgresql_in_
     journal = json.loads((base / "work" / "cluster" / ("%s.journal.json" % STANZA)).read_text())
     assert journal["state"] == "done" and (Path(journal["aside"]) / "PG_VERSION").exists(), journal
 
+    # Red team: the container killed hard (SIGKILL) before the rollback. Its postmaster.pid names the container's
+    # pid 1, which on the host is init: read on the host, the server would seem to run on the data directory.
+    _docker("kill", name)
+    deadline = time.time() + 30
+    while time.time() < deadline and _state(name, "Running") == "true":
+        time.sleep(0.3)
+    assert (Path(info["data_dir"]) / "postmaster.pid").read_text().split("\n")[0] == "1"
     back = run_playbook("rollback.yml", inv, {"pitr_scope": "cluster", "confirm": STANZA})
     back.assert_ok()
     assert _state(name, "Running") == "true"
