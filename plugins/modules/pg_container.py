@@ -379,7 +379,8 @@ def main():
     if info is None:
         module.fail_json(msg='There is no container %s on this db server (db_restore_pg_container). Set it to the '
                              'name of the container PostgreSQL runs in (`docker ps -a`), or create it again as it was '
-                             'if it was removed.' % p['name'])
+                             'if it was removed.%s' % (p['name'], ' Nothing was changed.' if p['state'] == 'checked'
+                                                       else ''))
     running = is_up(info)
     result = dict(changed=False, running=running, mounts=mounts_of(info))
 
@@ -387,8 +388,8 @@ def main():
         check(module, box, info, result)
 
     if module.check_mode:
-        result.update(changed=p['state'] == 'restarted' or running != (p['state'] == 'started'),
-                      running=p['state'] != 'stopped')
+        # A start on a running container is a restart: changed either way, except a stop of a stopped one.
+        result.update(changed=running or p['state'] != 'stopped', running=p['state'] != 'stopped')
         module.exit_json(**result)
 
     # started on a running container is a restart, as pg_ctl restart: the server then runs on the data directory

@@ -108,6 +108,7 @@ def test_archiving_then_a_whole_cluster_restore_and_rollback_with_postgresql_in_
     # A container that is not there: refused before anything changes.
     missing = run_playbook("wal_archive.yml", _inventory(db_inventory_vars, info, base, "yv-no-such-container"))
     missing.assert_failed("There is no container yv-no-such-container")
+    missing.assert_failed("Nothing was changed")
     assert not config.exists() and _settings(info)["archive_mode"] == "off"
 
     inv = _inventory(db_inventory_vars, info, base, name)
