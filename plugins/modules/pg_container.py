@@ -308,11 +308,14 @@ class Container(object):
             result.setdefault('warnings', []).append(
                 'PostgreSQL in %s was killed (exit code %s), not shut down: it recovers from its WAL when it starts.'
                 % (self.p['name'], state.get('ExitCode')))
+        self.remove_stale_pid_file(state, result)
+
+    def remove_stale_pid_file(self, state, result):
+        """The postmaster.pid the container's PostgreSQL (its pid 1) left in its last run, once it has exited: on
+        the host pid 1 is init, and the file would read as a server still running on the data directory."""
         if self.p['data_dir'] and stale_pid_file(pid_file(self.p['data_dir']), state):
-            # The container's PostgreSQL (its pid 1) left it; on the host pid 1 is init, and the file would read as
-            # a server still running on the data directory.
             os.unlink(os.path.join(self.p['data_dir'], 'postmaster.pid'))
-            result['removed_stale_pid_file'] = True
+            result.update(changed=True, removed_stale_pid_file=True)
 
     def start(self, result):
         since = time.time()
@@ -396,10 +399,8 @@ def main():
     # as it is now, whatever started it in between.
     if running and p['state'] in ('stopped', 'restarted', 'started'):
         box.stop(info, result)
-    elif p['data_dir'] and stale_pid_file(pid_file(p['data_dir']), info['State']):
-        # Stopped already, by a crash or a kill: the same file, left by its last run.
-        os.unlink(os.path.join(p['data_dir'], 'postmaster.pid'))
-        result.update(changed=True, removed_stale_pid_file=True)
+    else:  # stopped already, by a crash or a kill
+        box.remove_stale_pid_file(info['State'], result)
     if p['state'] in ('started', 'restarted'):
         box.start(result)
     module.exit_json(**result)

@@ -21,6 +21,7 @@ from conftest import REPO_ROOT, pg_cluster_script
 from dbutil import skip_unless_strict
 from test_pitr import (_rows, _settings, archive_cluster, commit_then_point_then_incident,  # noqa: F401
                        create_app_with_a_ledger)
+from test_pitr_cluster import _inventory as cluster_inventory
 
 STANZA = "yv_docker"
 BEFORE_THE_POINT = [(1, "first"), (2, "second"), (3, "third")]
@@ -85,18 +86,9 @@ def docker_cluster(archive_cluster):  # noqa: F811
 
 
 def _inventory(db_inventory_vars, info, base, container):
-    return db_inventory_vars(
-        info, "app", str(base / "work"), "local",
-        db_restore_login_unix_socket=info["socket_dir"],
-        db_restore_pg_data_dir=info["data_dir"],
-        db_restore_pg_restart="docker",
-        db_restore_pg_container=container,
-        db_restore_pgbackrest_stanza=STANZA,
-        db_restore_pgbackrest_config=str(base / "pgbackrest" / "pgbackrest.conf"),
-        db_restore_pgbackrest_repo_path=str(base / "repo"),
-        db_restore_pgbackrest_log_path=str(base / "pgbackrest-log"),
-        db_restore_wal_archive_timeout=30,
-    )
+    """test_pitr_cluster's inventory, with this test's stanza and PostgreSQL restarted through the container."""
+    return dict(cluster_inventory(db_inventory_vars, info, base), db_restore_pg_restart="docker",
+                db_restore_pg_container=container, db_restore_pgbackrest_stanza=STANZA)
 
 
 def test_archiving_then_a_whole_cluster_restore_and_rollback_with_postgresql_in_a_container(
