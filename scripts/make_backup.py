@@ -100,16 +100,6 @@ def break_sql_keeping_sidecar(path):
     raise ValueError("%s has no CREATE INDEX or ADD CONSTRAINT in its table of contents to break" % path)
 
 
-def truncate_keeping_sidecar(path, keep=2 / 3):
-    """Cut a backup to `keep` of its length and give it a matching sidecar: valid for its checksum, a readable
-    header, a broken body. The download's call finds it damaged and refuses it before anything changes. Returns
-    the new md5."""
-    path = Path(path)
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * keep)])
-    return write_sidecar(path)
-
-
 def s3_client(s3):
     """s3 is a boto3 client, or a dict as s3_server.start returns it."""
     if hasattr(s3, "put_object"):

@@ -46,7 +46,7 @@ def yv_s3(tmp_path, pg_cluster, s3_server, yieldvault_db, db_inventory_vars):
     work = tmp_path / "work"
     inv = db_inventory_vars(pg_cluster, name, str(work), "s3", s3=s3_server, bucket=bucket,
                             owner="yieldvault_user", db_restore_rpo_minutes=60, db_restore_download_retry_delay=0)
-    return {"name": name, "work": work, "inv": inv, "states": states}
+    return {"name": name, "work": work, "inv": inv, "states": states, "bucket": bucket, "s3": s3_server}
 
 
 @pytest.fixture
@@ -81,6 +81,13 @@ def test_a_dropped_download_is_retried_and_the_retry_restores(pg_cluster, run_pl
     md = (Path(yv_s3["work"]) / "reports" / report["run_id"] / "report.md").read_text()
     assert "## Download attempts" in md
     assert_no_partial_files(yv_s3["work"])
+    # The swap's safety backup went to S3 once the services were back; the copy there is the verified one: its
+    # MD5 is in the object's metadata.
+    safety = report["safety_backup"]
+    assert safety["uploaded"] is True and safety["s3_key"].startswith("safety/"), safety
+    head = make_backup.s3_client(yv_s3["s3"]).head_object(Bucket=yv_s3["bucket"], Key=safety["s3_key"])
+    assert head["Metadata"]["md5"] == safety["md5"]
+    assert head["ContentLength"] == Path(safety["path"]).stat().st_size == int(safety["size"])
 
 
 def test_a_backup_that_never_downloads_fails_then_falls_back_to_an_older_one(pg_cluster, run_playbook, yv_s3,
@@ -120,7 +127,8 @@ def test_a_backup_that_never_downloads_fails_then_falls_back_to_an_older_one(pg_
 
 
 OOM_WRAPPER = r"""#!/bin/bash
-# Test double: pg_restore runs out of memory whenever it has more than one job.
+# Test double: pg_restore runs out of memory whenever it has more than one job. Each restore call (the download
+# check and the verification only list the archive) records what its sessions were given, as the server sees it.
 real=%(real)s
 jobs=1
 db=
@@ -130,6 +138,10 @@ for arg in "$@"; do
     --dbname=*) db="${arg#--dbname=}" ;;
   esac
 done
+if [ -n "$db" ]; then
+  echo "jobs=$jobs PGOPTIONS=${PGOPTIONS:-} SERVER=$(%(psql)s -X -At -d postgres -c 'SHOW max_parallel_maintenance_workers')" \
+    >> %(record)s
+fi
 if [ "$jobs" -gt 1 ]; then
   # What a half-finished attempt leaves: the retry must start from an empty database.
   %(psql)s -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE TABLE oom_leftover_$jobs (i int); INSERT INTO oom_leftover_$jobs VALUES (1)" >&2
@@ -145,7 +157,7 @@ exec "$real" "$@"
 def oom_bin_dir(tmp_path):
     """A pg bin directory whose pg_restore runs out of memory with --jobs > 1."""
     bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", OOM_WRAPPER % {
-        "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql"})
+        "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql", "record": tmp_path / "pgoptions.txt"})
     os.chmod(tmp_path, 0o755)
     return bin_dir
 
@@ -168,39 +180,6 @@ def _restore_with_pg_bin_dir(tmp_path, pg_cluster, yieldvault_db, db_inventory_v
     assert table_checksums(pg_cluster, name) == sums, "the restored data differs from the backup"
     assert exact_counts(pg_cluster, name) == counts
     return result, work, backup
-
-
-# Records what pg_restore's sessions were given, as the server sees it.
-PGOPTIONS_RECORDER = r"""#!/bin/bash
-case " $* " in
-  *" --dbname="*) echo "PGOPTIONS=${PGOPTIONS:-} SERVER=$(%(psql)s -X -At -d postgres -c 'SHOW max_parallel_maintenance_workers')" \
-                    >> %(record)s ;;
-esac
-exec %(real)s "$@"
-"""
-
-
-# When index builds are serial (every combination of the setting, jobs and vCPUs) is
-# tests/unit/test_restore_engine.py; fewer jobs than vCPUs end to end is the out-of-memory retry below. Here: the
-# jobs take every vCPU, and pg_restore's sessions run with max_parallel_maintenance_workers=0 on the server.
-def test_index_builds_are_serial_when_the_jobs_take_every_vcpu(tmp_path, pg_cluster, yieldvault_db,
-                                                               db_inventory_vars, run_playbook):
-    jobs = len(os.sched_getaffinity(0))
-    record = tmp_path / "pgoptions.txt"
-    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "pg_restore", PGOPTIONS_RECORDER % {
-        "real": Path(PG_BIN_DIR) / "pg_restore", "psql": Path(PG_BIN_DIR) / "psql", "record": record})
-    os.chmod(tmp_path, 0o755)
-    result, work, _ = _restore_with_pg_bin_dir(
-        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, bin_dir, jobs=jobs, seed=8, users=300)
-    # The restore's own call (the download check and the verification only list the archive).
-    lines = record.read_text().splitlines()
-    assert len(lines) == 1, lines
-    pgoptions, server = lines[0].split(" SERVER=")
-    server = "SERVER=" + server
-    assert result.report(work), result.output[-6000:]
-    log = Path(result.report(work)["restore"]["log"]).read_text()
-    assert pgoptions == "PGOPTIONS=-c max_parallel_maintenance_workers=0" and server == "SERVER=0", lines
-    assert "attempt 1: pg_restore --jobs=%d, exit code 0 (max_parallel_maintenance_workers=0" % jobs in log
 
 
 # The OOM killer's other victim: one pg_restore worker, killed with SIGKILL while
@@ -263,5 +242,16 @@ def test_out_of_memory_is_retried_with_half_the_jobs_down_to_one(tmp_path, pg_cl
         header = "attempt %d: pg_restore --jobs=%d, exit code %d" % (number, jobs, rc)
         serial = " (max_parallel_maintenance_workers=0: the jobs take every vCPU) ===" if jobs >= cpus else " ==="
         assert header + serial in log, (header, serial, log[-3000:])
+    # and pg_restore's sessions ran with max_parallel_maintenance_workers=0 on the server in exactly those attempts
+    # (when index builds are serial for every combination of the setting, jobs and vCPUs:
+    # tests/unit/test_restore_engine.py)
+    recorded = (tmp_path / "pgoptions.txt").read_text().splitlines()
+    assert [line.split(" ")[0] for line in recorded] == ["jobs=4", "jobs=2", "jobs=1"], recorded
+    for line in recorded:
+        jobs = int(line.split(" ")[0].split("=")[1])
+        if jobs >= cpus:
+            assert line.endswith(" PGOPTIONS=-c max_parallel_maintenance_workers=0 SERVER=0"), (cpus, line)
+        else:
+            assert " PGOPTIONS= SERVER=" in line and not line.endswith(" SERVER=0"), (cpus, line)
     md = (work / "reports" / report["run_id"] / "report.md").read_text()
     assert "## pg_restore attempts" in md

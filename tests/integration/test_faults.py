@@ -454,7 +454,9 @@ def assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, fail
     assert_no_leftovers(pg_cluster)
     assert_no_partial_files(prod)
     assert not list(prod.work.rglob("*_safety_*")), "a safety backup was taken: the run went too far"
-    return report_of(result, prod, "failed", failed_phase)
+    report = report_of(result, prod, "failed", failed_phase)
+    assert report["metrics"]["downtime_seconds"] is None, report["metrics"]
+    return report
 
 
 # ---- 1. corrupted backup -----------------------------------------------------

@@ -41,8 +41,10 @@ def table_exists(pg_cluster, dbname, table):
     return admin_query(pg_cluster, "SELECT to_regclass(%s) IS NOT NULL", (table,), dbname=dbname)[0][0]
 
 
-@pytest.mark.parametrize("shape, method", [("dbname=%s", "in_place"), ("dbname='%s' sslmode=disable", "in_place"),
-                                           ("dbname=%s", "swap")])
+# Two shapes, one per method: every libpq connection takes the name through one quoting function, proven against
+# libpq's own parser for quotes, spaces and keywords (tests/unit/test_conninfo.py); these runs catch a call site that
+# bypasses it. The swap's staging and previous names hold the shape too.
+@pytest.mark.parametrize("shape, method", [("dbname=%s", "in_place"), ("dbname='%s' sslmode=disable", "swap")])
 def test_a_database_named_like_a_connection_string_is_the_one_restored(shape, method, tmp_path, pg_cluster,
                                                                        yieldvault_db, db_inventory_vars,
                                                                        run_playbook):
@@ -134,9 +136,9 @@ def test_a_check_that_leaves_its_read_only_transaction_is_refused_before_anythin
     assert table_checksums(pg_cluster, name) == sums
 
 
-def _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, check_sql):
-    """restore_checks alone (verify_only.yml) with one check, on a fresh database and a backup of it:
-    (result, database, checksums before)."""
+def _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook, checks):
+    """restore_checks alone (verify_only.yml) with the checks attack-1, attack-2... (one per SQL text of checks),
+    on a fresh database and a backup of it: (result, database, checksums before)."""
     name = "yv_checks_%s" % os.urandom(3).hex()
     yieldvault_db(name, seed=6, users=60, owner=OWNER)
     admin_query(pg_cluster, "CREATE SEQUENCE check_seq", dbname=name)
@@ -144,41 +146,50 @@ def _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_pla
     store.mkdir()
     backup = make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
     sums = table_checksums(pg_cluster, name)
+    entries = [{"name": "attack-%d" % i, "sql": sql, "expected": 1} for i, sql in enumerate(checks, 1)]
     inv = db_inventory_vars(pg_cluster, name, str(tmp_path / "work"), "local", local_dir=str(store), owner=OWNER,
-                            db_restore_checks=[{"name": "attack", "sql": check_sql, "expected": 1}])
+                            db_restore_checks=entries)
     result = run_playbook(str(Path(__file__).parent / "verify_only.yml"), inv,
                           {"verify_dump_path": str(store / backup["name"])})
     return result, name, sums
 
 
-@pytest.mark.parametrize("check_sql", [ESCAPE, 'SELECT 1; COMMIT; DELETE FROM "Referral"; SELECT 1'])
-def test_restore_checks_refuses_a_second_statement(check_sql, tmp_path, pg_cluster, yieldvault_db,
-                                                   db_inventory_vars, run_playbook):
+# One run for both: the refusal names every entry it refuses, before any check runs.
+def test_restore_checks_refuses_a_second_statement(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars,
+                                                   run_playbook):
     result, name, sums = _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
-                                      check_sql)
+                                      [ESCAPE, 'SELECT 1; COMMIT; DELETE FROM "Referral"; SELECT 1'])
     result.assert_failed()
     out = flat(result.output)
-    assert "Refusing to run db_restore_checks: db_restore_checks entry 1 (attack)" in out, result.describe()
+    assert "Refusing to run db_restore_checks: db_restore_checks entry 1 (attack-1)" in out, result.describe()
+    assert "db_restore_checks entry 2 (attack-2)" in out, result.describe()
     assert "more than one statement" in out and "No check ran and nothing was changed" in out
     assert not table_exists(pg_cluster, name, "public.escaped_check"), "the check created a table"
     assert table_checksums(pg_cluster, name) == sums, "a check changed the database"
 
 
-@pytest.mark.parametrize("check_sql, error", [
+CANNOT_WRITE = [
     ('WITH d AS (DELETE FROM "Referral" RETURNING 1) SELECT count(*) FROM d', "data-modifying"),
     ("CREATE TABLE escaped_check (i int)", "syntax error"),
     ("SELECT nextval('check_seq')", "read-only transaction"),
     ("SELECT set_config('transaction_read_only', 'off', true)::int + nextval('check_seq')", ""),
-])
-def test_restore_checks_one_statement_cannot_write(check_sql, error, tmp_path, pg_cluster, yieldvault_db,
-                                                   db_inventory_vars, run_playbook):
+]
+
+
+def test_restore_checks_one_statement_cannot_write(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars,
+                                                   run_playbook):
     # Guards: the read-only transaction held these before the change too; now the cursor refuses the first two
-    # outright (DECLARE takes one SELECT/VALUES query without a data-modifying WITH).
+    # outright (DECLARE takes one SELECT/VALUES query without a data-modifying WITH). One run for the four: each
+    # check has a transaction of its own, rolled back after it, and a failed one does not stop the next.
     result, name, sums = _verify_only(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook,
-                                      check_sql)
+                                      [query for query, _error in CANNOT_WRITE])
     result.assert_failed()
     out = flat(result.output)
-    assert "FAIL: SQL check: attack" in out and error in out, result.describe()
+    for i, (_query, error) in enumerate(CANNOT_WRITE, 1):
+        start = out.find("FAIL: SQL check: attack-%d (" % i)
+        assert start >= 0, (i, result.describe())
+        end = out.find("SQL check: attack-%d (" % (i + 1), start)
+        assert error in out[start:end if end > 0 else len(out)], (i, error, out[start:start + 400])
     assert not table_exists(pg_cluster, name, "public.escaped_check")
     assert admin_query(pg_cluster, "SELECT last_value, is_called FROM check_seq", dbname=name)[0] == (1, False)
     assert table_checksums(pg_cluster, name) == sums, "a check changed the database"

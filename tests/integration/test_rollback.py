@@ -56,7 +56,19 @@ def test_rollback_to_a_kept_previous_database(pg_cluster, run_playbook, yv):  # 
     inv = dict(yv["inv"], db_restore_keep_previous=True)
     restore = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
     restore.assert_ok()
-    previous = restore.report(str(yv["work"]))["previous_database"]["name"]
+    kept = restore.report(str(yv["work"]))["previous_database"]
+    previous = kept["name"]
+    # db_restore_keep_previous: the old production kept intact under <db>__pre_<run>, and how to go back to it
+    assert kept["kept"] is True
+    assert databases(pg_cluster, yv["name"] + "__pre_") == [previous]
+    assert table_checksums(pg_cluster, previous) == sums_before
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
+    assert "rollback.yml -e previous=" + previous in kept["detail"]
+    # the next run reports the kept database and never drops it
+    check = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]}, check=True)
+    check.assert_ok()
+    assert "never dropped automatically" in check.stdout and previous in check.stdout
+    assert databases(pg_cluster, yv["name"] + "__pre_") == [previous]
 
     result = run_playbook("rollback.yml", yv["inv"], {"previous": previous, "confirm": yv["name"]})
     result.assert_ok()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import make_backup
-from dbutil import (admin_query, create_marked_database, database_exists, drop_database, exact_counts, table_checksums,
+from dbutil import (admin_query, create_marked_database, drop_database, exact_counts, table_checksums,
                     wrapped_bin_dir)
 from pg_cluster import connect
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
@@ -110,26 +110,6 @@ exec %(real)s "$@" --section=post-data
 
     md = (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()
     assert "Method | swap" in md and previous["name"] in md
-
-
-def test_keep_previous_keeps_the_old_database_intact(pg_cluster, run_playbook, yv):  # noqa: F811
-    sums_before = table_checksums(pg_cluster, yv["name"])
-    inv = dict(yv["inv"], db_restore_keep_previous=True)
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
-    result.assert_ok()
-    report = result.report(str(yv["work"]))
-    previous = report["previous_database"]["name"]
-    assert report["previous_database"]["kept"] is True
-    assert databases(pg_cluster, yv["name"] + "__pre_") == [previous]
-    assert table_checksums(pg_cluster, previous) == sums_before
-    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
-    assert "rollback.yml -e previous=" + previous in report["previous_database"]["detail"]
-
-    # the next run reports the kept database and never drops it
-    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]}, check=True)
-    result.assert_ok()
-    assert "never dropped automatically" in result.stdout and previous in result.stdout
-    assert database_exists(pg_cluster, previous)
 
 
 def test_smoke_failure_after_the_swap_swaps_back(pg_cluster, run_playbook, yv, free_port):  # noqa: F811
@@ -239,18 +219,6 @@ def test_bad_staging_name_is_refused(pg_cluster, run_playbook, yv, staging):  # 
     result.assert_failed("Refusing the swap")
     assert "Nothing was changed" in result.output
     assert table_checksums(pg_cluster, yv["name"]) == sums
-
-
-def test_check_mode_shows_the_swap(pg_cluster, run_playbook, yv):  # noqa: F811
-    sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", yv["inv"], {"point": "latest"}, check=True)
-    result.assert_ok()
-    out = " ".join(result.stdout.split())
-    assert "Method: swap" in out
-    assert "Would rename, in one transaction: %s -> %s__pre_" % (yv["name"], yv["name"]) in out
-    assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
-    assert table_checksums(pg_cluster, yv["name"]) == sums
-    assert databases(pg_cluster, yv["name"] + "__") == []
 
 
 ODD_OWNER = 'yv "o\'wner" 100%'

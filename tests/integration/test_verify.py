@@ -120,26 +120,6 @@ def test_missing_index_and_failing_sql_check_are_reported(pg_cluster, run_playbo
         _pg(pg_cluster, "dropdb", "--if-exists", target)
 
 
-def test_intact_restore_passes_every_check(pg_cluster, run_playbook, backed_up):
-    target = backed_up["name"] + "_ok"
-    _restore_copy(pg_cluster, backed_up, target)
-    try:
-        result = _verify(run_playbook, backed_up, target, db_restore_amcheck=True,
-                         db_restore_checks=[{"name": "no unknown type", "expected": 0,
-                                             "sql": 'SELECT count(*) FROM "Transaction" WHERE "type" = \'NOPE\''}])
-        result.assert_ok()
-        out = flat(result.output)
-        assert "FAIL:" not in out
-        for check in ("row counts equal the backup's manifest exactly",
-                      "every object in the backup's table of contents exists",
-                      "SQL check: no unknown type",
-                      "no failed or rolled-back Prisma migration in public._prisma_migrations",
-                      "amcheck: B-tree indexes are consistent"):
-            assert "PASS: " + check in out, check
-    finally:
-        _pg(pg_cluster, "dropdb", "--if-exists", target)
-
-
 # ---- backups made by cron (pg_dump -Fc and an md5, no manifest): the backup's own data is the truth ----
 
 def _minutes_ago(n):

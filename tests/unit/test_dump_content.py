@@ -203,6 +203,23 @@ def test_a_truncated_backup_with_a_matching_checksum_is_refused_in_the_download_
     assert result['inspect']['content']['damage_confirmed'] is True
 
 
+def test_a_dump_newer_than_pg_restore_is_refused_in_the_download_call(tmp_path, run_main):
+    # A custom-format archive claiming version 1.16 (pg_dump of PostgreSQL 17), with a matching checksum: this
+    # pg_restore cannot read it, so the download call refuses it before anything changes, naming the version.
+    import hashlib
+    from ansible_collections.yieldvault.db_restore.plugins.modules import backup_checksum
+    data = bytearray(open(os.path.join(DATA, 'content.dump'), 'rb').read())
+    assert data[:5] == b'PGDMP'
+    data[5:8] = bytes([1, 16, 0])
+    src = tmp_path / 'newer.dump'
+    src.write_bytes(bytes(data))
+    result = run_main(backup_checksum.main, path=str(tmp_path / 'app_20261204_1200.dump'), src=str(src),
+                      expected_md5=hashlib.md5(bytes(data)).hexdigest(), inspect=True, count_rows=True,
+                      pg_restore=_pg_restore())
+    assert result['rc'] == 1, result
+    assert '1.16' in result['msg'] and 'Nothing was changed' in result['msg'], result['msg']
+
+
 def test_damage_only_our_reader_sees_is_not_a_refusal(tmp_path, run_main, monkeypatch):
     # If our reader ever calls a good archive damaged, pg_restore reads it to the end and the backup is used
     # (its counts then come from the manifest or the database before the restore).

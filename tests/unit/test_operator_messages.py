@@ -1,6 +1,7 @@
 """The messages an operator sees from the modules name what the operator can change - a db_restore_*
 setting, an extra var, a file in the store - never a module option the playbooks set themselves
 (require_expected, sidecar=, expected_md5, allow_rpo_breach, local_dir, ...)."""
+import datetime
 import hashlib
 import re
 
@@ -106,6 +107,23 @@ def test_catalog_messages(tmp_path, run_main):
     assert any('db_restore_allow_rpo_breach is true' in w for w in warnings), warnings
     for warning in warnings:
         assert_operator_message(warning)
+
+
+# The refusals of the backup choice, each the message of one fail_json of the call that select_backup makes; end
+# to end, test_restore.py's "RPO breach" proves that call's failure reaches the operator with nothing changed.
+@pytest.mark.parametrize('args, fragment', [
+    ({'point': 'yesterday-ish'}, 'ISO 8601'),
+    ({'point': (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')},
+     'future'),
+    ({'point': '2020-01-01T00:00:00Z'}, 'No backup was taken at or before'),
+    ({'backup': 'nope_20200101_0000.dump'}, 'nope_20200101_0000.dump'),
+], ids=['unparsable point', 'point in the future', 'no backup at or before the point', 'unknown explicit backup'])
+def test_catalog_refuses_the_point_or_the_backup(tmp_path, run_main, args, fragment):
+    store, name = _store(tmp_path)
+    result = run_main(catalog_main, store='local', database='prod', local_dir=str(store), **args)
+    assert result['rc'] == 1, result
+    assert fragment in result['msg'] and result['msg'].endswith('Nothing was changed.'), result['msg']
+    assert_operator_message(result['msg'])
 
 
 @pytest.mark.parametrize('given', ['/etc/passwd', 'database/prod_20260429_1400.dump', 's3://b/prod_20260429_1400.dump'])
