@@ -38,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg2
 import pytest
 from psycopg2 import sql
 
@@ -419,6 +420,15 @@ def assert_backend_restarted(pm2, prod, report):
     assert_healthy(pm2)
     entry = [s for s in report["services"] if s["name"] == APP]
     assert entry and entry[0]["action"] == "stopped and started", report["services"]
+
+
+def assert_owner_can_log_in(pg_cluster):
+    """The application's role logs in to production (no connection limit of 0 left behind), as the backend does."""
+    try:
+        psycopg2.connect(host=pg_cluster["host"], port=pg_cluster["port"], user=OWNER, password=OWNER_PASSWORD,
+                         dbname=DB, connect_timeout=5).close()
+    except psycopg2.Error as exc:
+        pytest.fail("the owner cannot log in to production: %s" % exc)
 
 
 def assert_lock_released(prod):
@@ -848,19 +858,35 @@ def test_second_concurrent_run_is_refused_with_the_lock_holder(pg_cluster, site,
 
 def test_kill_after_the_services_stopped_the_next_run_starts_them_again(pg_cluster, site, pm2, prod, gate,
                                                                         run_playbook, tmp_path):
-    """kill -9 of the run right after the swap, while the backend is stopped: the run's journal named the services
-    it was about to stop, so the run that takes the lock over starts them again (before, they stayed stopped: the
-    next run found them stopped and left them so, and reported success with the application down)."""
-    from test_crash import crash_env, follow_the_messages
+    """kill -9 of the run right after the swap committed, while the backend is stopped (issue 20, cases 3 and 4).
+    The next run, from ANOTHER work directory, is refused by the lock on the server: it names the dead run and
+    what it left. The run told to take the lock over starts the services the journal named again (before, they
+    stayed stopped and the run reported success with the application down), and gives production's connection
+    limit back from the journal (before, it found 0 and kept 0: 'too many connections' after a success)."""
+    from test_crash import crash_env, follow_the_messages, unmarked_databases
+    # Not 7 as the crash suite has it: the backend's pool connects as the owner, which the limit counts.
+    admin_query(pg_cluster, sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 20").format(sql.Identifier(DB)))
     extra = {"point": "latest", "confirm": DB}
     crashed = run_playbook("restore.yml", prod.inv(), extra, env=crash_env(tmp_path, YV_CRASH_AT_TASK="Record the swap"))
     assert crashed.rc in (-9, 137), crashed.describe(3000)
     assert pm2.statuses(APP) != ["online"], "the backend should be stopped by the killed run"
+    assert connection_limit(pg_cluster) == 0
+
+    other = restore(run_playbook, prod.inv(db_restore_work_dir=str(tmp_path / "other-work")))
+    other.assert_failed("is held by run restore-%s-" % DB)
+    out = " ".join(other.output.split())
+    assert "killed after the swap" in out and "Nothing was changed" in out, other.describe(4000)
+    assert "db_restore_break_lock=true" in out
+
     result, passed = follow_the_messages(run_playbook, "restore.yml", prod.inv(), extra)
     assert passed == ["db_restore_break_lock"], passed
+    assert "The connection limit of %s was given back (20)" % DB in " ".join(result.output.split())
+    assert connection_limit(pg_cluster) == 20
     assert_production_is(pg_cluster, site["newer"], "the chosen backup")
+    assert unmarked_databases(pg_cluster, DB) == [], "databases without the collection's mark"
     report = report_of(result, prod, "succeeded")
     assert_backend_restarted(pm2, prod, report)
+    assert_owner_can_log_in(pg_cluster)
     assert_lock_released(prod)
 
 
