@@ -479,6 +479,7 @@ def test_corrupted_backup_is_refused_before_anything_stops(pg_cluster, site, pm2
     flip_a_byte(prod.store / site["newer"]["name"])
     result = restore(run_playbook, prod.inv())
     result.assert_failed("Checksum mismatch")
+    assert "nothing was changed" in result.stdout.lower()
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
     assert site["newer"]["name"] in report["error"]
     assert not (prod.work / "restore" / site["newer"]["name"]).exists(), "the corrupt backup reached pg_restore's path"

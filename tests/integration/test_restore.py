@@ -396,7 +396,6 @@ BAD_INPUTS = {
     # it answered "Backup passwd.dump was not found"
     "a path as the backup": (lambda yv: {"backup": "/etc/passwd", "confirm": yv["name"]},
                              "file name as listed in the store"),
-    "checksum mismatch": (_corrupt_byte, "Checksum mismatch"),
     "missing confirm without a terminal": (lambda yv: {"point": "latest"}, "confirm"),
     "wrong confirm": (lambda yv: {"point": "latest", "confirm": "yieldvault_prod"}, "does not match"),
     "lock held by another run": (_held_lock, "alice"),
