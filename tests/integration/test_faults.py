@@ -504,17 +504,6 @@ def test_corrupted_backup_falls_back_to_the_older_backup_within_the_rpo(pg_clust
 
 # ---- 2. and 3. S3 downloads that break ---------------------------------------
 
-def test_truncated_download_never_reaches_pg_restore(pg_cluster, site, s3_server, s3_site, cutting_proxy, pm2, prod,
-                                                     run_playbook):
-    proxy = cutting_proxy(match=s3_site["key"], cut_after=site["newer"]["size"] // 2)
-    result = restore(run_playbook, prod.inv("s3", s3=dict(s3_server, endpoint_url=proxy.url),
-                                            bucket=s3_site["bucket"]))
-    assert proxy.cut_count >= 1, "the proxy never cut the download: %s\n%s" % (proxy.requests, result.describe(3000))
-    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
-    assert site["newer"]["name"] in report["error"]
-    assert not (prod.work / "restore" / site["newer"]["name"]).exists()
-
-
 def test_s3_endpoint_down_mid_download_is_refused(pg_cluster, site, s3_server, s3_site, cutting_proxy, pm2, prod,
                                                   run_playbook):
     proxy = cutting_proxy(match=s3_site["key"], cut_after=site["newer"]["size"] // 3, go_down=True)
