@@ -552,8 +552,15 @@ def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, 
     gate.open()
     make_backup.break_sql_keeping_sidecar(prod.store / site["newer"]["name"])
     result = restore(run_playbook, prod.inv())
+    result.assert_failed("FAILED")
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "restore_database")
     assert "pg_restore" in report["error"] or "Restoring" in report["error"], report["error"]
+    # The swap restores into the staging database while production serves: nothing stopped, no downtime, and the
+    # timeline printed at the end agrees (it printed the staging restore as downtime).
+    assert report["metrics"]["downtime_seconds"] is None, "nothing was stopped, so there was no downtime"
+    assert "no downtime: no phase stopped a service" in result.stdout, result.describe()
+    attempts = report["restore"]["attempts"]
+    assert len(attempts) == 1 and not attempts[0]["out_of_memory"], "a corrupt archive was taken for out of memory"
 
 
 def test_file_valid_for_its_checksum_but_no_dump_stops_in_the_download(pg_cluster, site, pm2, prod, run_playbook):
