@@ -641,7 +641,13 @@ def test_pg_restore_killed_mid_way(method, every, pg_cluster, site, pm2, prod, g
     assert "killed by signal 9" in report["error"], report["error"]
     # The attempts of the restore that failed, not (only) those of the rollback's own pg_restore.
     assert [a["rc"] for a in report["restore"]["attempts"]][:2] == [137, 137], report["restore"]["attempts"]
-    assert report["rollback"]["succeeded"] is True, report["rollback"]
+    assert report["rollback"]["succeeded"] is True and report["rollback"]["verified"] is True, report["rollback"]
+    # auto gives one custom-format file in place (tests/unit/test_safety_formats.py), restored in parallel after
+    # the drop; test_restore.py restores the directory format.
+    safety = report["safety_backup"]
+    assert safety["format"] == "custom" and safety["path"].endswith(".dump"), safety
+    assert make_backup.file_md5(safety["path"]) == safety["md5"]
+    assert [(a["jobs"], a["rc"]) for a in report["restore"]["rollback_attempts"]] == [(2, 0)], report["restore"]
     assert_backend_restarted(pm2, prod, report)
 
 

@@ -288,15 +288,15 @@ def test_a_truncated_backup_is_refused_before_anything_changes(pg_cluster, run_p
 
 
 # Which format auto gives (custom in place: a rollback after the drop needs no room to unpack it) is
-# tests/unit/test_safety_formats.py; here each format is restored after a drop.
-@pytest.mark.parametrize("safety_format,expected", [("directory", "directory_tar"), ("custom", "custom")])
+# tests/unit/test_safety_formats.py; here the directory format, which is unpacked, is restored after a drop. The
+# custom file auto gives in place is restored after a drop by test_faults.py::test_pg_restore_killed_mid_way.
+@pytest.mark.parametrize("safety_format,expected", [("directory", "directory_tar")])
 def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, run_playbook, yv, safety_format,
                                                                     expected, receiver):  # noqa: F811
     # In place the failure comes after the drop, so the safety backup is restored
     # and checked against the snapshot before the restore. (With the swap method
-    # the same backup fails in the staging database: test_swap.py.) In both
-    # formats: a directory dump packed into .dir.tar (unpacked for pg_restore),
-    # and one custom-format file.
+    # the same backup fails in the staging database: test_faults.py.) A directory
+    # dump packed into .dir.tar, unpacked for pg_restore.
     _break_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2,
