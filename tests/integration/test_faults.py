@@ -653,22 +653,19 @@ def test_pg_restore_killed_mid_way(method, every, pg_cluster, site, pm2, prod, g
 
 # ---- 6. verification fails after a clean restore --------------------------------
 
-@pytest.mark.parametrize("method", ["swap", "in_place"])
-def test_verification_failure_after_a_clean_restore(method, pg_cluster, site, pm2, prod, gate, run_playbook):
+def test_verification_failure_after_a_clean_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
+    # With the swap the failure comes before the services stop. In place it comes after the drop and is rolled
+    # back: test_verify.py::test_rollback_with_a_stale_materialized_view_is_verified (the backend restarted after
+    # that rollback: test_pg_restore_killed_mid_way[in_place-every]).
     gate.open()
     check = {"name": "no user was ever created", "sql": 'SELECT count(*) FROM "User"', "expected": 0}
-    result = restore(run_playbook, prod.inv(db_restore_method=method, db_restore_checks=[check]))
+    result = restore(run_playbook, prod.inv(db_restore_method="swap", db_restore_checks=[check]))
     result.assert_failed()
     assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
     assert_lock_released(prod)
     assert_no_leftovers(pg_cluster)
-    if method == "swap":
-        report = report_of(result, prod, "failed", "verify_restore")
-        assert_backend_untouched(pm2, prod)
-    else:
-        report = report_of(result, prod, "rolled_back", "verify_restore")
-        assert report["rollback"]["succeeded"] is True
-        assert_backend_restarted(pm2, prod, report)
+    report = report_of(result, prod, "failed", "verify_restore")
+    assert_backend_untouched(pm2, prod)
     failed = [v for v in report["verification"] if not v["passed"]]
     assert any(check["name"] in v["check"] for v in failed), report["verification"]
 
