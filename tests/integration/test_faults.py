@@ -1062,13 +1062,3 @@ def test_a_misspelled_owner_is_refused_before_anything_changes(pg_cluster, site,
     assert "db_restore_owner" in report["error"] and "db_restore_create_owner=true" in report["error"], report["error"]
     assert role_login(pg_cluster, misspelled_owner) is None, "the role was created"
     assert connection_limit(pg_cluster) == -1
-
-
-def test_an_owner_created_on_request_is_nologin(pg_cluster, site, pm2, prod, misspelled_owner, run_playbook):
-    result = restore(run_playbook, prod.inv(db_restore_owner=misspelled_owner, db_restore_create_owner=True))
-    result.assert_ok()
-    assert "would be CREATED NOLOGIN, as db_restore_create_owner asks" in " ".join(result.stdout.split())
-    assert_production_is(pg_cluster, site["newer"], "the newer backup")
-    assert role_login(pg_cluster, misspelled_owner) is False, "the created owner role may log in"
-    owner = admin_query(pg_cluster, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (DB,))
-    assert owner == [(misspelled_owner,)]

@@ -250,9 +250,20 @@ def test_plain_sql_backup_is_detected_from_its_content(fmt, owner, tmp_path, pg_
     make_backup.write_sidecar(path)
     sums = table_checksums(pg_cluster, yv["name"])
     # The odd owner does not exist before the first run that names it: created (NOLOGIN) as asked.
+    created = owner == ODD_PLAIN_OWNER
+    if created:
+        admin_query(pg_cluster, 'DROP ROLE IF EXISTS "%s"' % owner.replace('"', '""'))
     inv = dict(yv["inv"], db_restore_owner=owner, db_restore_create_owner=True)
     result = run_playbook("restore.yml", inv, {"backup": b["name"], "confirm": yv["name"]})
     result.assert_ok()
+    if created:
+        assert "would be CREATED NOLOGIN, as db_restore_create_owner asks" in " ".join(result.stdout.split())
+        # created for the tables, not for logging in: the application logs in as a role of its own
+        login = admin_query(pg_cluster, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (owner,))
+        assert login == [(False,)], "the created owner role may log in"
+        datdba = admin_query(pg_cluster, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                             (yv["name"],))
+        assert datdba == [(owner,)], datdba
     assert table_checksums(pg_cluster, yv["name"]) == sums
     assert tables_without_statistics(pg_cluster, yv["name"]) == []
     report = result.report(str(yv["work"]))
