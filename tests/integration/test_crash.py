@@ -5,8 +5,10 @@ run's message tells the operator, and check what a DBA would (issue 20):
 - the application role can log in (no connection limit left at 0);
 - no database is left without the collection's mark.
 
-`make test` runs a few points (the swap, the drop in place, mid-pg_restore in place); `make crash-sweep` kills
-the run at every task that changed something in a reference run (YV_CRASH_SWEEP=1), for both methods.
+`make test` runs a few points (the drop in place, mid-pg_restore in place; the swap is
+test_faults.py::test_kill_after_the_services_stopped_the_next_run_starts_them_again, with the backend running);
+`make crash-sweep` kills the run at every task that changed something in a reference run (YV_CRASH_SWEEP=1), for
+both methods.
 """
 import json
 import os
@@ -90,34 +92,6 @@ def crash(run_playbook, tmp_path, inv, extra, playbook="restore.yml", **env):
     result = run_playbook(playbook, inv, extra, env=crash_env(tmp_path, **env))
     assert result.rc in (-9, 137), "the run was not killed where asked (%s):\n%s" % (env, result.describe(3000))
     return result
-
-
-def test_kill_at_the_swap_gives_the_connection_limit_back_and_locks_other_work_dirs_out(
-        pg_cluster, run_playbook, crashable, tmp_path):
-    """Issue 20, cases 3 and 4. Killed right after the swap committed: the next run, from ANOTHER work directory,
-    is refused by the lock on the server (it named the dead run and what it left); the run told to take the lock
-    over gives production's connection limit back from the journal: before, it found 0 and kept 0, and the
-    application got 'too many connections' after a run reported success."""
-    yv = crashable
-    name = yv["name"]
-    admin_query(pg_cluster, 'ALTER DATABASE "%s" CONNECTION LIMIT 7' % name)
-    before = table_checksums(pg_cluster, name)
-    extra = {"point": "latest", "confirm": name}
-    crash(run_playbook, tmp_path, yv["inv"], extra, YV_CRASH_AT_TASK="Record the swap")
-    assert admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (name,))[0][0] == 0
-
-    other = run_playbook("restore.yml", dict(yv["inv"], db_restore_work_dir=str(tmp_path / "other-work")), extra)
-    other.assert_failed("is held by run restore-%s-" % name)
-    out = " ".join(other.output.split())
-    assert "killed after the swap" in out and "Nothing was changed" in out, other.describe(4000)
-    assert "db_restore_break_lock=true" in out
-
-    result, passed = follow_the_messages(run_playbook, "restore.yml", yv["inv"], extra)
-    assert passed == ["db_restore_break_lock"], passed
-    assert "The connection limit of %s was given back (7)" % name in " ".join(result.output.split())
-    state = check_invariants(pg_cluster, name, {"before": before, "backup": yv["states"][2]["sums"]}, "swap")
-    assert state == "backup"
-    assert admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (name,))[0][0] == 7
 
 
 def test_kill_mid_pg_restore_in_place_then_rollback_picks_the_good_safety_backup(

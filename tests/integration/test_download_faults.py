@@ -107,8 +107,12 @@ def test_a_backup_that_never_downloads_fails_then_falls_back_to_an_older_one(pg_
     assert report["failed_phase"] == "fetch_backup"
     assert [a["attempt"] for a in report["download_attempts"]] == [1, 2]
     assert all(a["error"] for a in report["download_attempts"])
+    assert newest["backup"]["name"] in report["error"], report["error"]
     assert not list((Path(yv_s3["work"]) / "restore").glob("*.dump")), "a broken download reached its final name"
     assert_no_partial_files(yv_s3["work"])
+    # refused before anything changed: no safety backup taken, the lock released
+    assert not list(Path(yv_s3["work"]).rglob("*_safety_*")), "a safety backup was taken: the run went too far"
+    assert not list((Path(yv_s3["work"]) / "locks").iterdir()), "the lock was not released"
 
     # With older backups allowed: the older one (15 minutes of data loss, within the RPO of 60) is restored.
     result = run_playbook("restore.yml", dict(inv, db_restore_try_older_backups=True),

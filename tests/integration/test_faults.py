@@ -38,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg2
 import pytest
 from psycopg2 import sql
 
@@ -421,6 +422,15 @@ def assert_backend_restarted(pm2, prod, report):
     assert entry and entry[0]["action"] == "stopped and started", report["services"]
 
 
+def assert_owner_can_log_in(pg_cluster):
+    """The application's role logs in to production (no connection limit of 0 left behind), as the backend does."""
+    try:
+        psycopg2.connect(host=pg_cluster["host"], port=pg_cluster["port"], user=OWNER, password=OWNER_PASSWORD,
+                         dbname=DB, connect_timeout=5).close()
+    except psycopg2.Error as exc:
+        pytest.fail("the owner cannot log in to production: %s" % exc)
+
+
 def assert_lock_released(prod):
     locks = prod.work / "locks"
     assert not locks.exists() or not list(locks.iterdir()), "the lock was not released: %s" % list(locks.iterdir())
@@ -471,6 +481,7 @@ def test_corrupted_backup_is_refused_before_anything_stops(pg_cluster, site, pm2
     flip_a_byte(prod.store / site["newer"]["name"])
     result = restore(run_playbook, prod.inv())
     result.assert_failed("Checksum mismatch")
+    assert "nothing was changed" in result.stdout.lower()
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
     assert site["newer"]["name"] in report["error"]
     assert not (prod.work / "restore" / site["newer"]["name"]).exists(), "the corrupt backup reached pg_restore's path"
@@ -494,17 +505,6 @@ def test_corrupted_backup_falls_back_to_the_older_backup_within_the_rpo(pg_clust
 
 
 # ---- 2. and 3. S3 downloads that break ---------------------------------------
-
-def test_truncated_download_never_reaches_pg_restore(pg_cluster, site, s3_server, s3_site, cutting_proxy, pm2, prod,
-                                                     run_playbook):
-    proxy = cutting_proxy(match=s3_site["key"], cut_after=site["newer"]["size"] // 2)
-    result = restore(run_playbook, prod.inv("s3", s3=dict(s3_server, endpoint_url=proxy.url),
-                                            bucket=s3_site["bucket"]))
-    assert proxy.cut_count >= 1, "the proxy never cut the download: %s\n%s" % (proxy.requests, result.describe(3000))
-    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
-    assert site["newer"]["name"] in report["error"]
-    assert not (prod.work / "restore" / site["newer"]["name"]).exists()
-
 
 def test_s3_endpoint_down_mid_download_is_refused(pg_cluster, site, s3_server, s3_site, cutting_proxy, pm2, prod,
                                                   run_playbook):
@@ -554,8 +554,15 @@ def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, 
     gate.open()
     make_backup.break_sql_keeping_sidecar(prod.store / site["newer"]["name"])
     result = restore(run_playbook, prod.inv())
+    result.assert_failed("FAILED")
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "restore_database")
     assert "pg_restore" in report["error"] or "Restoring" in report["error"], report["error"]
+    # The swap restores into the staging database while production serves: nothing stopped, no downtime, and the
+    # timeline printed at the end agrees (it printed the staging restore as downtime).
+    assert report["metrics"]["downtime_seconds"] is None, "nothing was stopped, so there was no downtime"
+    assert "no downtime: no phase stopped a service" in result.stdout, result.describe()
+    attempts = report["restore"]["attempts"]
+    assert len(attempts) == 1 and not attempts[0]["out_of_memory"], "a corrupt archive was taken for out of memory"
 
 
 def test_file_valid_for_its_checksum_but_no_dump_stops_in_the_download(pg_cluster, site, pm2, prod, run_playbook):
@@ -636,28 +643,31 @@ def test_pg_restore_killed_mid_way(method, every, pg_cluster, site, pm2, prod, g
     assert "killed by signal 9" in report["error"], report["error"]
     # The attempts of the restore that failed, not (only) those of the rollback's own pg_restore.
     assert [a["rc"] for a in report["restore"]["attempts"]][:2] == [137, 137], report["restore"]["attempts"]
-    assert report["rollback"]["succeeded"] is True, report["rollback"]
+    assert report["rollback"]["succeeded"] is True and report["rollback"]["verified"] is True, report["rollback"]
+    # auto gives one custom-format file in place (tests/unit/test_safety_formats.py), restored in parallel after
+    # the drop; test_restore.py restores the directory format.
+    safety = report["safety_backup"]
+    assert safety["format"] == "custom" and safety["path"].endswith(".dump"), safety
+    assert make_backup.file_md5(safety["path"]) == safety["md5"]
+    assert [(a["jobs"], a["rc"]) for a in report["restore"]["rollback_attempts"]] == [(2, 0)], report["restore"]
     assert_backend_restarted(pm2, prod, report)
 
 
 # ---- 6. verification fails after a clean restore --------------------------------
 
-@pytest.mark.parametrize("method", ["swap", "in_place"])
-def test_verification_failure_after_a_clean_restore(method, pg_cluster, site, pm2, prod, gate, run_playbook):
+def test_verification_failure_after_a_clean_restore(pg_cluster, site, pm2, prod, gate, run_playbook):
+    # With the swap the failure comes before the services stop. In place it comes after the drop and is rolled
+    # back: test_verify.py::test_rollback_with_a_stale_materialized_view_is_verified (the backend restarted after
+    # that rollback: test_pg_restore_killed_mid_way[in_place-every]).
     gate.open()
     check = {"name": "no user was ever created", "sql": 'SELECT count(*) FROM "User"', "expected": 0}
-    result = restore(run_playbook, prod.inv(db_restore_method=method, db_restore_checks=[check]))
+    result = restore(run_playbook, prod.inv(db_restore_method="swap", db_restore_checks=[check]))
     result.assert_failed()
     assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
     assert_lock_released(prod)
     assert_no_leftovers(pg_cluster)
-    if method == "swap":
-        report = report_of(result, prod, "failed", "verify_restore")
-        assert_backend_untouched(pm2, prod)
-    else:
-        report = report_of(result, prod, "rolled_back", "verify_restore")
-        assert report["rollback"]["succeeded"] is True
-        assert_backend_restarted(pm2, prod, report)
+    report = report_of(result, prod, "failed", "verify_restore")
+    assert_backend_untouched(pm2, prod)
     failed = [v for v in report["verification"] if not v["passed"]]
     assert any(check["name"] in v["check"] for v in failed), report["verification"]
 
@@ -850,19 +860,35 @@ def test_second_concurrent_run_is_refused_with_the_lock_holder(pg_cluster, site,
 
 def test_kill_after_the_services_stopped_the_next_run_starts_them_again(pg_cluster, site, pm2, prod, gate,
                                                                         run_playbook, tmp_path):
-    """kill -9 of the run right after the swap, while the backend is stopped: the run's journal named the services
-    it was about to stop, so the run that takes the lock over starts them again (before, they stayed stopped: the
-    next run found them stopped and left them so, and reported success with the application down)."""
-    from test_crash import crash_env, follow_the_messages
+    """kill -9 of the run right after the swap committed, while the backend is stopped (issue 20, cases 3 and 4).
+    The next run, from ANOTHER work directory, is refused by the lock on the server: it names the dead run and
+    what it left. The run told to take the lock over starts the services the journal named again (before, they
+    stayed stopped and the run reported success with the application down), and gives production's connection
+    limit back from the journal (before, it found 0 and kept 0: 'too many connections' after a success)."""
+    from test_crash import crash_env, follow_the_messages, unmarked_databases
+    # Not 7 as the crash suite has it: the backend's pool connects as the owner, which the limit counts.
+    admin_query(pg_cluster, sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 20").format(sql.Identifier(DB)))
     extra = {"point": "latest", "confirm": DB}
     crashed = run_playbook("restore.yml", prod.inv(), extra, env=crash_env(tmp_path, YV_CRASH_AT_TASK="Record the swap"))
     assert crashed.rc in (-9, 137), crashed.describe(3000)
     assert pm2.statuses(APP) != ["online"], "the backend should be stopped by the killed run"
+    assert connection_limit(pg_cluster) == 0
+
+    other = restore(run_playbook, prod.inv(db_restore_work_dir=str(tmp_path / "other-work")))
+    other.assert_failed("is held by run restore-%s-" % DB)
+    out = " ".join(other.output.split())
+    assert "killed after the swap" in out and "Nothing was changed" in out, other.describe(4000)
+    assert "db_restore_break_lock=true" in out
+
     result, passed = follow_the_messages(run_playbook, "restore.yml", prod.inv(), extra)
     assert passed == ["db_restore_break_lock"], passed
+    assert "The connection limit of %s was given back (20)" % DB in " ".join(result.output.split())
+    assert connection_limit(pg_cluster) == 20
     assert_production_is(pg_cluster, site["newer"], "the chosen backup")
+    assert unmarked_databases(pg_cluster, DB) == [], "databases without the collection's mark"
     report = report_of(result, prod, "succeeded")
     assert_backend_restarted(pm2, prod, report)
+    assert_owner_can_log_in(pg_cluster)
     assert_lock_released(prod)
 
 
@@ -968,17 +994,17 @@ def imposter(pg_cluster, site):
     drop_db(pg_cluster, IMPOSTER)
 
 
-@pytest.mark.parametrize("method", ["swap", "in_place"])
 def test_a_backup_of_another_database_under_this_name_is_refused_before_anything_changes(
-        method, pg_cluster, site, pm2, prod, imposter, run_playbook):
+        pg_cluster, site, pm2, prod, imposter, run_playbook):
     """The newest backup's file is replaced by a dump of another database (same schema), keeping the name and
     writing a matching md5 sidecar: the archive header names the other database, so the run refuses it in the
-    download, before anything stops - production's rows and connection limit untouched, no safety backup."""
+    download, before anything stops - production's rows and connection limit untouched, no safety backup.
+    The download never reads the method (the run stops before it matters), so the default swap is enough."""
     path = prod.store / site["newer"]["name"]
     make_backup.pg_dump(pg_cluster, IMPOSTER, path)
     make_backup.write_sidecar(path)
     limit_before = connection_limit(pg_cluster)
-    result = restore(run_playbook, prod.inv(db_restore_method=method))
+    result = restore(run_playbook, prod.inv())
     result.assert_failed("lies about what it is")
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
     assert "dumped from database %s" % IMPOSTER in report["error"], report["error"]
@@ -1038,13 +1064,3 @@ def test_a_misspelled_owner_is_refused_before_anything_changes(pg_cluster, site,
     assert "db_restore_owner" in report["error"] and "db_restore_create_owner=true" in report["error"], report["error"]
     assert role_login(pg_cluster, misspelled_owner) is None, "the role was created"
     assert connection_limit(pg_cluster) == -1
-
-
-def test_an_owner_created_on_request_is_nologin(pg_cluster, site, pm2, prod, misspelled_owner, run_playbook):
-    result = restore(run_playbook, prod.inv(db_restore_owner=misspelled_owner, db_restore_create_owner=True))
-    result.assert_ok()
-    assert "would be CREATED NOLOGIN, as db_restore_create_owner asks" in " ".join(result.stdout.split())
-    assert_production_is(pg_cluster, site["newer"], "the newer backup")
-    assert role_login(pg_cluster, misspelled_owner) is False, "the created owner role may log in"
-    owner = admin_query(pg_cluster, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (DB,))
-    assert owner == [(misspelled_owner,)]

@@ -1,7 +1,8 @@
 """The formats the safety backup tries (module_utils/safety_dump.safety_formats, the safety_dump_formats filter).
 
-tests/integration/test_restore.py restores a directory and a custom safety backup after a failed restore in place;
-which one `auto` gives is proven here."""
+After a failed restore in place, tests/integration/test_restore.py restores a directory safety backup and
+tests/integration/test_faults.py (pg_restore killed mid-way, in place) the custom one `auto` gives; which one
+`auto` gives is proven here."""
 import pytest
 
 from ansible_collections.yieldvault.db_restore.plugins.filter.safety_formats import FilterModule
