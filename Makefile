@@ -101,10 +101,14 @@ faults: setup
 crash-sweep: setup
 	YV_CRASH_SWEEP=1 $(VENV)/pytest -q -p no:cacheprovider tests/integration/test_crash.py
 
-# Docker first: the service tests run a backend container. YV_TEST_STRICT=1
-# turns a missing Docker, Node.js or tmpfs mount into a failure, not a skip.
-test: lint
+# Docker first: the service tests run a backend container. The images (molecule's,
+# the Docker tests', the execution environment) build in the background while
+# the lint and pytest run (scripts/prebuild_images.sh). YV_TEST_STRICT=1 turns a
+# missing Docker, Node.js or tmpfs mount into a failure, not a skip.
+test: setup
 	bash scripts/setup_docker.sh
+	@bash scripts/prebuild_images.sh
+	$(MAKE) --no-print-directory -o setup lint
 	mkdir -p $(dir $(RUN_LOG)) && rm -f $(RUN_LOG)
 	YV_TEST_STRICT=1 YV_PLAYBOOK_LOG=$(RUN_LOG) $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=60 \
 	  --ignore=tests/integration/test_ee.py tests/unit tests/integration

@@ -20,6 +20,10 @@
 # Prints EE_IMAGE=<tag> on stdout; the build's log goes to build/ee.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build at a time on this machine: a second caller (make test builds the images in the background
+# while a test may ask for them) waits here, then finds them built.
+exec 9>"${TMPDIR:-/tmp}/yieldvault-db-restore-build_ee.lock"
+flock 9
 root=$(pwd)
 venv=$root/.venv/bin
 

@@ -13,6 +13,10 @@
 # Prints the tags as shell assignments (BASE_IMAGE=..., PM2_IMAGE=..., PGBACKREST_IMAGE=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build at a time on this machine: a second caller (make test builds the images in the background
+# while a test may ask for them) waits here, then finds them built.
+exec 9>"${TMPDIR:-/tmp}/yieldvault-db-restore-build_images.lock"
+flock 9
 
 packages=systemd,systemd-sysv,dbus,procps,ca-certificates,curl,postgresql-15,nodejs,python3,python3-psycopg2
 images=molecule/shared/images
