@@ -33,10 +33,16 @@ options:
     type: str
     required: true
   state:
-    description: V(present) takes the lock; V(absent) releases it.
+    description:
+      - V(present) takes the lock; V(absent) releases it; V(noted) adds O(journal) to the journal of the lock this
+        run holds (what it is about to stop, the safety backup it took).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, noted]
     default: present
+  journal:
+    description: With O(state=noted), the entries to add to the run's journal.
+    type: dict
+    default: {}
   run_id:
     description: Identifier of this run.
     type: str
@@ -336,11 +342,29 @@ def release(module, conn, result):
         conn.autocommit = True
 
 
+def note(module, conn, result):
+    """The entries of O(journal) added to the journal of the lock this run holds; nothing when it holds none."""
+    params = module.params
+    if module.check_mode or not params['journal']:
+        return
+    cur = conn.cursor()
+    try:
+        cur.execute('UPDATE yieldvault_db_restore.runs SET journal = journal || %s::jsonb '
+                    'WHERE database = %s AND run_id = %s', (json.dumps(params['journal']), params['database'],
+                                                               params['run_id']))
+        result['changed'] = cur.rowcount > 0
+    except psycopg2.Error as exc:
+        module.fail_json(msg='Could not note %s in the journal of the restore lock of %s on the server: %s.'
+                             % (', '.join(sorted(params['journal'])), params['database'], pg_error_text(exc)),
+                         **result)
+
+
 def main():
     argument_spec = postgres_argument_spec()
     argument_spec.update(
         database=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
+        state=dict(type='str', default='present', choices=['present', 'absent', 'noted']),
+        journal=dict(type='dict', default={}),
         run_id=dict(type='str', required=True),
         holder=dict(type='dict', default={}),
         stale_minutes=dict(type='int', default=240),
@@ -360,6 +384,8 @@ def main():
     try:
         if module.params['state'] == 'present':
             acquire(module, conn, result)
+        elif module.params['state'] == 'noted':
+            note(module, conn, result)
         else:
             release(module, conn, result)
     finally:
