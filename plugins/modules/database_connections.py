@@ -104,6 +104,10 @@ last_round:
   returned: always
   type: list
   elements: str
+terminate_error:
+  description: The error of a round of termination that failed (a warning; the limit is 0 already).
+  returned: when a round failed
+  type: str
 exists:
   description: With O(state=restored), whether the database exists (its limit is then back).
   returned: always
@@ -184,8 +188,8 @@ def block(module, conn, result):
     # Each round ends whoever is connected; a client that reconnects is caught by the next one. The limit is 0
     # from here on: an error in a round is a warning, so that the run records the limit to give back (the drop and
     # the rename end any session left).
-    conn.autocommit = True
     try:
+        conn.autocommit = True
         for attempt in range(1, max(0, params['rounds']) + 2):
             if attempt > 1:
                 time.sleep(1)
@@ -196,7 +200,11 @@ def block(module, conn, result):
             if not ended:
                 break
     except psycopg2.Error as exc:
-        module.warn('Could not end the sessions connected to %s: %s.' % (database, pg_error_text(exc)))
+        # Not "sessions keep reconnecting": the round itself failed (a permission, a timeout, a lost connection).
+        result['last_round'] = []
+        result['terminate_error'] = pg_error_text(exc)
+        module.warn('Could not end the sessions connected to %s: %s. The limit is 0; the drop or the rename ends '
+                    'whoever is still connected.' % (database, result['terminate_error']))
     # Round 1 ends the sessions found; round 2 normally finds none.
     result['reconnected'] = result['rounds'] > 2
 
