@@ -119,6 +119,11 @@ def journal_update(cur, database, run_id, patch):
     return cur.rowcount
 
 
+def set_connection_limit(cur, name, limit):
+    """ALTER DATABASE ``name`` CONNECTION LIMIT ``limit`` (-1 for none), the name quoted by psycopg2."""
+    cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(sql.Identifier(name), sql.Literal(int(limit))))
+
+
 def drop_database(cur, name):
     """End the sessions and drop ``name`` (autocommit cursor), then remove its mark."""
     cur.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(sql.Identifier(name)))

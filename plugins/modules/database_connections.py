@@ -118,7 +118,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
-    connect, pg_error_text, postgres_argument_spec, psycopg2, sql,
+    connect, pg_error_text, postgres_argument_spec, psycopg2,
+)
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
+    journal_update, server_now, set_connection_limit,
 )
 
 NOT_SESSIONS = "a.backend_type IS DISTINCT FROM 'autovacuum worker'"
@@ -146,17 +149,6 @@ RETURNING (journal->>'connlimit_before')::int
 TERMINATE = ('SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity a '
              'WHERE a.datname = %s AND a.pid <> pg_backend_pid() AND ' + NOT_SESSIONS)
 
-JOURNAL_RESTORED = '''
-UPDATE yieldvault_db_restore.runs SET journal = journal || jsonb_build_object('connlimit_restored_at',
-  to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-WHERE database = %s AND run_id = %s
-'''
-
-
-def set_limit(cur, database, limit):
-    cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(sql.Identifier(database),
-                                                                       sql.Literal(int(limit))))
-
 
 def block(module, conn, result):
     params = module.params
@@ -181,7 +173,7 @@ def block(module, conn, result):
         noted = cur.fetchone()
         if noted and noted[0] is not None:
             result['connlimit_before'] = noted[0]
-    set_limit(cur, database, 0)
+    set_connection_limit(cur, database, 0)
     conn.commit()
     if not result['sessions']:
         return
@@ -224,9 +216,9 @@ def restore(module, conn, result):
         conn.rollback()
         return
     if result['changed']:
-        set_limit(cur, database, params['limit'])
+        set_connection_limit(cur, database, params['limit'])
     if params['lock_database'] and params['run_id']:
-        cur.execute(JOURNAL_RESTORED, (params['lock_database'], params['run_id']))
+        journal_update(cur, params['lock_database'], params['run_id'], dict(connlimit_restored_at=server_now(cur)))
     conn.commit()
 
 

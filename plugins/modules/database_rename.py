@@ -137,7 +137,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, postgres_argument_spec, psycopg2, sql,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
-    journal_update, mark_of, server_now, set_marks,
+    journal_update, mark_of, server_now, set_connection_limit, set_marks,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.rename import (
     RenamePlanError, check_plan, involved, manual_sql, undo,
@@ -241,8 +241,7 @@ def main():
                     cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(
                         sql.Identifier(source), sql.Identifier(target)))
                 for name, limit in sorted(limits.items()):
-                    cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(
-                        sql.Identifier(name), sql.Literal(limit)))
+                    set_connection_limit(cur, name, limit)
                 # The marks and the journal change with the names, in the same transaction.
                 if module.params['marks'] or module.params['journal'] or module.params['journal_step']:
                     set_marks(cur, module.params['marks'], module.params['production'], module.params['run_id'])

@@ -138,12 +138,12 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
-    connect, pg_error_text, postgres_argument_spec, psycopg2, sql,
+    connect, pg_error_text, postgres_argument_spec, psycopg2,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import run_journal
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.run_holder import controller_running
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
-    ensure_schema, mark_of, schema_exists, server_now,
+    ensure_schema, journal_update, mark_of, schema_exists, server_now, set_connection_limit,
 )
 
 
@@ -196,7 +196,7 @@ def _give_back_limit(cur, database, limit):
     row = cur.fetchone()
     if not row or row[0] != 0:
         return False
-    cur.execute(sql.SQL('ALTER DATABASE {} CONNECTION LIMIT {}').format(sql.Identifier(database), sql.Literal(limit)))
+    set_connection_limit(cur, database, limit)
     return True
 
 
@@ -349,10 +349,7 @@ def note(module, conn, result):
         return
     cur = conn.cursor()
     try:
-        cur.execute('UPDATE yieldvault_db_restore.runs SET journal = journal || %s::jsonb '
-                    'WHERE database = %s AND run_id = %s', (json.dumps(params['journal']), params['database'],
-                                                               params['run_id']))
-        result['changed'] = cur.rowcount > 0
+        result['changed'] = journal_update(cur, params['database'], params['run_id'], params['journal']) > 0
     except psycopg2.Error as exc:
         module.fail_json(msg='Could not note %s in the journal of the restore lock of %s on the server: %s.'
                              % (', '.join(sorted(params['journal'])), params['database'], pg_error_text(exc)),
