@@ -115,9 +115,19 @@ def _taint_safety(carry, safety_backup):
 
 
 def carry_after_release(carry, journal, outcome, mode, safety_backup=''):
-    """The carry once a run released its lock normally, with ``outcome``."""
+    """The carry once a run released its lock normally, with ``outcome``.
+
+    A run that failed after dropping production in place and could not roll back leaves the database at
+    connection limit 0 and the services it stopped down, on purpose: the next run carries on from that as from a
+    dead run's journal (the limit from before, not the 0 it will find; the services to start; the partial state).
+    """
     carry = dict(carry or {})
     journal = journal or {}
+    if outcome != 'succeeded' and leaves_partial(journal):
+        after = carry_after_death(carry, dict(journal, safety=safety_backup or journal.get('safety')))
+        if (after.get('tainted') or {}).get('run_id') == journal.get('run_id'):
+            after['tainted']['outcome'] = outcome
+        return after
     if journal.get('connlimit_restored_at'):
         carry.pop('connlimit_before', None)
     # A run that reached its stop adopted a dead run's stopped services, and its always section started them; one

@@ -306,10 +306,12 @@ def _summarise(row, result, params, emptied=None):
     tainted = carry.get('tainted')
     if tainted:
         result['words'].append(
-            'WARNING: %s holds a partial restore left by run %s (killed after the drop at %s). Its last good state is '
+            'WARNING: %s holds a partial restore left by run %s (%s after the drop at %s). Its last good state is '
             'the safety backup %s: roll back to it (playbooks/rollback.yml picks it by default) or restore a backup. '
             'A safety backup taken now is of that partial state and is never used as a "before" state.'
-            % (database, tainted.get('run_id'), tainted.get('dropped_at'), tainted.get('good_safety') or '(none)'))
+            % (database, tainted.get('run_id'),
+               'its rollback failed' if tainted.get('outcome') == 'rollback_failed' else 'killed',
+               tainted.get('dropped_at'), tainted.get('good_safety') or '(none)'))
     for entry in emptied:
         result['words'].append('WARNING: %s looks emptied: table %s had %d rows at the last run\'s assessment and has '
                                '%d now.' % (database, entry['table'], entry['rows_before'], entry['rows_now']))

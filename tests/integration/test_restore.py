@@ -15,6 +15,7 @@ import stat
 import subprocess
 
 import pytest
+from psycopg2 import sql
 
 import make_backup
 import yieldvault_fixture
@@ -522,6 +523,7 @@ def test_a_failed_rollback_gives_a_restore_command_that_works_by_hand(pg_cluster
                                                                        breaker):
     _break_newest(yv)
     sums = table_checksums(pg_cluster, yv["name"])
+    admin_query(pg_cluster, sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 7").format(sql.Identifier(yv["name"])))
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_jobs=2, db_restore_safety_backup_format="directory")
     if breaker == "pg_restore":
         inv["db_restore_pg_bin_dir"] = str(wrapped_bin_dir(
@@ -542,6 +544,14 @@ def test_a_failed_rollback_gives_a_restore_command_that_works_by_hand(pg_cluster
     command = detail.split("Restore by hand on ", 1)[1].split(":", 1)[1].strip()
     assert report["safety_backup"]["path"] in command and "tar -xf" in command and "--jobs=2" in command, detail
     assert table_checksums(pg_cluster, yv["name"]) != sums, "the injected failure did not break the rollback"
+    # The database stays closed (limit 0) on purpose. The run's carry on the server tells the next run the limit to
+    # give back, 7, not the 0 it will find, and that production holds a partial restore (the run ended normally:
+    # only a killed run's journal said so before).
+    assert admin_query(pg_cluster, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (yv["name"],)) == [(0,)]
+    ((carry,),) = admin_query(pg_cluster, "SELECT carry FROM yieldvault_db_restore.runs WHERE database = %s",
+                              (yv["name"],))
+    assert carry["connlimit_before"] == 7, carry
+    assert carry["tainted"]["run_id"] == report["run_id"] and carry["tainted"]["outcome"] == "rollback_failed", carry
     # What the on-call engineer pastes, with the client tools' usual connection settings.
     env = dict(os.environ, PGHOST=pg_cluster["host"], PGPORT=str(pg_cluster["port"]), PGUSER=pg_cluster["user"],
                PGPASSFILE="", PGPASSWORD=pathlib.Path(pg_cluster["password_file"]).read_text().strip())

@@ -91,3 +91,22 @@ def test_safety_backups_taken_over_a_partial_state_are_excluded_even_when_their_
 def test_swapped_back_says_production_holds_the_data_from_before():
     words = rj.describe({"swapped_at": "2026-04-29T12:04:00Z", "swapped_back_at": "2026-04-29T12:05:00Z"}, "prod")
     assert "swapping the previous database back" in words and "data from before" in words
+
+
+def test_a_failed_rollback_leaves_the_next_run_the_limit_from_before_the_services_and_the_partial_state():
+    # In place: the run blocked the database (limit 7), stopped the API, dropped production, the restore failed and
+    # so did its rollback. The database stays at limit 0 and the API down on purpose; the next run must give back 7,
+    # not the 0 it finds, start the API when it is done, and never take this state for a good "before".
+    api = {"host": "app1", "name": "api", "manager": "pm2"}
+    journal = {"run_id": "A", "connlimit_before": 7, "services": [api], "stopped_at": "t", "dropped_at": "t",
+               "safety": "S_A"}
+    after = rj.carry_after_release({}, journal, "rollback_failed", "restore", "S_A")
+    assert after["connlimit_before"] == 7 and after["services"] == [api]
+    assert after["tainted"] == {"run_id": "A", "dropped_at": "t", "good_safety": "S_A", "outcome": "rollback_failed"}
+    # an older limit a dead run left wins, as after a death
+    assert rj.carry_after_release({"connlimit_before": 12}, journal, "failed", "restore")["connlimit_before"] == 12
+    # the rollback worked: the limit was given back and the services started; nothing is carried
+    back = dict(journal, connlimit_restored_at="t")
+    assert rj.carry_after_release({}, back, "rolled_back", "restore", "S_A") == {}
+    # a restore in place that succeeded where there was no database to block: nothing is partial
+    assert rj.carry_after_release({}, {"dropped_at": "t"}, "succeeded", "restore") == {}
