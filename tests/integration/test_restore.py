@@ -400,11 +400,7 @@ BAD_INPUTS = {
     "wrong type of a later phase's variable": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                                            "db_restore_connection_rounds": "many"},
                                                "db_restore_connection_rounds"),
-    # a misspelled optional setting was silently ignored and its default used
-    "misspelled setting": (lambda yv: {"point": "latest", "confirm": yv["name"],
-                                       "db_restore_local_backup_directory": str(yv["store"])},
-                           "db_restore_local_backup_directory is not a setting of this collection; "
-                           "did you mean db_restore_local_backup_dir?"),
+    # a misspelled optional setting (silently ignored, its default used): the missing required setting's test
     # the lock's call looks for pg_restore before it takes the lock
     "pg_restore missing": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                        "db_restore_pg_bin_dir": "/nonexistent/pgbin"}, "postgresql-client-15"),
@@ -430,18 +426,26 @@ def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_play
 
 
 def test_a_missing_required_setting_is_refused_with_the_name_meant(pg_cluster, run_playbook, yv):
-    # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined"
+    # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined". And a misspelled
+    # optional setting in the extra vars, which was silently ignored and its default used: the one refusal names
+    # every problem.
     inv = {k: v for k, v in yv["inv"].items() if k != "db_restore_database"}
     inv["db_restore_db"] = yv["name"]
     sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"],
+                                               "db_restore_local_backup_directory": str(yv["store"])})
     result.assert_failed("Invalid settings: db_restore_db is not a setting of this collection; "
                          "did you mean db_restore_database?")
     assert "db_restore_database is required and not set" in result.output, result.describe()
+    assert ("db_restore_local_backup_directory is not a setting of this collection; "
+            "did you mean db_restore_local_backup_dir?") in result.output, result.describe()
     assert "'db_restore_database' is undefined" not in result.output, result.describe()
     assert "nothing was changed" in result.stdout.lower()
     assert_untouched(pg_cluster, yv["name"], sums)
     assert not list(yv["work"].rglob("*_safety_*"))
+    report = result.report(str(yv["work"]))
+    if report is not None:
+        assert report["outcome"] == "failed"
     assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
