@@ -30,8 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,10 +60,6 @@ REAL_PG_RESTORE = str(Path(PG_BIN_DIR) / "pg_restore")
 
 def minutes_ago(n):
     return dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=n)
-
-
-def iso(t):
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 
@@ -893,34 +887,9 @@ def test_kill_after_the_services_stopped_the_next_run_starts_them_again(pg_clust
 
 
 # ---- 10. a stale lock ------------------------------------------------------------
-
-def dead_pid():
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
-def test_stale_lock_of_a_dead_run_is_reported_not_taken_over(pg_cluster, site, pm2, prod, run_playbook):
-    locks = prod.work / "locks"
-    locks.mkdir(parents=True)
-    lock_file = locks / ("%s.lock" % DB)
-    pid = dead_pid()
-    holder = {"run_id": "restore-%s-20260101T000000Z" % DB, "owner": {"user": "bob", "incident": "INC-7"},
-              "pid": pid, "host": socket.gethostname(), "acquired_at": iso(minutes_ago(300))}
-    lock_file.write_text(json.dumps(holder))
-    result = restore(run_playbook, prod.inv())
-    result.assert_failed(holder["run_id"])
-    out = result.output
-    assert "stale" in out and "bob" in out and "pid=%d" % pid in out, result.describe(4000)
-    assert "db_restore_break_lock" in out and "nothing was changed" in result.stdout.lower()
-    # never taken over silently: the lock is still bob's
-    assert json.loads(lock_file.read_text()) == holder
-    assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
-    assert_backend_untouched(pm2, prod)
-    assert_no_leftovers(pg_cluster)
-    report = result.report(str(prod.work))
-    if report is not None:
-        assert report["outcome"] == "failed"
+# A stale lock of a dead run is reported, never taken over: a decision of the lock module alone, proved by
+# tests/unit/test_lock.py::test_module_stale_lock_of_a_dead_run_is_reported_not_taken_over; a lock refusal through
+# the playbook is test_second_concurrent_run_is_refused_with_the_lock_holder's.
 
 
 # ---- 11. Ctrl-C during the restore -------------------------------------------------
