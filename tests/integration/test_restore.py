@@ -333,35 +333,8 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     assert not list((yv["work"] / "locks").iterdir())
 
 
-def test_what_a_killed_run_left_is_removed_once_the_lock_is_taken(pg_cluster, run_playbook, yv):
-    """A restore or rollback killed mid-way (SIGKILL, a reboot) runs no cleanup: an unpacked safety backup or a
-    partial safety dump stays, hundreds of MB each. The next run of the same database removes them once it holds the
-    lock, and nothing that is not that database's restore or rollback leftover."""
-    name, work = yv["name"], yv["work"]
-    gone = [work / "unpacked" / ("restore-%s-20260101T000000Z-1a2b" % name),
-            work / "unpacked" / ("rollback-%s-20260102T000000Z-00ff" % name),
-            work / "safety" / ("%s_safety_20260101_000000.dir.tar.d.part" % name),
-            work / "safety" / ("%s_safety_20260101_000000.dump.part" % name)]
-    kept = [work / "unpacked" / ("drill-%s-20260101T000000Z-1a2b" % name),     # a drill holds another lock
-            work / "unpacked" / ("restore-%sx-20260101T000000Z-1a2b" % name),  # another database
-            work / "safety" / ("%s_safety_20260101_000000.dump" % name)]       # a finished safety backup
-    for path in gone[:3] + kept[:2]:
-        (path / "dump").mkdir(parents=True)
-        (path / "dump" / "toc.dat").write_bytes(os.urandom(4096))
-    for path in gone[3:] + kept[2:]:
-        path.write_bytes(os.urandom(1000))
-    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": name})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, name) == yv["states"][2]["sums"]
-    assert [str(p) for p in gone if p.exists()] == [], "a killed run's leftovers are still there"
-    assert [str(p) for p in kept if not p.exists()] == [], "something that was not a leftover was removed"
-    report = result.report(str(work))
-    removed = report["leftovers"]["files_removed"]
-    assert sorted(r["path"] for r in removed) == sorted(str(p) for p in gone), removed
-    assert sum(r["bytes"] for r in removed) == 3 * 4096 + 1000
-    assert "Removed, left by an interrupted run of %s" % name in result.output
-    md = (work / "reports" / report["run_id"] / "report.md").read_text()
-    assert "Left by an interrupted run, removed:** `%s`" % gone[0] in md
+# What a killed run left in the work directory (an unpacked safety backup, a partial safety dump), removed once the
+# lock is taken: test_swap.py::test_leftovers_of_an_interrupted_run_are_reported, with the databases it left.
 
 
 # ---- bad input: a clear error, and the database exactly as it was ----------

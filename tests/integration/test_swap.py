@@ -167,23 +167,49 @@ def test_a_staging_name_that_is_somebody_elses_database_is_refused(pg_cluster, r
 
 
 def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv):  # noqa: F811
+    """What an interrupted run left: its databases are reported (the marked staging database dropped, an unmarked
+    previous database kept, with how to go back to it), and its files removed once this run holds the lock. A
+    restore or rollback killed mid-way (SIGKILL, a reboot) runs no cleanup: an unpacked safety backup or a partial
+    safety dump stays, hundreds of MB each; the next run of the same database removes them, and nothing that is not
+    that database's restore or rollback leftover."""
+    name, work = yv["name"], yv["work"]
+    gone = [work / "unpacked" / ("restore-%s-20260101T000000Z-1a2b" % name),
+            work / "unpacked" / ("rollback-%s-20260102T000000Z-00ff" % name),
+            work / "safety" / ("%s_safety_20260101_000000.dir.tar.d.part" % name),
+            work / "safety" / ("%s_safety_20260101_000000.dump.part" % name)]
+    kept = [work / "unpacked" / ("drill-%s-20260101T000000Z-1a2b" % name),     # a drill holds another lock
+            work / "unpacked" / ("restore-%sx-20260101T000000Z-1a2b" % name),  # another database
+            work / "safety" / ("%s_safety_20260101_000000.dump" % name)]       # a finished safety backup
+    for path in gone[:3] + kept[:2]:
+        (path / "dump").mkdir(parents=True)
+        (path / "dump" / "toc.dat").write_bytes(os.urandom(4096))
+    for path in gone[3:] + kept[2:]:
+        path.write_bytes(os.urandom(1000))
     conn = connect(pg_cluster, "postgres")
     conn.autocommit = True
-    leftover_pre = yv["name"] + "__pre_20260101_000000"
+    leftover_pre = name + "__pre_20260101_000000"
     with conn.cursor() as cur:
         cur.execute('CREATE DATABASE "%s"' % leftover_pre)
     conn.close()
     # The staging database a killed run left carries that run's mark: this run may drop it.
-    create_marked_database(pg_cluster, yv["name"] + "__restore", production=yv["name"])
+    create_marked_database(pg_cluster, name + "__restore", production=name)
     try:
-        result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
+        result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": name})
         result.assert_ok()
-        assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
-        assert databases(pg_cluster, yv["name"] + "__") == [leftover_pre]
-        report = result.report(str(yv["work"]))
+        assert table_checksums(pg_cluster, name) == yv["states"][2]["sums"]
+        assert databases(pg_cluster, name + "__") == [leftover_pre]
+        report = result.report(str(work))
         messages = " ".join(report["leftovers"]["messages"])
         assert "this run drops it" in messages
         assert "rollback.yml -e previous=%s" % leftover_pre in " ".join(messages.split())
+        assert [str(p) for p in gone if p.exists()] == [], "a killed run's leftovers are still there"
+        assert [str(p) for p in kept if not p.exists()] == [], "something that was not a leftover was removed"
+        removed = report["leftovers"]["files_removed"]
+        assert sorted(r["path"] for r in removed) == sorted(str(p) for p in gone), removed
+        assert sum(r["bytes"] for r in removed) == 3 * 4096 + 1000
+        assert "Removed, left by an interrupted run of %s" % name in result.output
+        md = (work / "reports" / report["run_id"] / "report.md").read_text()
+        assert "Left by an interrupted run, removed:** `%s`" % gone[0] in md
     finally:
         conn = connect(pg_cluster, "postgres")
         conn.autocommit = True
