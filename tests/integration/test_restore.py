@@ -163,25 +163,8 @@ def test_failed_statistics_update_warns_and_the_restore_stands(tmp_path, pg_clus
     assert "=== vacuumdb --analyze-only --jobs=" in log and "exit code 1 ===" in log
 
 
-def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook, yv):
-    sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20))}, check=True)
-    result.assert_ok()
-    assert "DROP %s" % yv["name"] in result.stdout  # production in place, production__pre_<run> with the swap
-    assert yv["states"][1]["backup"]["name"] in result.stdout
-    assert "needed" in result.stdout  # free disk against what is needed
-    # the swap (the default method): the renames it would make in one transaction, and no database made for it
-    out = " ".join(result.stdout.split())
-    assert "Method: swap" in out
-    assert "Would rename, in one transaction: %s -> %s__pre_" % (yv["name"], yv["name"]) in out, result.describe()
-    assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
-    assert admin_query(pg_cluster, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
-                       (yv["name"] + "__",)) == []
-    assert_untouched(pg_cluster, yv["name"], sums)
-    assert not [p for p in yv["work"].rglob("*") if p.name.endswith((".dump", ".dir.tar", ".part"))], \
-        "check mode downloaded or dumped something"
-    assert not list((yv["work"]).rglob("report.json"))
-    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+# Check mode (the plan, no confirmation asked, nothing changed): the check run of
+# test_rollback.py::test_rollback_to_a_kept_previous_database.
 
 
 # In place: the S3 copy of the safety backup is there before the drop. A swap's S3 safety upload is

@@ -64,11 +64,28 @@ def test_rollback_to_a_kept_previous_database(pg_cluster, run_playbook, yv):  # 
     assert table_checksums(pg_cluster, previous) == sums_before
     assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
     assert "rollback.yml -e previous=" + previous in kept["detail"]
-    # the next run reports the kept database and never drops it
-    check = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]}, check=True)
+    # the next run reports the kept database and never drops it. In check mode, without -e confirm (none is asked):
+    # it shows the plan and changes nothing - no database made, nothing downloaded or dumped, no report, no lock.
+    def written(work):
+        return sorted(str(p) for p in work.rglob("*") if p.name.endswith((".dump", ".dir.tar", ".part", "report.json")))
+
+    files_before = written(yv["work"])
+    check = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20))}, check=True)
     check.assert_ok()
     assert "never dropped automatically" in check.stdout and previous in check.stdout
-    assert databases(pg_cluster, yv["name"] + "__pre_") == [previous]
+    assert databases(pg_cluster, yv["name"] + "__") == [previous]
+    assert "DROP %s" % yv["name"] in check.stdout  # production in place, production__pre_<run> with the swap
+    assert yv["states"][1]["backup"]["name"] in check.stdout
+    assert "needed" in check.stdout  # free disk against what is needed
+    # the swap (the default method): the renames it would make in one transaction, and no database made for it
+    out = " ".join(check.stdout.split())
+    assert "Method: swap" in out
+    assert "Would rename, in one transaction: %s -> %s__pre_" % (yv["name"], yv["name"]) in out, check.describe()
+    assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
+    assert table_checksums(pg_cluster, previous) == sums_before
+    assert written(yv["work"]) == files_before, "check mode downloaded, dumped or reported something"
+    assert not list((yv["work"] / "locks").iterdir())
 
     result = run_playbook("rollback.yml", yv["inv"], {"previous": previous, "confirm": yv["name"]})
     result.assert_ok()
