@@ -35,7 +35,11 @@ def phase(report, name):
 
 def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_playbook, yv, tmp_path):  # noqa: F811
     # the operator's console (no -v, the runbook stdout callback of ansible.cfg), with a pg_restore that pauses
-    # 5 s between the data and the indexes, longer than the progress interval of 1 s
+    # 5 s between the data and the indexes, longer than the progress interval of 1 s. Then rollback.yml goes back
+    # to the newest safety backup, the packed directory-format dump the swap made of the previous database (the
+    # custom format: test_rollback.py::test_rollback_to_the_newest_safety_backup).
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    counts_before = exact_counts(pg_cluster, yv["name"])
     real = Path(yv["inv"]["db_restore_pg_bin_dir"]) / "pg_restore"
     bin_dir = wrapped_bin_dir(tmp_path / "bin", "pg_restore", """#!/bin/sh
 case " $* " in *" --jobs="*) ;; *) exec %(real)s "$@";; esac
@@ -43,7 +47,8 @@ case " $* " in *" --jobs="*) ;; *) exec %(real)s "$@";; esac
 sleep 5
 exec %(real)s "$@" --section=post-data
 """ % {"real": real})
-    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_progress_interval=1)
+    # two jobs: auto packs the safety backup of the previous database in the directory format
+    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_progress_interval=1, db_restore_jobs=2)
     result = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]}, verbose=False)
     result.assert_ok()
     # a clean run prints no warning at all (it printed "'__db_restore_previous' is undefined" once, and
@@ -110,6 +115,25 @@ exec %(real)s "$@" --section=post-data
 
     md = (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()
     assert "Method | swap" in md and previous["name"] in md
+
+    # rollback.yml: back to the newest safety backup, the state before the restore
+    assert safety["path"].endswith(".dir.tar"), safety
+    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before
+    assert exact_counts(pg_cluster, yv["name"]) == counts_before
+    assert databases(pg_cluster, yv["name"] + "__") == []
+    rolled = result.report(str(yv["work"]))
+    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
+    assert rolled["run_id"].startswith("rollback-")
+    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
+    assert rolled["backup"]["format"] == "directory_tar", rolled["backup"]
+    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
+    assert rolled["incident"] == "INC-7"
+    # the rollback kept the database it replaced as its own safety backup
+    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
+    assert not list((yv["work"] / "locks").iterdir())
 
 
 def test_smoke_failure_after_the_swap_swaps_back(pg_cluster, run_playbook, yv, free_port):  # noqa: F811
