@@ -69,7 +69,11 @@ def assert_untouched(pg_cluster, name, sums_before):
 
 
 def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook, yv):
-    # in place: the drop-and-restore method (the default swap method: test_swap.py)
+    # in place: the drop-and-restore method (the default swap method: test_swap.py). Then rollback.yml goes back to
+    # the newest safety backup, the custom-format dump of production taken before the drop (the packed directory
+    # format: test_swap.py::test_swap_restores_with_downtime_only_around_the_rename).
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    counts_before = exact_counts(pg_cluster, yv["name"])
     point = minutes_ago(20)  # after backup 2 (30 min ago), before backup 3 (8 min ago)
     # with amcheck and a SQL check, so that every kind of verification row passes on an intact restore
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_amcheck=True,
@@ -139,6 +143,27 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
         cur.execute("""SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'User'""")
         assert cur.fetchone()[0] == yv["inv"]["db_restore_owner"]
     conn.close()
+
+    # rollback.yml (the swap, the default method): back to the newest safety backup, the state before the restore
+    safety = report["safety_backup"]
+    assert safety["format"] == "custom" and safety["path"].endswith(".dump"), safety
+    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before
+    assert exact_counts(pg_cluster, yv["name"]) == counts_before
+    assert admin_query(pg_cluster, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                       (yv["name"] + "__",)) == []
+    rolled = result.report(str(yv["work"]))
+    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
+    assert rolled["run_id"].startswith("rollback-")
+    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
+    assert rolled["backup"]["format"] == "custom", rolled["backup"]
+    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
+    assert rolled["incident"] == "INC-7"
+    # the rollback kept the database it replaced as its own safety backup
+    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
+    assert not list((yv["work"] / "locks").iterdir())
 
 
 def test_failed_statistics_update_warns_and_the_restore_stands(tmp_path, pg_cluster, run_playbook, yv, free_port):
