@@ -16,6 +16,7 @@ import make_backup
 from dbutil import (admin_query, create_marked_database, drop_database, exact_counts, table_checksums,
                     wrapped_bin_dir)
 from pg_cluster import connect
+from notify_receiver import assert_no_secret, assert_unreachable_warned, notify_vars
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 
 
@@ -190,13 +191,20 @@ def test_a_staging_name_that_is_somebody_elses_database_is_refused(pg_cluster, r
         drop_database(pg_cluster, staging)
 
 
-def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv):  # noqa: F811
+def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv, tmp_path, free_port):  # noqa: F811
     """What an interrupted run left: its databases are reported (the marked staging database dropped, an unmarked
     previous database kept, with how to go back to it), and its files removed once this run holds the lock. A
     restore or rollback killed mid-way (SIGKILL, a reboot) runs no cleanup: an unpacked safety backup or a partial
     safety dump stays, hundreds of MB each; the next run of the same database removes them, and nothing that is not
-    that database's restore or rollback leftover."""
+    that database's restore or rollback leftover.
+
+    The same run also meets vacuumdb --analyze-only failing after a restore that worked: a warning, not a failure or
+    a rollback. The Slack and PagerDuty receivers do not answer either: warnings too, and the restore stands."""
     name, work = yv["name"], yv["work"]
+    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "vacuumdb",
+                              "#!/bin/sh\necho 'vacuumdb: error: the yv-test statistics failure' >&2\nexit 1\n")
+    dead = "http://127.0.0.1:%d" % free_port()
+    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_notify_timeout=3, **notify_vars(dead))
     gone = [work / "unpacked" / ("restore-%s-20260101T000000Z-1a2b" % name),
             work / "unpacked" / ("rollback-%s-20260102T000000Z-00ff" % name),
             work / "safety" / ("%s_safety_20260101_000000.dir.tar.d.part" % name),
@@ -218,11 +226,19 @@ def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, 
     # The staging database a killed run left carries that run's mark: this run may drop it.
     create_marked_database(pg_cluster, name + "__restore", production=name)
     try:
-        result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": name})
+        result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
         result.assert_ok()
         assert table_checksums(pg_cluster, name) == yv["states"][2]["sums"]
         assert databases(pg_cluster, name + "__") == [leftover_pre]
         report = result.report(str(work))
+        assert report["outcome"] == "succeeded"
+        # the failed statistics update and the receivers that do not answer
+        assert_unreachable_warned(result)
+        assert_no_secret(result, work)
+        assert "WARNING: vacuumdb --analyze-only on %s" % name in result.stdout  # the staging database's name
+        assert "the yv-test statistics failure" in result.stdout
+        log = Path(report["restore"]["log"]).read_text()
+        assert "=== vacuumdb --analyze-only --jobs=" in log and "exit code 1 ===" in log
         messages = " ".join(report["leftovers"]["messages"])
         assert "this run drops it" in messages
         assert "rollback.yml -e previous=%s" % leftover_pre in " ".join(messages.split())
