@@ -559,17 +559,11 @@ def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, 
     assert len(attempts) == 1 and not attempts[0]["out_of_memory"], "a corrupt archive was taken for out of memory"
 
 
-def test_file_valid_for_its_checksum_but_no_dump_stops_in_the_download(pg_cluster, site, pm2, prod, run_playbook):
-    """The download's call also asks the local pg_restore to read the file: an intact file that is no dump
-    stops the run there, before the services stop, and no older backup is tried (no transfer problem)."""
-    path = prod.store / site["newer"]["name"]
-    path.write_bytes(os.urandom(64 * 1024))
-    make_backup.write_sidecar(path)
-    result = restore(run_playbook, prod.inv(db_restore_try_older_backups=True))
-    result.assert_failed("is not a PostgreSQL dump")
-    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
-    assert "is not a PostgreSQL dump" in report["error"], report["error"]
-    assert [a["backup"] for a in report["download_attempts"]] == [site["newer"]["name"]], report["download_attempts"]
+# An intact file (its checksum matches) that is no dump: the download's call fails on its inspection, once, and
+# returns it (tests/unit/test_checksum.py::test_module_an_intact_file_that_is_no_dump_fails_the_download_with_its_
+# inspection); a failed inspection stops the run in the download, before anything stops, with no older backup
+# tried although db_restore_try_older_backups allows it: test_a_backup_of_another_database_under_this_name_is_refused_
+# before_anything_changes.
 
 
 # ---- 5. pg_restore killed mid-way ----------------------------------------------
@@ -968,12 +962,14 @@ def test_a_backup_of_another_database_under_this_name_is_refused_before_anything
     """The newest backup's file is replaced by a dump of another database (same schema), keeping the name and
     writing a matching md5 sidecar: the archive header names the other database, so the run refuses it in the
     download, before anything stops - production's rows and connection limit untouched, no safety backup.
-    The download never reads the method (the run stops before it matters), so the default swap is enough."""
+    The download never reads the method (the run stops before it matters), so the default swap is enough. Older
+    backups are allowed: a failed inspection of an intact file (this one, or a file that is no dump) is no transfer
+    problem an older backup would cure, so none is tried."""
     path = prod.store / site["newer"]["name"]
     make_backup.pg_dump(pg_cluster, IMPOSTER, path)
     make_backup.write_sidecar(path)
     limit_before = connection_limit(pg_cluster)
-    result = restore(run_playbook, prod.inv())
+    result = restore(run_playbook, prod.inv(db_restore_try_older_backups=True))
     result.assert_failed("lies about what it is")
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
     assert "dumped from database %s" % IMPOSTER in report["error"], report["error"]
