@@ -351,8 +351,9 @@ def _held_lock(yv):
 # unknown backup, a path as the backup) are one call's fail_json each: their messages are unit tests
 # (tests/unit/test_operator_messages.py, test_catalog.py), and "RPO breach" below takes that call's failure
 # through the playbook. A checksum mismatch is test_faults.py's corrupted backup; a dump newer than pg_restore
-# is tests/unit/test_dump_content.py's, through the download call that the no-dump test of test_faults.py
-# fails end to end; a lock another run holds is test_faults.py's stale and concurrent lock tests.
+# is tests/unit/test_dump_content.py's, through the download call's inspection, whose failure test_faults.py's
+# backup of another database takes end to end; a lock another run holds is test_faults.py's concurrent lock test
+# (a stale one: tests/unit/test_lock.py).
 BAD_INPUTS = {
     "missing confirm without a terminal": (lambda yv: {"point": "latest"}, "confirm"),
     "wrong confirm": (lambda yv: {"point": "latest", "confirm": "yieldvault_prod"}, "does not match"),
