@@ -1,7 +1,7 @@
 """A local HTTP receiver standing in for Slack and PagerDuty (a thread in the test, on 127.0.0.1), and what a
 user checks of the notifications of a restore. The roles post with ansible.builtin.uri to the configured URLs,
 which is what lets it stand in for hooks.slack.com and events.pagerduty.com. Used by test_notify.py and by the
-restores that also check their notifications (test_report.py, test_restore.py)."""
+restores that also check their notifications (test_report.py, test_restore.py, test_swap.py)."""
 import json
 import pathlib
 import threading
@@ -108,4 +108,5 @@ def assert_no_secret(result, work):
 
 # A successful restore's notifications (start, then resolve) are checked with the report of the same run:
 # test_report.py::test_report_of_a_restore. A rollback's: test_restore.py's in-place rollback to the safety
-# backup. Unreachable receivers: test_restore.py's failed statistics update (both are warnings there).
+# backup. Unreachable receivers: test_swap.py's leftovers of an interrupted run, with a failed statistics update
+# (both are warnings there).

@@ -30,8 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,10 +60,6 @@ REAL_PG_RESTORE = str(Path(PG_BIN_DIR) / "pg_restore")
 
 def minutes_ago(n):
     return dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=n)
-
-
-def iso(t):
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 
@@ -565,17 +559,11 @@ def test_backup_valid_for_its_checksum_but_failing_pg_restore(pg_cluster, site, 
     assert len(attempts) == 1 and not attempts[0]["out_of_memory"], "a corrupt archive was taken for out of memory"
 
 
-def test_file_valid_for_its_checksum_but_no_dump_stops_in_the_download(pg_cluster, site, pm2, prod, run_playbook):
-    """The download's call also asks the local pg_restore to read the file: an intact file that is no dump
-    stops the run there, before the services stop, and no older backup is tried (no transfer problem)."""
-    path = prod.store / site["newer"]["name"]
-    path.write_bytes(os.urandom(64 * 1024))
-    make_backup.write_sidecar(path)
-    result = restore(run_playbook, prod.inv(db_restore_try_older_backups=True))
-    result.assert_failed("is not a PostgreSQL dump")
-    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
-    assert "is not a PostgreSQL dump" in report["error"], report["error"]
-    assert [a["backup"] for a in report["download_attempts"]] == [site["newer"]["name"]], report["download_attempts"]
+# An intact file (its checksum matches) that is no dump: the download's call fails on its inspection, once, and
+# returns it (tests/unit/test_checksum.py::test_module_an_intact_file_that_is_no_dump_fails_the_download_with_its_
+# inspection); a failed inspection stops the run in the download, before anything stops, with no older backup
+# tried although db_restore_try_older_backups allows it: test_a_backup_of_another_database_under_this_name_is_refused_
+# before_anything_changes.
 
 
 # ---- 5. pg_restore killed mid-way ----------------------------------------------
@@ -893,34 +881,9 @@ def test_kill_after_the_services_stopped_the_next_run_starts_them_again(pg_clust
 
 
 # ---- 10. a stale lock ------------------------------------------------------------
-
-def dead_pid():
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
-def test_stale_lock_of_a_dead_run_is_reported_not_taken_over(pg_cluster, site, pm2, prod, run_playbook):
-    locks = prod.work / "locks"
-    locks.mkdir(parents=True)
-    lock_file = locks / ("%s.lock" % DB)
-    pid = dead_pid()
-    holder = {"run_id": "restore-%s-20260101T000000Z" % DB, "owner": {"user": "bob", "incident": "INC-7"},
-              "pid": pid, "host": socket.gethostname(), "acquired_at": iso(minutes_ago(300))}
-    lock_file.write_text(json.dumps(holder))
-    result = restore(run_playbook, prod.inv())
-    result.assert_failed(holder["run_id"])
-    out = result.output
-    assert "stale" in out and "bob" in out and "pid=%d" % pid in out, result.describe(4000)
-    assert "db_restore_break_lock" in out and "nothing was changed" in result.stdout.lower()
-    # never taken over silently: the lock is still bob's
-    assert json.loads(lock_file.read_text()) == holder
-    assert_production_is(pg_cluster, site["pre"], "the pre-restore state")
-    assert_backend_untouched(pm2, prod)
-    assert_no_leftovers(pg_cluster)
-    report = result.report(str(prod.work))
-    if report is not None:
-        assert report["outcome"] == "failed"
+# A stale lock of a dead run is reported, never taken over: a decision of the lock module alone, proved by
+# tests/unit/test_lock.py::test_module_stale_lock_of_a_dead_run_is_reported_not_taken_over; a lock refusal through
+# the playbook is test_second_concurrent_run_is_refused_with_the_lock_holder's.
 
 
 # ---- 11. Ctrl-C during the restore -------------------------------------------------
@@ -999,12 +962,14 @@ def test_a_backup_of_another_database_under_this_name_is_refused_before_anything
     """The newest backup's file is replaced by a dump of another database (same schema), keeping the name and
     writing a matching md5 sidecar: the archive header names the other database, so the run refuses it in the
     download, before anything stops - production's rows and connection limit untouched, no safety backup.
-    The download never reads the method (the run stops before it matters), so the default swap is enough."""
+    The download never reads the method (the run stops before it matters), so the default swap is enough. Older
+    backups are allowed: a failed inspection of an intact file (this one, or a file that is no dump) is no transfer
+    problem an older backup would cure, so none is tried."""
     path = prod.store / site["newer"]["name"]
     make_backup.pg_dump(pg_cluster, IMPOSTER, path)
     make_backup.write_sidecar(path)
     limit_before = connection_limit(pg_cluster)
-    result = restore(run_playbook, prod.inv())
+    result = restore(run_playbook, prod.inv(db_restore_try_older_backups=True))
     result.assert_failed("lies about what it is")
     report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
     assert "dumped from database %s" % IMPOSTER in report["error"], report["error"]

@@ -19,7 +19,7 @@ from psycopg2 import sql
 
 import make_backup
 import yieldvault_fixture
-from notify_receiver import (assert_no_secret, assert_rollback_notified, assert_unreachable_warned, notify_vars,
+from notify_receiver import (assert_no_secret, assert_rollback_notified, notify_vars,
                              receiver)  # noqa: F401  (a fixture)
 from pg_cluster import connect
 from dbutil import (admin_query, exact_counts, free_port, table_checksums,
@@ -70,7 +70,11 @@ def assert_untouched(pg_cluster, name, sums_before):
 
 
 def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook, yv):
-    # in place: the drop-and-restore method (the default swap method: test_swap.py)
+    # in place: the drop-and-restore method (the default swap method: test_swap.py). Then rollback.yml goes back to
+    # the newest safety backup, the custom-format dump of production taken before the drop (the packed directory
+    # format: test_swap.py::test_swap_restores_with_downtime_only_around_the_rename).
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    counts_before = exact_counts(pg_cluster, yv["name"])
     point = minutes_ago(20)  # after backup 2 (30 min ago), before backup 3 (8 min ago)
     # with amcheck and a SQL check, so that every kind of verification row passes on an intact restore
     inv = dict(yv["inv"], db_restore_method="in_place", db_restore_amcheck=True,
@@ -141,48 +145,34 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
         assert cur.fetchone()[0] == yv["inv"]["db_restore_owner"]
     conn.close()
 
-
-def test_failed_statistics_update_warns_and_the_restore_stands(tmp_path, pg_cluster, run_playbook, yv, free_port):
-    # vacuumdb --analyze-only failing after a restore that worked: a warning, not a failure or a rollback. The
-    # Slack and PagerDuty receivers do not answer either: warnings too, and the restore stands.
-    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "vacuumdb",
-                              "#!/bin/sh\necho 'vacuumdb: error: the yv-test statistics failure' >&2\nexit 1\n")
-    chosen = yv["states"][2]
-    dead = "http://127.0.0.1:%d" % free_port()
-    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_notify_timeout=3,
-                                              **notify_vars(dead)),
-                          {"point": "latest", "confirm": yv["name"]})
+    # rollback.yml (the swap, the default method): back to the newest safety backup, the state before the restore
+    safety = report["safety_backup"]
+    assert safety["format"] == "custom" and safety["path"].endswith(".dump"), safety
+    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
     result.assert_ok()
-    assert_unreachable_warned(result)
-    assert_no_secret(result, yv["work"])
-    assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"]
-    assert "WARNING: vacuumdb --analyze-only on %s" % yv["name"] in result.stdout  # the staging database's name
-    assert "the yv-test statistics failure" in result.stdout
-    report = result.report(str(yv["work"]))
-    assert report["outcome"] == "succeeded"
-    log = pathlib.Path(report["restore"]["log"]).read_text()
-    assert "=== vacuumdb --analyze-only --jobs=" in log and "exit code 1 ===" in log
-
-
-def test_check_mode_shows_the_plan_and_changes_nothing(pg_cluster, run_playbook, yv):
-    sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20))}, check=True)
-    result.assert_ok()
-    assert "DROP %s" % yv["name"] in result.stdout  # production in place, production__pre_<run> with the swap
-    assert yv["states"][1]["backup"]["name"] in result.stdout
-    assert "needed" in result.stdout  # free disk against what is needed
-    # the swap (the default method): the renames it would make in one transaction, and no database made for it
-    out = " ".join(result.stdout.split())
-    assert "Method: swap" in out
-    assert "Would rename, in one transaction: %s -> %s__pre_" % (yv["name"], yv["name"]) in out, result.describe()
-    assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before
+    assert exact_counts(pg_cluster, yv["name"]) == counts_before
     assert admin_query(pg_cluster, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
                        (yv["name"] + "__",)) == []
-    assert_untouched(pg_cluster, yv["name"], sums)
-    assert not [p for p in yv["work"].rglob("*") if p.name.endswith((".dump", ".dir.tar", ".part"))], \
-        "check mode downloaded or dumped something"
-    assert not list((yv["work"]).rglob("report.json"))
-    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+    rolled = result.report(str(yv["work"]))
+    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
+    assert rolled["run_id"].startswith("rollback-")
+    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
+    assert rolled["backup"]["format"] == "custom", rolled["backup"]
+    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
+    assert rolled["incident"] == "INC-7"
+    # the rollback kept the database it replaced as its own safety backup
+    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
+    assert not list((yv["work"] / "locks").iterdir())
+
+
+# A failed statistics update after a restore that worked (vacuumdb --analyze-only) and Slack and PagerDuty receivers
+# that do not answer are warnings, and the restore stands: test_swap.py::test_leftovers_of_an_interrupted_run_are_reported.
+
+
+# Check mode (the plan, no confirmation asked, nothing changed): the check run of
+# test_rollback.py::test_rollback_to_a_kept_previous_database.
 
 
 # In place: the S3 copy of the safety backup is there before the drop. A swap's S3 safety upload is
@@ -334,35 +324,8 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     assert not list((yv["work"] / "locks").iterdir())
 
 
-def test_what_a_killed_run_left_is_removed_once_the_lock_is_taken(pg_cluster, run_playbook, yv):
-    """A restore or rollback killed mid-way (SIGKILL, a reboot) runs no cleanup: an unpacked safety backup or a
-    partial safety dump stays, hundreds of MB each. The next run of the same database removes them once it holds the
-    lock, and nothing that is not that database's restore or rollback leftover."""
-    name, work = yv["name"], yv["work"]
-    gone = [work / "unpacked" / ("restore-%s-20260101T000000Z-1a2b" % name),
-            work / "unpacked" / ("rollback-%s-20260102T000000Z-00ff" % name),
-            work / "safety" / ("%s_safety_20260101_000000.dir.tar.d.part" % name),
-            work / "safety" / ("%s_safety_20260101_000000.dump.part" % name)]
-    kept = [work / "unpacked" / ("drill-%s-20260101T000000Z-1a2b" % name),     # a drill holds another lock
-            work / "unpacked" / ("restore-%sx-20260101T000000Z-1a2b" % name),  # another database
-            work / "safety" / ("%s_safety_20260101_000000.dump" % name)]       # a finished safety backup
-    for path in gone[:3] + kept[:2]:
-        (path / "dump").mkdir(parents=True)
-        (path / "dump" / "toc.dat").write_bytes(os.urandom(4096))
-    for path in gone[3:] + kept[2:]:
-        path.write_bytes(os.urandom(1000))
-    result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": name})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, name) == yv["states"][2]["sums"]
-    assert [str(p) for p in gone if p.exists()] == [], "a killed run's leftovers are still there"
-    assert [str(p) for p in kept if not p.exists()] == [], "something that was not a leftover was removed"
-    report = result.report(str(work))
-    removed = report["leftovers"]["files_removed"]
-    assert sorted(r["path"] for r in removed) == sorted(str(p) for p in gone), removed
-    assert sum(r["bytes"] for r in removed) == 3 * 4096 + 1000
-    assert "Removed, left by an interrupted run of %s" % name in result.output
-    md = (work / "reports" / report["run_id"] / "report.md").read_text()
-    assert "Left by an interrupted run, removed:** `%s`" % gone[0] in md
+# What a killed run left in the work directory (an unpacked safety backup, a partial safety dump), removed once the
+# lock is taken: test_swap.py::test_leftovers_of_an_interrupted_run_are_reported, with the databases it left.
 
 
 # ---- bad input: a clear error, and the database exactly as it was ----------
@@ -389,8 +352,9 @@ def _held_lock(yv):
 # unknown backup, a path as the backup) are one call's fail_json each: their messages are unit tests
 # (tests/unit/test_operator_messages.py, test_catalog.py), and "RPO breach" below takes that call's failure
 # through the playbook. A checksum mismatch is test_faults.py's corrupted backup; a dump newer than pg_restore
-# is tests/unit/test_dump_content.py's, through the download call that the no-dump test of test_faults.py
-# fails end to end; a lock another run holds is test_faults.py's stale and concurrent lock tests.
+# is tests/unit/test_dump_content.py's, through the download call's inspection, whose failure test_faults.py's
+# backup of another database takes end to end; a lock another run holds is test_faults.py's concurrent lock test
+# (a stale one: tests/unit/test_lock.py).
 BAD_INPUTS = {
     "missing confirm without a terminal": (lambda yv: {"point": "latest"}, "confirm"),
     "wrong confirm": (lambda yv: {"point": "latest", "confirm": "yieldvault_prod"}, "does not match"),
@@ -401,11 +365,7 @@ BAD_INPUTS = {
     "wrong type of a later phase's variable": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                                            "db_restore_connection_rounds": "many"},
                                                "db_restore_connection_rounds"),
-    # a misspelled optional setting was silently ignored and its default used
-    "misspelled setting": (lambda yv: {"point": "latest", "confirm": yv["name"],
-                                       "db_restore_local_backup_directory": str(yv["store"])},
-                           "db_restore_local_backup_directory is not a setting of this collection; "
-                           "did you mean db_restore_local_backup_dir?"),
+    # a misspelled optional setting (silently ignored, its default used): the missing required setting's test
     # the lock's call looks for pg_restore before it takes the lock
     "pg_restore missing": (lambda yv: {"point": "latest", "confirm": yv["name"],
                                        "db_restore_pg_bin_dir": "/nonexistent/pgbin"}, "postgresql-client-15"),
@@ -431,18 +391,26 @@ def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_play
 
 
 def test_a_missing_required_setting_is_refused_with_the_name_meant(pg_cluster, run_playbook, yv):
-    # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined"
+    # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined". And a misspelled
+    # optional setting in the extra vars, which was silently ignored and its default used: the one refusal names
+    # every problem.
     inv = {k: v for k, v in yv["inv"].items() if k != "db_restore_database"}
     inv["db_restore_db"] = yv["name"]
     sums = table_checksums(pg_cluster, yv["name"])
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"],
+                                               "db_restore_local_backup_directory": str(yv["store"])})
     result.assert_failed("Invalid settings: db_restore_db is not a setting of this collection; "
                          "did you mean db_restore_database?")
     assert "db_restore_database is required and not set" in result.output, result.describe()
+    assert ("db_restore_local_backup_directory is not a setting of this collection; "
+            "did you mean db_restore_local_backup_dir?") in result.output, result.describe()
     assert "'db_restore_database' is undefined" not in result.output, result.describe()
     assert "nothing was changed" in result.stdout.lower()
     assert_untouched(pg_cluster, yv["name"], sums)
     assert not list(yv["work"].rglob("*_safety_*"))
+    report = result.report(str(yv["work"]))
+    if report is not None:
+        assert report["outcome"] == "failed"
     assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
@@ -460,17 +428,9 @@ def test_break_lock_with_pg_restore_missing_keeps_the_other_runs_lock(pg_cluster
     assert_untouched(pg_cluster, yv["name"], sums)
 
 
-def test_unreachable_s3_endpoint_is_refused(tmp_path, pg_cluster, yieldvault_db, run_playbook, db_inventory_vars, free_port):
-    name = "yv_%s" % os.urandom(3).hex()
-    yieldvault_db(name, seed=3)
-    sums = table_checksums(pg_cluster, name)
-    dead = {"endpoint_url": "http://127.0.0.1:%d" % free_port(), "region": "us-east-1",
-            "access_key": "testing", "secret_key": "testing"}
-    inv = db_inventory_vars(pg_cluster, name, str(tmp_path / "work"), "s3", s3=dead, bucket="nowhere")
-    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
-    result.assert_failed("127.0.0.1")
-    assert "nothing was changed" in result.stdout.lower()
-    assert table_checksums(pg_cluster, name) == sums
+# An S3 endpoint nothing listens on stops the run at its first call to S3, the listing of select_backup:
+# tests/unit/test_catalog.py::test_module_an_unreachable_s3_endpoint_is_refused_naming_it; that call's failure
+# through the playbook, production untouched, is the "RPO breach" case above.
 
 
 def test_too_little_disk_is_refused(tmp_path, pg_cluster, run_playbook, yv):

@@ -5,41 +5,16 @@ Each rollback follows a restore that went wrong in the eyes of the on-call
 engineer (restored to the wrong point); afterwards the database must hold
 exactly the data it held before that restore, or the alternate backup's.
 """
-import os
 
-import pytest
-from dbutil import exact_counts, table_checksums
+from dbutil import table_checksums
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 from test_swap import databases
 
 
-@pytest.mark.parametrize("safety_format,suffix", [("directory", ".dir.tar"), ("custom", ".dump")])
-def test_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv, safety_format, suffix):  # noqa: F811
-    sums_before = table_checksums(pg_cluster, yv["name"])
-    counts_before = exact_counts(pg_cluster, yv["name"])
-    inv = dict(yv["inv"], db_restore_jobs=2, db_restore_safety_backup_format=safety_format)
-    restored = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
-    restored.assert_ok()
-    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
-    safety = restored.report(str(yv["work"]))["safety_backup"]
-    assert safety["path"].endswith(suffix), safety
-
-    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, yv["name"]) == sums_before
-    assert exact_counts(pg_cluster, yv["name"]) == counts_before
-    assert databases(pg_cluster, yv["name"] + "__") == []
-    report = result.report(str(yv["work"]))
-    assert report["mode"] == "rollback" and report["outcome"] == "succeeded"
-    assert report["run_id"].startswith("rollback-")
-    assert report["backup"]["name"] == os.path.basename(safety["path"])
-    assert report["backup"]["format"] == ("directory_tar" if suffix == ".dir.tar" else "custom"), report["backup"]
-    assert [a["jobs"] for a in report["restore"]["attempts"]] == [2], report["restore"]
-    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
-    assert report["incident"] == "INC-7"
-    # the rollback kept the database it replaced as its own safety backup
-    assert report["safety_backup"]["path"] and report["safety_backup"]["path"] != report["backup"]["name"]
-    assert not list((yv["work"] / "locks").iterdir())
+# Back to the newest safety backup: rollback.yml after the restore of
+# test_swap.py::test_swap_restores_with_downtime_only_around_the_rename (the packed directory format the swap makes
+# with two jobs) and after the in-place restore of test_restore.py::test_restore_to_a_point_between_backups_local_store
+# (the custom format of a safety backup in place).
 
 
 def test_rollback_to_an_alternate_backup(pg_cluster, run_playbook, yv):  # noqa: F811
@@ -64,11 +39,28 @@ def test_rollback_to_a_kept_previous_database(pg_cluster, run_playbook, yv):  # 
     assert table_checksums(pg_cluster, previous) == sums_before
     assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
     assert "rollback.yml -e previous=" + previous in kept["detail"]
-    # the next run reports the kept database and never drops it
-    check = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]}, check=True)
+    # the next run reports the kept database and never drops it. In check mode, without -e confirm (none is asked):
+    # it shows the plan and changes nothing - no database made, nothing downloaded or dumped, no report, no lock.
+    def written(work):
+        return sorted(str(p) for p in work.rglob("*") if p.name.endswith((".dump", ".dir.tar", ".part", "report.json")))
+
+    files_before = written(yv["work"])
+    check = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20))}, check=True)
     check.assert_ok()
     assert "never dropped automatically" in check.stdout and previous in check.stdout
-    assert databases(pg_cluster, yv["name"] + "__pre_") == [previous]
+    assert databases(pg_cluster, yv["name"] + "__") == [previous]
+    assert "DROP %s" % yv["name"] in check.stdout  # production in place, production__pre_<run> with the swap
+    assert yv["states"][1]["backup"]["name"] in check.stdout
+    assert "needed" in check.stdout  # free disk against what is needed
+    # the swap (the default method): the renames it would make in one transaction, and no database made for it
+    out = " ".join(check.stdout.split())
+    assert "Method: swap" in out
+    assert "Would rename, in one transaction: %s -> %s__pre_" % (yv["name"], yv["name"]) in out, check.describe()
+    assert "%s__restore -> %s" % (yv["name"], yv["name"]) in out
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][1]["sums"]
+    assert table_checksums(pg_cluster, previous) == sums_before
+    assert written(yv["work"]) == files_before, "check mode downloaded, dumped or reported something"
+    assert not list((yv["work"] / "locks").iterdir())
 
     result = run_playbook("rollback.yml", yv["inv"], {"previous": previous, "confirm": yv["name"]})
     result.assert_ok()

@@ -16,6 +16,7 @@ import make_backup
 from dbutil import (admin_query, create_marked_database, drop_database, exact_counts, table_checksums,
                     wrapped_bin_dir)
 from pg_cluster import connect
+from notify_receiver import assert_no_secret, assert_unreachable_warned, notify_vars
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 
 
@@ -35,7 +36,11 @@ def phase(report, name):
 
 def test_swap_restores_with_downtime_only_around_the_rename(pg_cluster, run_playbook, yv, tmp_path):  # noqa: F811
     # the operator's console (no -v, the runbook stdout callback of ansible.cfg), with a pg_restore that pauses
-    # 5 s between the data and the indexes, longer than the progress interval of 1 s
+    # 5 s between the data and the indexes, longer than the progress interval of 1 s. Then rollback.yml goes back
+    # to the newest safety backup, the packed directory-format dump the swap made of the previous database (the
+    # custom format: test_rollback.py::test_rollback_to_the_newest_safety_backup).
+    sums_before = table_checksums(pg_cluster, yv["name"])
+    counts_before = exact_counts(pg_cluster, yv["name"])
     real = Path(yv["inv"]["db_restore_pg_bin_dir"]) / "pg_restore"
     bin_dir = wrapped_bin_dir(tmp_path / "bin", "pg_restore", """#!/bin/sh
 case " $* " in *" --jobs="*) ;; *) exec %(real)s "$@";; esac
@@ -43,7 +48,8 @@ case " $* " in *" --jobs="*) ;; *) exec %(real)s "$@";; esac
 sleep 5
 exec %(real)s "$@" --section=post-data
 """ % {"real": real})
-    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_progress_interval=1)
+    # two jobs: auto packs the safety backup of the previous database in the directory format
+    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_progress_interval=1, db_restore_jobs=2)
     result = run_playbook("restore.yml", inv, {"point": iso(minutes_ago(20)), "confirm": yv["name"]}, verbose=False)
     result.assert_ok()
     # a clean run prints no warning at all (it printed "'__db_restore_previous' is undefined" once, and
@@ -111,6 +117,25 @@ exec %(real)s "$@" --section=post-data
     md = (yv["work"] / "reports" / report["run_id"] / "report.md").read_text()
     assert "Method | swap" in md and previous["name"] in md
 
+    # rollback.yml: back to the newest safety backup, the state before the restore
+    assert safety["path"].endswith(".dir.tar"), safety
+    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, yv["name"]) == sums_before
+    assert exact_counts(pg_cluster, yv["name"]) == counts_before
+    assert databases(pg_cluster, yv["name"] + "__") == []
+    rolled = result.report(str(yv["work"]))
+    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
+    assert rolled["run_id"].startswith("rollback-")
+    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
+    assert rolled["backup"]["format"] == "directory_tar", rolled["backup"]
+    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
+    assert rolled["incident"] == "INC-7"
+    # the rollback kept the database it replaced as its own safety backup
+    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
+    assert not list((yv["work"] / "locks").iterdir())
+
 
 def test_smoke_failure_after_the_swap_swaps_back(pg_cluster, run_playbook, yv, free_port):  # noqa: F811
     sums_before = table_checksums(pg_cluster, yv["name"])
@@ -166,24 +191,65 @@ def test_a_staging_name_that_is_somebody_elses_database_is_refused(pg_cluster, r
         drop_database(pg_cluster, staging)
 
 
-def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv):  # noqa: F811
+def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, yv, tmp_path, free_port):  # noqa: F811
+    """What an interrupted run left: its databases are reported (the marked staging database dropped, an unmarked
+    previous database kept, with how to go back to it), and its files removed once this run holds the lock. A
+    restore or rollback killed mid-way (SIGKILL, a reboot) runs no cleanup: an unpacked safety backup or a partial
+    safety dump stays, hundreds of MB each; the next run of the same database removes them, and nothing that is not
+    that database's restore or rollback leftover.
+
+    The same run also meets vacuumdb --analyze-only failing after a restore that worked: a warning, not a failure or
+    a rollback. The Slack and PagerDuty receivers do not answer either: warnings too, and the restore stands."""
+    name, work = yv["name"], yv["work"]
+    bin_dir = wrapped_bin_dir(tmp_path / "pgbin", "vacuumdb",
+                              "#!/bin/sh\necho 'vacuumdb: error: the yv-test statistics failure' >&2\nexit 1\n")
+    dead = "http://127.0.0.1:%d" % free_port()
+    inv = dict(yv["inv"], db_restore_pg_bin_dir=str(bin_dir), db_restore_notify_timeout=3, **notify_vars(dead))
+    gone = [work / "unpacked" / ("restore-%s-20260101T000000Z-1a2b" % name),
+            work / "unpacked" / ("rollback-%s-20260102T000000Z-00ff" % name),
+            work / "safety" / ("%s_safety_20260101_000000.dir.tar.d.part" % name),
+            work / "safety" / ("%s_safety_20260101_000000.dump.part" % name)]
+    kept = [work / "unpacked" / ("drill-%s-20260101T000000Z-1a2b" % name),     # a drill holds another lock
+            work / "unpacked" / ("restore-%sx-20260101T000000Z-1a2b" % name),  # another database
+            work / "safety" / ("%s_safety_20260101_000000.dump" % name)]       # a finished safety backup
+    for path in gone[:3] + kept[:2]:
+        (path / "dump").mkdir(parents=True)
+        (path / "dump" / "toc.dat").write_bytes(os.urandom(4096))
+    for path in gone[3:] + kept[2:]:
+        path.write_bytes(os.urandom(1000))
     conn = connect(pg_cluster, "postgres")
     conn.autocommit = True
-    leftover_pre = yv["name"] + "__pre_20260101_000000"
+    leftover_pre = name + "__pre_20260101_000000"
     with conn.cursor() as cur:
         cur.execute('CREATE DATABASE "%s"' % leftover_pre)
     conn.close()
     # The staging database a killed run left carries that run's mark: this run may drop it.
-    create_marked_database(pg_cluster, yv["name"] + "__restore", production=yv["name"])
+    create_marked_database(pg_cluster, name + "__restore", production=name)
     try:
-        result = run_playbook("restore.yml", yv["inv"], {"point": "latest", "confirm": yv["name"]})
+        result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
         result.assert_ok()
-        assert table_checksums(pg_cluster, yv["name"]) == yv["states"][2]["sums"]
-        assert databases(pg_cluster, yv["name"] + "__") == [leftover_pre]
-        report = result.report(str(yv["work"]))
+        assert table_checksums(pg_cluster, name) == yv["states"][2]["sums"]
+        assert databases(pg_cluster, name + "__") == [leftover_pre]
+        report = result.report(str(work))
+        assert report["outcome"] == "succeeded"
+        # the failed statistics update and the receivers that do not answer
+        assert_unreachable_warned(result)
+        assert_no_secret(result, work)
+        assert "WARNING: vacuumdb --analyze-only on %s" % name in result.stdout  # the staging database's name
+        assert "the yv-test statistics failure" in result.stdout
+        log = Path(report["restore"]["log"]).read_text()
+        assert "=== vacuumdb --analyze-only --jobs=" in log and "exit code 1 ===" in log
         messages = " ".join(report["leftovers"]["messages"])
         assert "this run drops it" in messages
         assert "rollback.yml -e previous=%s" % leftover_pre in " ".join(messages.split())
+        assert [str(p) for p in gone if p.exists()] == [], "a killed run's leftovers are still there"
+        assert [str(p) for p in kept if not p.exists()] == [], "something that was not a leftover was removed"
+        removed = report["leftovers"]["files_removed"]
+        assert sorted(r["path"] for r in removed) == sorted(str(p) for p in gone), removed
+        assert sum(r["bytes"] for r in removed) == 3 * 4096 + 1000
+        assert "Removed, left by an interrupted run of %s" % name in result.output
+        md = (work / "reports" / report["run_id"] / "report.md").read_text()
+        assert "Left by an interrupted run, removed:** `%s`" % gone[0] in md
     finally:
         conn = connect(pg_cluster, "postgres")
         conn.autocommit = True

@@ -189,3 +189,23 @@ def test_rpo_gap_minutes():
 def test_isoformat_z():
     assert isoformat_z(datetime.datetime(2026, 4, 29, 16, 30, 5, 123,
                                          tzinfo=datetime.timezone(datetime.timedelta(hours=2)))) == '2026-04-29T14:30:05Z'
+
+
+def test_module_an_unreachable_s3_endpoint_is_refused_naming_it(run_main):
+    """The first call to S3 of a restore is this listing (select_backup): an endpoint nothing listens on stops the
+    run there, naming the endpoint. (Was test_restore.py::test_unreachable_s3_endpoint_is_refused, a playbook run; a
+    failure of this call through the playbook, production untouched: its 'RPO breach' bad-input case.)"""
+    import socket
+
+    from ansible_collections.yieldvault.db_restore.plugins.modules import backup_catalog
+
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        endpoint = 'http://127.0.0.1:%d' % sock.getsockname()[1]
+    result = run_main(backup_catalog.main, store='s3', database='yv', s3_bucket='nowhere', s3_endpoint_url=endpoint,
+                      s3_region='us-east-1', aws_access_key='testing', aws_secret_key='testing')
+    assert result['rc'] == 1 and result['failed'] is True
+    msg = result['msg']
+    assert msg.startswith('Could not list the backups in s3://nowhere at %s' % endpoint), msg
+    assert 'the S3 endpoint %s is unreachable' % endpoint in msg and 'db_restore_s3_endpoint_url' in msg, msg
+    assert msg.endswith('Nothing was changed.'), msg

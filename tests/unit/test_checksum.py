@@ -371,3 +371,26 @@ def test_module_unpack_to_unpacks_a_verified_packed_dump_and_refuses_other_files
     assert refused['rc'] == 1 and 'nothing to unpack' in refused['msg'] and not other.exists()
     with_src = run_main(checksum_main, path=str(tmp_path / 'copy.dir.tar'), src=packed, unpack_to=str(other))
     assert with_src['rc'] == 1 and 'without src and s3_key' in with_src['msg']
+
+
+def test_module_an_intact_file_that_is_no_dump_fails_the_download_with_its_inspection(tmp_path, run_main):
+    """The download's call (roles/fetch_backup/tasks/download.yml: local store, retries, inspect, count_rows,
+    source_database) on a file whose checksum matches but that is no dump: it fails on what it found, once (no
+    transfer problem another try would cure), and returns its inspection, which is what stops the run there with no
+    older backup tried (the stop on an inspection, end to end: test_faults.py's backup of another database, refused
+    with db_restore_try_older_backups). Was test_faults.py::test_file_valid_for_its_checksum_but_no_dump_stops_in_the_
+    download, a playbook run."""
+    store = tmp_path / 'store'
+    store.mkdir()
+    src = store / 'yv_20260429_1400.dump'
+    src.write_bytes(bytes(range(256)) * 256)
+    (store / (src.name + '.md5')).write_text('%s  %s\n' % (hashlib.md5(src.read_bytes()).hexdigest(), src.name))
+    dest = tmp_path / 'work' / 'restore' / src.name
+    dest.parent.mkdir(parents=True)  # the lock's call made it
+    result = run_main(checksum_main, path=str(dest), src=str(src), retries=2, retry_delay=0, inspect=True,
+                      count_rows=True, source_database='yv', pg_restore=str(tmp_path / 'no-bin' / 'pg_restore'))
+    assert result['rc'] == 1 and result['failed'] is True
+    assert result['msg'].startswith('%s is not a PostgreSQL dump' % dest), result['msg']
+    assert result['msg'].endswith('Nothing was changed.'), result['msg']
+    assert result['inspect'] is not None and result['inspect']['readable'] is False, result['inspect']
+    assert [a['error'] for a in result['attempts']] == [result['msg']], result['attempts']

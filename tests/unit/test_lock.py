@@ -150,6 +150,36 @@ def test_module_acquire_then_other_run_fails(tmp_path, run_main):
     assert 'held by run run-1 (user=alice' in other['msg']
 
 
+def test_module_stale_lock_of_a_dead_run_is_reported_not_taken_over(tmp_path, run_main):
+    """A lock of a dead run (its pid gone on this host, 300 min old, no controller recorded) taken as restore.yml
+    takes it (stale_minutes, controller, binaries): refused with the holder, its pid, 'stale' and how to break it,
+    and the lock is left exactly as it was - never taken over silently. (Was an integration run of test_faults.py;
+    the playbook's refusal by a held lock end to end: test_faults.py::test_second_concurrent_run_is_refused_with_the_lock_holder.)"""
+    import socket
+    import subprocess
+    proc = subprocess.Popen(['true'])
+    proc.wait()
+    acquired = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=300)
+    holder = {'run_id': 'restore-yv-20260101T000000Z', 'owner': {'user': 'bob', 'incident': 'INC-7'},
+              'pid': proc.pid, 'host': socket.gethostname(), 'acquired_at': acquired.strftime('%Y-%m-%dT%H:%M:%SZ')}
+    path = tmp_path / 'locks' / 'yv.lock'
+    path.parent.mkdir()
+    path.write_text(json.dumps(holder))
+    before = path.read_text()
+    work = tmp_path / 'work'
+    result = run_main(lock.main, path=str(path), run_id='restore-yv-20260102T000000Z-00ff', stale_minutes=240,
+                      owner={'user': 'alice'}, controller={'pid': os.getpid(), 'host': socket.gethostname()},
+                      binaries=['sh'], directories=[str(work)], private_file=str(tmp_path / '.pgpass-yv'),
+                      private_content='*:*:*:u:p\n')
+    assert result['rc'] == 1 and result['failed'] is True
+    assert result['stale'] is True and result['holder'] == holder
+    msg = result['msg']
+    assert 'held by run %s' % holder['run_id'] in msg and 'user=bob' in msg and 'pid=%d' % proc.pid in msg, msg
+    assert 'looks stale' in msg and 'db_restore_break_lock=true' in msg and msg.endswith('Nothing was changed.'), msg
+    assert path.read_text() == before, "the stale lock was taken over"
+    assert not work.exists() and not (tmp_path / '.pgpass-yv').exists(), "the refused run changed something"
+
+
 def test_module_check_mode_writes_nothing(tmp_path, run_main):
     path = tmp_path / 'sub' / 'db.lock'
     result = run_main(lock.main, path=str(path), run_id='run-1', _ansible_check_mode=True)
