@@ -235,6 +235,9 @@ def _write_config(module, path, text, uid, gid):
     return True
 
 
+PROBE_IO_TIMEOUT = 15
+
+
 def _check_repository(module, text, uid, gid):
     """Run pgBackRest with the candidate configuration (a private temporary copy, 0600, O(os_user)'s): the
     repository must answer C(repo-ls) before the file is written and C(archive_command) names it. Returns the
@@ -249,8 +252,11 @@ def _check_repository(module, text, uid, gid):
         with os.fdopen(fd, 'w') as handle:
             handle.write(text)
         os.chown(config, uid, gid)
-        base = pgbackrest.command(p['os_user'], config, p['stanza'], ['--log-level-console=error', '--log-level-file=off'],
-                                  executable=p['pgbackrest'])
+        # A repository that answers lists itself in well under a second. pgBackRest retries a refused certificate
+        # or a closed port until its io-timeout (60 s by default): the probe says so after PROBE_IO_TIMEOUT.
+        base = pgbackrest.command(p['os_user'], config, p['stanza'],
+                                  ['--log-level-console=error', '--log-level-file=off',
+                                   '--io-timeout=%d' % PROBE_IO_TIMEOUT], executable=p['pgbackrest'])
         rc, out, err = module.run_command(base + ['--output=json', 'repo-ls'])
         if rc != 0:
             module.fail_json(msg='The S3 repository s3://%s%s does not answer with this configuration (pgbackrest '
