@@ -68,7 +68,8 @@ def _archive_inventory(db_inventory_vars, info, base):
     )
 
 
-def test_wal_archive_check_mode_then_on_then_idempotent(archive_cluster, db_inventory_vars, run_playbook):
+def test_wal_archive_check_mode_then_on_then_idempotent_then_coverage_finds_a_missing_segment(
+        archive_cluster, db_inventory_vars, run_playbook):
     info, base = archive_cluster
     config = str(base / "pgbackrest" / "pgbackrest.conf")
     repo = str(base / "repo")
@@ -98,34 +99,8 @@ def test_wal_archive_check_mode_then_on_then_idempotent(archive_cluster, db_inve
     assert _recap_changed(again) == 0, again.stdout[-3000:]
     assert [b["type"] for b in _pgbackrest_info(config, "yv_pitr")["backup"]] == ["full"], "a second full backup was taken"
 
-
-def test_wal_archive_refuses_without_data_dir(archive_cluster, db_inventory_vars, run_playbook):
-    info, base = archive_cluster
-    inv = db_inventory_vars(info, "postgres", str(base / "work"), "local",
-                            db_restore_login_unix_socket=info["socket_dir"],
-                            db_restore_pgbackrest_config=str(base / "pgbackrest.conf"),
-                            db_restore_pgbackrest_repo_path=str(base / "repo"))
-    result = run_playbook("wal_archive.yml", inv)
-    result.assert_failed("Set db_restore_pg_data_dir")
-    assert _settings(info)["archive_mode"] == "off"
-
-
-def _coverage(config, point):
-    """Run the wal_archive_coverage module alone (ad hoc) and return its result."""
-    args = json.dumps({"point": point, "stanza": "yv_pitr", "config": config})
-    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
-                          "yieldvault.db_restore.wal_archive_coverage", "-a", args],
-                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=300)
-    assert " => " in out.stdout, out.stdout + out.stderr
-    return json.loads(out.stdout.split(" => ", 1)[1])
-
-
-def test_archive_coverage_finds_a_missing_segment_before_anything_changes(archive_cluster, db_inventory_vars,
-                                                                          run_playbook):
-    info, base = archive_cluster
-    config = str(base / "pgbackrest" / "pgbackrest.conf")
-    inv = _archive_inventory(db_inventory_vars, info, base)
-    run_playbook("wal_archive.yml", inv).assert_ok()
+    # The archive's coverage of a point (wal_archive_coverage alone), on the archive just turned on: whole, a point
+    # before the oldest base backup, then a segment missing - found before anything changes.
     conn = pg_cluster_script.connect(info)
     conn.autocommit = True
     cur = conn.cursor()
@@ -134,7 +109,7 @@ def test_archive_coverage_finds_a_missing_segment_before_anything_changes(archiv
     for round_no in range(4):
         cur.execute("INSERT INTO ledger VALUES (%s, 'round')", (round_no,))
         subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr",
-                        "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=inv["db_restore_login_password"]))
+                        "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
     conn.close()
 
     whole = _coverage(config, "latest")
@@ -156,6 +131,27 @@ def test_archive_coverage_finds_a_missing_segment_before_anything_changes(archiv
     assert gap["covered"] is False, gap
     assert gap["gaps"] == [{"first_missing": missing.name[:24], "last_missing": missing.name[:24]}]
     assert "gap" in gap["msg"] and missing.name[:24] in gap["msg"] and "nothing was changed" in gap["msg"]
+
+
+def test_wal_archive_refuses_without_data_dir(archive_cluster, db_inventory_vars, run_playbook):
+    info, base = archive_cluster
+    inv = db_inventory_vars(info, "postgres", str(base / "work"), "local",
+                            db_restore_login_unix_socket=info["socket_dir"],
+                            db_restore_pgbackrest_config=str(base / "pgbackrest.conf"),
+                            db_restore_pgbackrest_repo_path=str(base / "repo"))
+    result = run_playbook("wal_archive.yml", inv)
+    result.assert_failed("Set db_restore_pg_data_dir")
+    assert _settings(info)["archive_mode"] == "off"
+
+
+def _coverage(config, point):
+    """Run the wal_archive_coverage module alone (ad hoc) and return its result."""
+    args = json.dumps({"point": point, "stanza": "yv_pitr", "config": config})
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
+                          "yieldvault.db_restore.wal_archive_coverage", "-a", args],
+                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=300)
+    assert " => " in out.stdout, out.stdout + out.stderr
+    return json.loads(out.stdout.split(" => ", 1)[1])
 
 
 def _scratch(args):
