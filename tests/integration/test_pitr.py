@@ -68,13 +68,22 @@ def _archive_inventory(db_inventory_vars, info, base):
     )
 
 
-def test_wal_archive_check_mode_then_on_then_idempotent_then_coverage_finds_a_missing_segment(
+def test_wal_archive_check_mode_then_on_then_idempotent_then_scratch_restore_to_a_second_and_coverage(
         archive_cluster, db_inventory_vars, run_playbook):
     info, base = archive_cluster
     config = str(base / "pgbackrest" / "pgbackrest.conf")
     repo = str(base / "repo")
     inv = _archive_inventory(db_inventory_vars, info, base)
     password = inv["db_restore_login_password"]
+    # app.ledger, for the scratch restore to a second below: in the full backup wal_archive.yml takes.
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
 
     check = run_playbook("wal_archive.yml", inv, check=True).assert_ok()
     assert "Would change" in check.stdout
@@ -99,7 +108,61 @@ def test_wal_archive_check_mode_then_on_then_idempotent_then_coverage_finds_a_mi
     assert _recap_changed(again) == 0, again.stdout[-3000:]
     assert [b["type"] for b in _pgbackrest_info(config, "yv_pitr")["backup"]] == ["full"], "a second full backup was taken"
 
-    # The archive's coverage of a point (wal_archive_coverage alone), on the archive just turned on: whole, a point
+    # A scratch server (wal_scratch_server alone) restored to a second between two commits of app: exactly the rows
+    # committed by then, production untouched; then of a database the backup does not hold.
+    app = pg_cluster_script.connect(info, "app")
+    cur = app.cursor()
+
+    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
+    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
+    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
+    committed = float(cur.fetchone()[0])
+    point_epoch = int(committed) + 1  # the next whole second: after rows 1-3, before the incident
+    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
+    # The incident, committed more than a second after the point.
+    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
+    cur.execute("UPDATE ledger SET note = 'clobbered'")
+    cur.execute("DELETE FROM ledger WHERE id = 1")
+    app.close()
+    subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr", "check"],
+                   check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
+    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
+
+    scratch_dir = str(base / "scratch")
+    args = {"scratch_dir": scratch_dir, "point": point, "database": "app", "stanza": "yv_pitr", "config": config,
+            "pg_bin_dir": info["bin_dir"], "login_user": info["user"], "login_password": password}
+    rc, result = _scratch(args)
+    try:
+        assert rc == 0, result
+        scratch = pg_cluster_script.connect(dict(info, port=result["port"], host=result["socket_dir"]), "app")
+        try:
+            scur = scratch.cursor()
+            scur.execute("SELECT id, note FROM ledger ORDER BY id")
+            assert scur.fetchall() == [(1, "first"), (2, "second"), (3, "third")]
+            scur.execute("SHOW archive_mode")
+            assert scur.fetchone()[0] == "off", "the scratch server would push WAL into the production archive"
+        finally:
+            scratch.close()
+    finally:
+        rc_absent, gone = _scratch({"scratch_dir": scratch_dir, "state": "absent"})
+    assert rc_absent == 0 and gone["changed"] is True, gone
+    assert not os.path.exists(scratch_dir)
+    # Production is untouched: the incident is still there.
+    prod = pg_cluster_script.connect(info, "app")
+    try:
+        pcur = prod.cursor()
+        pcur.execute("SELECT id, note FROM ledger ORDER BY id")
+        assert pcur.fetchall() == [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
+    finally:
+        prod.close()
+
+    # A database the backup does not hold (made after it): the scratch restore fails clearly and leaves nothing.
+    rc, result = _scratch(dict(args, point="latest", database="made_after_the_backup"))
+    assert rc != 0, result
+    assert "made_after_the_backup" in result["msg"] and "production was not touched" in result["msg"], result
+    assert not os.path.exists(scratch_dir), "the failed restore left its scratch directory"
+
+    # The archive's coverage of a point (wal_archive_coverage alone), on this archive: whole, a point
     # before the oldest base backup, then a segment missing - found before anything changes.
     conn = pg_cluster_script.connect(info)
     conn.autocommit = True
@@ -161,75 +224,6 @@ def _scratch(args):
                          cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
     assert " => " in out.stdout, out.stdout + out.stderr
     return out.returncode, json.loads(out.stdout.split(" => ", 1)[1])
-
-
-def test_scratch_restore_to_a_second_brings_back_exactly_those_rows_and_of_a_missing_database_fails_clearly(
-        archive_cluster, db_inventory_vars, run_playbook):
-    info, base = archive_cluster
-    config = str(base / "pgbackrest" / "pgbackrest.conf")
-    password = pg_cluster_script.password(info)
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE app")
-    conn.close()
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    cur = app.cursor()
-    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    app.close()
-    inv = _archive_inventory(db_inventory_vars, info, base)
-    run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server
-    app = pg_cluster_script.connect(info, "app")
-    cur = app.cursor()
-
-    cur.execute("INSERT INTO ledger VALUES (1, 'first'), (2, 'second')")
-    cur.execute("INSERT INTO ledger VALUES (3, 'third')")
-    cur.execute("SELECT extract(epoch FROM clock_timestamp())")
-    committed = float(cur.fetchone()[0])
-    point_epoch = int(committed) + 1  # the next whole second: after rows 1-3, before the incident
-    time.sleep(max(0.0, point_epoch + 1.3 - time.time()))
-    # The incident, committed more than a second after the point.
-    cur.execute("INSERT INTO ledger VALUES (4, 'after the point')")
-    cur.execute("UPDATE ledger SET note = 'clobbered'")
-    cur.execute("DELETE FROM ledger WHERE id = 1")
-    app.close()
-    subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr", "check"],
-                   check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
-    point = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_epoch))
-
-    scratch_dir = str(base / "scratch")
-    args = {"scratch_dir": scratch_dir, "point": point, "database": "app", "stanza": "yv_pitr", "config": config,
-            "pg_bin_dir": info["bin_dir"], "login_user": info["user"], "login_password": password}
-    rc, result = _scratch(args)
-    try:
-        assert rc == 0, result
-        scratch = pg_cluster_script.connect(dict(info, port=result["port"], host=result["socket_dir"]), "app")
-        try:
-            scur = scratch.cursor()
-            scur.execute("SELECT id, note FROM ledger ORDER BY id")
-            assert scur.fetchall() == [(1, "first"), (2, "second"), (3, "third")]
-            scur.execute("SHOW archive_mode")
-            assert scur.fetchone()[0] == "off", "the scratch server would push WAL into the production archive"
-        finally:
-            scratch.close()
-    finally:
-        rc_absent, gone = _scratch({"scratch_dir": scratch_dir, "state": "absent"})
-    assert rc_absent == 0 and gone["changed"] is True, gone
-    assert not os.path.exists(scratch_dir)
-    # Production is untouched: the incident is still there.
-    prod = pg_cluster_script.connect(info, "app")
-    try:
-        pcur = prod.cursor()
-        pcur.execute("SELECT id, note FROM ledger ORDER BY id")
-        assert pcur.fetchall() == [(2, "clobbered"), (3, "clobbered"), (4, "clobbered")]
-    finally:
-        prod.close()
-
-    # A database the backup does not hold (made after it): the scratch restore fails clearly and leaves nothing.
-    rc, result = _scratch(dict(args, point="latest", database="made_after_the_backup"))
-    assert rc != 0, result
-    assert "made_after_the_backup" in result["msg"] and "production was not touched" in result["msg"], result
-    assert not os.path.exists(scratch_dir), "the failed restore left its scratch directory"
 
 
 def _rows(info, dbname="app"):
