@@ -64,14 +64,6 @@ def test_base_backups_diff_and_incr_then_a_restore_to_a_second_uses_the_incr_cha
     assert _settings(info)["archive_mode"] == "on"
 
 
-def test_base_backup_without_archiving_is_refused_and_changes_nothing(archive_cluster, db_inventory_vars,
-                                                                      run_playbook):
-    info, base = archive_cluster
-    config = base / "pgbackrest" / "pgbackrest.conf"
-    inv = _archive_inventory(db_inventory_vars, info, base)
-    result = run_playbook("backup.yml", inv, {"base_backup": "full"})
-    result.assert_failed("Run playbooks/wal_archive.yml first")
-    assert str(config) in result.output
-    assert not config.exists() and not (base / "repo").exists(), "the refusal created the configuration or repository"
-    assert not list(base.glob("work/**/*.dump")), "a dump was taken"
-    assert _settings(info)["archive_mode"] == "off"
+# backup.yml -e base_backup=full without WAL archiving (no pgBackRest configuration): the module's refusal, which runs
+# no command and writes nothing, is tests/unit/test_pgbackrest_backup.py::
+# test_missing_configuration_or_stanza_section_says_to_run_wal_archive.

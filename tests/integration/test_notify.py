@@ -7,7 +7,8 @@ from test_restore import _corrupt_byte, yv  # noqa: F401  (yv is a fixture)
 
 # A successful restore's notifications (start, then resolve) are checked with the report of the same run:
 # test_report.py::test_report_of_a_restore. A rollback's: test_restore.py's in-place rollback to the safety
-# backup. Unreachable receivers: test_restore.py's failed statistics update (both are warnings there).
+# backup. Unreachable receivers: test_restore.py's failed statistics update (both are warnings there). Check mode
+# sends nothing: test_report.py::test_check_mode_prints_the_timeline_and_writes_nothing_or_sends_nothing.
 
 
 def test_failure_triggers(run_playbook, yv, receiver):  # noqa: F811
@@ -26,9 +27,3 @@ def test_failure_triggers(run_playbook, yv, receiver):  # noqa: F811
     assert failure["routing_key"] == ROUTING_KEY and failure["dedup_key"] == report["run_id"]
     assert "Checksum mismatch" in failure["payload"]["summary"]
     assert_no_secret(result, yv["work"])
-
-
-def test_check_mode_sends_nothing(run_playbook, yv, receiver):  # noqa: F811
-    result = run_playbook("restore.yml", dict(yv["inv"], **notify_vars(receiver.url)), {"point": "latest"}, check=True)
-    result.assert_ok()
-    assert receiver.requests == []

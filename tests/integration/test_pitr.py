@@ -68,12 +68,22 @@ def _archive_inventory(db_inventory_vars, info, base):
     )
 
 
-def test_wal_archive_check_mode_then_on_then_idempotent(archive_cluster, db_inventory_vars, run_playbook):
+def test_wal_archive_check_mode_then_on_then_idempotent_then_scratch_restore_to_a_second_and_coverage(
+        archive_cluster, db_inventory_vars, run_playbook):
     info, base = archive_cluster
     config = str(base / "pgbackrest" / "pgbackrest.conf")
     repo = str(base / "repo")
     inv = _archive_inventory(db_inventory_vars, info, base)
     password = inv["db_restore_login_password"]
+    # app.ledger, for the scratch restore to a second below: in the full backup wal_archive.yml takes.
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE app")
+    conn.close()
+    app = pg_cluster_script.connect(info, "app")
+    app.autocommit = True
+    app.cursor().execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    app.close()
 
     check = run_playbook("wal_archive.yml", inv, check=True).assert_ok()
     assert "Would change" in check.stdout
@@ -98,91 +108,8 @@ def test_wal_archive_check_mode_then_on_then_idempotent(archive_cluster, db_inve
     assert _recap_changed(again) == 0, again.stdout[-3000:]
     assert [b["type"] for b in _pgbackrest_info(config, "yv_pitr")["backup"]] == ["full"], "a second full backup was taken"
 
-
-def test_wal_archive_refuses_without_data_dir(archive_cluster, db_inventory_vars, run_playbook):
-    info, base = archive_cluster
-    inv = db_inventory_vars(info, "postgres", str(base / "work"), "local",
-                            db_restore_login_unix_socket=info["socket_dir"],
-                            db_restore_pgbackrest_config=str(base / "pgbackrest.conf"),
-                            db_restore_pgbackrest_repo_path=str(base / "repo"))
-    result = run_playbook("wal_archive.yml", inv)
-    result.assert_failed("Set db_restore_pg_data_dir")
-    assert _settings(info)["archive_mode"] == "off"
-
-
-def _coverage(config, point):
-    """Run the wal_archive_coverage module alone (ad hoc) and return its result."""
-    args = json.dumps({"point": point, "stanza": "yv_pitr", "config": config})
-    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
-                          "yieldvault.db_restore.wal_archive_coverage", "-a", args],
-                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=300)
-    assert " => " in out.stdout, out.stdout + out.stderr
-    return json.loads(out.stdout.split(" => ", 1)[1])
-
-
-def test_archive_coverage_finds_a_missing_segment_before_anything_changes(archive_cluster, db_inventory_vars,
-                                                                          run_playbook):
-    info, base = archive_cluster
-    config = str(base / "pgbackrest" / "pgbackrest.conf")
-    inv = _archive_inventory(db_inventory_vars, info, base)
-    run_playbook("wal_archive.yml", inv).assert_ok()
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    # Each round fills and archives a segment of its own (pgbackrest check switches WAL and waits for it).
-    for round_no in range(4):
-        cur.execute("INSERT INTO ledger VALUES (%s, 'round')", (round_no,))
-        subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr",
-                        "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=inv["db_restore_login_password"]))
-    conn.close()
-
-    whole = _coverage(config, "latest")
-    assert whole["covered"] is True and whole["data_loss_seconds"] == 0, whole
-    assert whole["gaps"] == [] and "data loss 0 s" in whole["msg"]
-
-    before = _coverage(config, "2020-01-01T00:00:00Z")
-    assert before["covered"] is False and "before the oldest base backup" in before["msg"], before
-
-    segments = sorted(p for p in (base / "repo" / "archive" / "yv_pitr").rglob("*")
-                      if p.is_file() and re.match(r"^[0-9A-F]{24}-", p.name))
-    state = _pgbackrest_info(config, "yv_pitr")
-    whole_start = state["backup"][0]["archive"]["start"]
-    after_backup = [p for p in segments if p.name[:24] > whole_start and p.name[:24] < state["archive"][0]["max"]]
-    assert after_backup, "the rounds archived no segment between the backup and the newest: %s" % segments
-    missing = after_backup[0]
-    missing.unlink()
-    gap = _coverage(config, "latest")
-    assert gap["covered"] is False, gap
-    assert gap["gaps"] == [{"first_missing": missing.name[:24], "last_missing": missing.name[:24]}]
-    assert "gap" in gap["msg"] and missing.name[:24] in gap["msg"] and "nothing was changed" in gap["msg"]
-
-
-def _scratch(args):
-    """Run the wal_scratch_server module alone (ad hoc); returns (rc, result)."""
-    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
-                          "yieldvault.db_restore.wal_scratch_server", "-a", json.dumps(args)],
-                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
-    assert " => " in out.stdout, out.stdout + out.stderr
-    return out.returncode, json.loads(out.stdout.split(" => ", 1)[1])
-
-
-def test_restore_to_a_second_between_two_commits_brings_back_exactly_those_rows(archive_cluster, db_inventory_vars,
-                                                                                run_playbook):
-    info, base = archive_cluster
-    config = str(base / "pgbackrest" / "pgbackrest.conf")
-    password = pg_cluster_script.password(info)
-    conn = pg_cluster_script.connect(info)
-    conn.autocommit = True
-    conn.cursor().execute("CREATE DATABASE app")
-    conn.close()
-    app = pg_cluster_script.connect(info, "app")
-    app.autocommit = True
-    cur = app.cursor()
-    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
-    app.close()
-    inv = _archive_inventory(db_inventory_vars, info, base)
-    run_playbook("wal_archive.yml", inv).assert_ok()  # restarts the server
+    # A scratch server (wal_scratch_server alone) restored to a second between two commits of app: exactly the rows
+    # committed by then, production untouched; then of a database the backup does not hold.
     app = pg_cluster_script.connect(info, "app")
     cur = app.cursor()
 
@@ -229,20 +156,74 @@ def test_restore_to_a_second_between_two_commits_brings_back_exactly_those_rows(
     finally:
         prod.close()
 
-
-def test_scratch_restore_of_a_database_not_in_the_backup_fails_clearly_and_leaves_nothing(archive_cluster,
-                                                                                         db_inventory_vars,
-                                                                                         run_playbook):
-    info, base = archive_cluster
-    config = str(base / "pgbackrest" / "pgbackrest.conf")
-    run_playbook("wal_archive.yml", _archive_inventory(db_inventory_vars, info, base)).assert_ok()
-    scratch_dir = str(base / "scratch")
-    rc, result = _scratch({"scratch_dir": scratch_dir, "point": "latest", "database": "made_after_the_backup",
-                           "stanza": "yv_pitr", "config": config, "pg_bin_dir": info["bin_dir"],
-                           "login_user": info["user"], "login_password": pg_cluster_script.password(info)})
+    # A database the backup does not hold (made after it): the scratch restore fails clearly and leaves nothing.
+    rc, result = _scratch(dict(args, point="latest", database="made_after_the_backup"))
     assert rc != 0, result
     assert "made_after_the_backup" in result["msg"] and "production was not touched" in result["msg"], result
     assert not os.path.exists(scratch_dir), "the failed restore left its scratch directory"
+
+    # The archive's coverage of a point (wal_archive_coverage alone), on this archive: whole, a point
+    # before the oldest base backup, then a segment missing - found before anything changes.
+    conn = pg_cluster_script.connect(info)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
+    # Each round fills and archives a segment of its own (pgbackrest check switches WAL and waits for it).
+    for round_no in range(4):
+        cur.execute("INSERT INTO ledger VALUES (%s, 'round')", (round_no,))
+        subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % config, "--stanza=yv_pitr",
+                        "check"], check=True, capture_output=True, env=dict(os.environ, PGPASSWORD=password))
+    conn.close()
+
+    whole = _coverage(config, "latest")
+    assert whole["covered"] is True and whole["data_loss_seconds"] == 0, whole
+    assert whole["gaps"] == [] and "data loss 0 s" in whole["msg"]
+
+    before = _coverage(config, "2020-01-01T00:00:00Z")
+    assert before["covered"] is False and "before the oldest base backup" in before["msg"], before
+
+    segments = sorted(p for p in (base / "repo" / "archive" / "yv_pitr").rglob("*")
+                      if p.is_file() and re.match(r"^[0-9A-F]{24}-", p.name))
+    state = _pgbackrest_info(config, "yv_pitr")
+    whole_start = state["backup"][0]["archive"]["start"]
+    after_backup = [p for p in segments if p.name[:24] > whole_start and p.name[:24] < state["archive"][0]["max"]]
+    assert after_backup, "the rounds archived no segment between the backup and the newest: %s" % segments
+    missing = after_backup[0]
+    missing.unlink()
+    gap = _coverage(config, "latest")
+    assert gap["covered"] is False, gap
+    assert gap["gaps"] == [{"first_missing": missing.name[:24], "last_missing": missing.name[:24]}]
+    assert "gap" in gap["msg"] and missing.name[:24] in gap["msg"] and "nothing was changed" in gap["msg"]
+
+
+def test_wal_archive_refuses_without_data_dir(archive_cluster, db_inventory_vars, run_playbook):
+    info, base = archive_cluster
+    inv = db_inventory_vars(info, "postgres", str(base / "work"), "local",
+                            db_restore_login_unix_socket=info["socket_dir"],
+                            db_restore_pgbackrest_config=str(base / "pgbackrest.conf"),
+                            db_restore_pgbackrest_repo_path=str(base / "repo"))
+    result = run_playbook("wal_archive.yml", inv)
+    result.assert_failed("Set db_restore_pg_data_dir")
+    assert _settings(info)["archive_mode"] == "off"
+
+
+def _coverage(config, point):
+    """Run the wal_archive_coverage module alone (ad hoc) and return its result."""
+    args = json.dumps({"point": point, "stanza": "yv_pitr", "config": config})
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
+                          "yieldvault.db_restore.wal_archive_coverage", "-a", args],
+                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=300)
+    assert " => " in out.stdout, out.stdout + out.stderr
+    return json.loads(out.stdout.split(" => ", 1)[1])
+
+
+def _scratch(args):
+    """Run the wal_scratch_server module alone (ad hoc); returns (rc, result)."""
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "ansible"), "localhost", "-o", "-m",
+                          "yieldvault.db_restore.wal_scratch_server", "-a", json.dumps(args)],
+                         cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
+    assert " => " in out.stdout, out.stdout + out.stderr
+    return out.returncode, json.loads(out.stdout.split(" => ", 1)[1])
 
 
 def _rows(info, dbname="app"):

@@ -98,7 +98,8 @@ def _server_up(info):
     return out.returncode == 0
 
 
-def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inventory_vars, run_playbook, tmp_path):
+def test_whole_cluster_restore_to_a_second_left_alone_while_it_runs_then_rollback(archive_cluster, db_inventory_vars,
+                                                                                  run_playbook, tmp_path):
     info, base = archive_cluster
     inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
     extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
@@ -113,7 +114,30 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     assert "data loss 0 s to the point" in plan.stdout
     assert _rows(info) == INCIDENT and _journal(base) is None, "check mode changed something"
 
-    result = run_playbook("restore.yml", inv, extra)
+    # Red team: while this restore runs (a slow pgBackRest restore), a second restore and rollback.yml - which the
+    # second one's refusal used to send the operator to - both refuse and touch nothing; this one then finishes.
+    # The restore waits until the test has tried the other two runs (at most 5 minutes): no race with the load.
+    release = base / "release"
+    slow = _pgbackrest_wrapper(base, "restore", "i=0; while [ ! -f %s ] && [ $i -lt 1500 ]; do sleep 0.2; "
+                                                "i=$((i+1)); done" % release)
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("a", run_playbook("restore.yml", inv, extra, env=slow)))
+    thread.start()
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and (_journal(base) or {}).get("state") != "moved" and thread.is_alive():
+            time.sleep(0.3)
+        record = _journal(base)
+        assert record and record["state"] == "moved", (record, box.get("a") and box["a"].describe())
+        for playbook, extra_vars in (("restore.yml", extra), ("rollback.yml", {"pitr_scope": "cluster",
+                                                                               "confirm": STANZA})):
+            other = run_playbook(playbook, inv, extra_vars)
+            other.assert_failed("A whole-cluster restore is running now (run %s" % record["run_id"])
+            assert _journal(base) == record and Path(record["aside"], "PG_VERSION").exists()
+    finally:
+        release.write_text("go\n")
+        thread.join(600)
+    result = box["a"]
     result.assert_ok()
     assert inv["db_restore_login_password"] not in result.output
     # Row by row, in every database: what was committed by the point, nothing after it.
@@ -193,8 +217,8 @@ def test_whole_cluster_restore_to_a_second_then_rollback(archive_cluster, db_inv
     assert _rows(info) == INCIDENT
 
 
-def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_back(archive_cluster, db_inventory_vars,
-                                                                                 run_playbook, tmp_path):
+def test_whole_cluster_restore_killed_after_the_move_or_the_stop_and_a_rollback_killed_are_recovered(
+        archive_cluster, db_inventory_vars, run_playbook, tmp_path):
     info, base = archive_cluster
     inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
     extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
@@ -228,6 +252,39 @@ def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_bac
     assert _journal(base) is None
     assert _connlimit(info) == -1, "the original came back with the connection limit the restore's stop set"
 
+    # Red team, on the original that came back: a restore killed right after PostgreSQL stopped (nothing moved yet),
+    # and a rollback killed after it put the original back but before PostgreSQL started on it. Following the
+    # messages brings the original back, running, with the database's connection limit given back.
+    rollback = {"pitr_scope": "cluster", "confirm": STANZA}
+
+    killed = run_playbook("restore.yml", inv, extra, env=crash_env(
+        tmp_path, YV_CRASH_AT_TASK="Move the data directory aside and restore the archive to the point"))
+    assert killed.rc == -9, killed.describe()
+    assert _journal(base)["state"] == "stopping" and not _server_up(info)
+    run_playbook("restore.yml", inv, extra).assert_failed("was stopping PostgreSQL (nothing was moved yet)")
+    # Red team: the same journal from a run controlled from another host (AWX), which this host cannot tell is dead,
+    # written a minute ago. rollback.yml used to take it over at once; it refuses until told the run is dead.
+    journal_file = base / "work" / "cluster" / ("%s.journal.json" % STANZA)
+    remote = dict(_journal(base), controller={"host": "awx-task-7.example", "pid": 4242}, updated_at=time.time() - 60)
+    journal_file.write_text(json.dumps(remote))
+    refused = run_playbook("rollback.yml", inv, rollback)
+    refused.assert_failed("A whole-cluster restore may still be running: run %s" % remote["run_id"])
+    refused.assert_failed("-e db_restore_break_lock=true to take over")
+    assert _journal(base) == remote and not _server_up(info)
+    run_playbook("rollback.yml", inv, dict(rollback, db_restore_break_lock=True)).assert_ok()
+    assert _server_up(info) and _rows(info) == INCIDENT and _connlimit(info) == -1 and _journal(base) is None
+
+    run_playbook("restore.yml", inv, extra).assert_ok()
+    assert _rows(info) == BEFORE_THE_POINT
+    killed = run_playbook("rollback.yml", inv, rollback, env=crash_env(
+        tmp_path, YV_CRASH_AT_TASK="Start PostgreSQL on the original data directory"))
+    assert killed.rc == -9, killed.describe()
+    assert not _server_up(info) and _journal(base) is None
+    again = run_playbook("rollback.yml", inv, rollback)
+    again.assert_ok()
+    assert "PostgreSQL is down" in again.stdout, again.stdout[-3000:]
+    assert _server_up(info) and _rows(info) == INCIDENT and _notes(info) == [1, 2] and _connlimit(info) == -1
+
     # A data directory that is not the one the server we log in to runs on: refused, nothing stops.
     other = base / "other-cluster"
     other.mkdir()
@@ -247,73 +304,3 @@ def test_whole_cluster_restore_killed_after_the_move_is_refused_until_rolled_bac
     refused = run_playbook("restore.yml", inv, dict(extra, point="latest"))
     refused.assert_failed("tablespaces outside its data directory")
     assert _server_up(info) and _rows(info) == INCIDENT
-
-
-def test_a_whole_cluster_restore_that_is_still_running_is_left_alone(archive_cluster, db_inventory_vars, run_playbook):
-    """Red team: while run A's restore runs (a slow pgBackRest restore), a second restore and rollback.yml - which
-    the second one's refusal used to send the operator to - both refuse and touch nothing; A then finishes."""
-    info, base = archive_cluster
-    inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
-    extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
-    # The restore waits until the test has tried the other two runs (at most 5 minutes): no race with the load.
-    release = base / "release"
-    slow = _pgbackrest_wrapper(base, "restore", "i=0; while [ ! -f %s ] && [ $i -lt 1500 ]; do sleep 0.2; "
-                                                "i=$((i+1)); done" % release)
-    box = {}
-    thread = threading.Thread(target=lambda: box.setdefault("a", run_playbook("restore.yml", inv, extra, env=slow)))
-    thread.start()
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and (_journal(base) or {}).get("state") != "moved" and thread.is_alive():
-            time.sleep(0.3)
-        record = _journal(base)
-        assert record and record["state"] == "moved", (record, box.get("a") and box["a"].describe())
-        for playbook, extra_vars in (("restore.yml", extra), ("rollback.yml", {"pitr_scope": "cluster",
-                                                                               "confirm": STANZA})):
-            other = run_playbook(playbook, inv, extra_vars)
-            other.assert_failed("A whole-cluster restore is running now (run %s" % record["run_id"])
-            assert _journal(base) == record and Path(record["aside"], "PG_VERSION").exists()
-    finally:
-        release.write_text("go\n")
-        thread.join(600)
-    box["a"].assert_ok()
-    assert _rows(info) == BEFORE_THE_POINT and _notes(info) == [1]
-
-
-def test_a_kill_after_the_stop_and_a_rollback_killed_before_its_start_are_recovered(archive_cluster, db_inventory_vars,
-                                                                                     run_playbook, tmp_path):
-    """Red team: a restore killed right after PostgreSQL stopped (nothing moved yet), and a rollback killed after it
-    put the original back but before PostgreSQL started on it. Following the messages brings the original back,
-    running, with the database's connection limit given back."""
-    info, base = archive_cluster
-    inv, point = _archived_app_with_an_incident(info, base, db_inventory_vars, run_playbook)
-    extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
-    rollback = {"pitr_scope": "cluster", "confirm": STANZA}
-
-    killed = run_playbook("restore.yml", inv, extra, env=crash_env(
-        tmp_path, YV_CRASH_AT_TASK="Move the data directory aside and restore the archive to the point"))
-    assert killed.rc == -9, killed.describe()
-    assert _journal(base)["state"] == "stopping" and not _server_up(info)
-    run_playbook("restore.yml", inv, extra).assert_failed("was stopping PostgreSQL (nothing was moved yet)")
-    # Red team: the same journal from a run controlled from another host (AWX), which this host cannot tell is dead,
-    # written a minute ago. rollback.yml used to take it over at once; it refuses until told the run is dead.
-    journal = base / "work" / "cluster" / ("%s.journal.json" % STANZA)
-    remote = dict(_journal(base), controller={"host": "awx-task-7.example", "pid": 4242}, updated_at=time.time() - 60)
-    journal.write_text(json.dumps(remote))
-    refused = run_playbook("rollback.yml", inv, rollback)
-    refused.assert_failed("A whole-cluster restore may still be running: run %s" % remote["run_id"])
-    refused.assert_failed("-e db_restore_break_lock=true to take over")
-    assert _journal(base) == remote and not _server_up(info)
-    run_playbook("rollback.yml", inv, dict(rollback, db_restore_break_lock=True)).assert_ok()
-    assert _server_up(info) and _rows(info) == INCIDENT and _connlimit(info) == -1 and _journal(base) is None
-
-    run_playbook("restore.yml", inv, extra).assert_ok()
-    assert _rows(info) == BEFORE_THE_POINT
-    killed = run_playbook("rollback.yml", inv, rollback, env=crash_env(
-        tmp_path, YV_CRASH_AT_TASK="Start PostgreSQL on the original data directory"))
-    assert killed.rc == -9, killed.describe()
-    assert not _server_up(info) and _journal(base) is None
-    again = run_playbook("rollback.yml", inv, rollback)
-    again.assert_ok()
-    assert "PostgreSQL is down" in again.stdout, again.stdout[-3000:]
-    assert _server_up(info) and _rows(info) == INCIDENT and _notes(info) == [1, 2] and _connlimit(info) == -1

@@ -98,9 +98,13 @@ def test_report_of_a_restore(pg_cluster, run_playbook, yv, receiver):  # noqa: F
     assert "| billing-worker |" in md
 
 
-def test_check_mode_prints_the_timeline_and_writes_nothing(pg_cluster, run_playbook, yv):  # noqa: F811
-    result = run_playbook("restore.yml", yv["inv"], {"point": iso(minutes_ago(20))}, check=True)
+def test_check_mode_prints_the_timeline_and_writes_nothing_or_sends_nothing(pg_cluster, run_playbook, yv,  # noqa: F811
+                                                                            receiver):  # noqa: F811
+    result = run_playbook("restore.yml", dict(yv["inv"], **notify_vars(receiver.url)), {"point": iso(minutes_ago(20))},
+                          check=True)
     result.assert_ok()
     assert "RESTORE TIMELINE" in result.stdout
     assert "no downtime" in result.stdout
     assert not list(pathlib.Path(yv["work"]).rglob("timeline.*"))
+    # Slack and PagerDuty are configured, and a plan tells neither.
+    assert receiver.requests == []

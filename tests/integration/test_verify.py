@@ -15,7 +15,8 @@ import pytest
 
 import make_backup
 import yieldvault_fixture
-from dbutil import PG_BIN_DIR, database_exists, exact_counts, table_checksums
+from dbutil import (PG_BIN_DIR, database_exists, db_inventory_vars as _db_inventory_vars, drop_database, exact_counts,
+                    run_playbook as _run_playbook, table_checksums)
 from pg_cluster import connect, libpq_env
 
 
@@ -27,19 +28,31 @@ def _pg(conn_info, tool, *args):
     return res.stdout
 
 
-@pytest.fixture
-def backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
-    """A YieldVault database and one backup of it made by backup.yml (local store)."""
+@pytest.fixture(scope="module")
+def _one_backup(tmp_path_factory, pg_cluster):
+    """A YieldVault database and one backup of it made by backup.yml (local store), once for the module: the tests
+    that use it change neither the database nor the dump (the manifest, which two of them edit, is put back)."""
     name = "yvv_%s" % os.urandom(3).hex()
-    yieldvault_db(name, seed=3, users=300)
-    store = tmp_path / "store"
-    work = tmp_path / "work"
-    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store))
-    run_playbook("backup.yml", inv).assert_ok()
+    yieldvault_fixture.create(pg_cluster, name, users=300, seed=3)
+    base = tmp_path_factory.mktemp("verify-backup")
+    store = base / "store"
+    inv = _db_inventory_vars(pg_cluster, name, str(base / "work"), "local", local_dir=str(store))
+    _run_playbook("backup.yml", inv, tmp_dir=base / "playbook").assert_ok()
     dumps = sorted(store.glob("*.dump"))
     assert len(dumps) == 1
-    return {"name": name, "store": store, "work": work, "inv": inv, "dump": dumps[0],
-            "manifest": Path(str(dumps[0]) + ".manifest.json")}
+    yield {"name": name, "store": store, "inv": inv, "dump": dumps[0],
+           "manifest": Path(str(dumps[0]) + ".manifest.json")}
+    drop_database(pg_cluster, name)
+
+
+@pytest.fixture
+def backed_up(tmp_path, _one_backup):
+    """The module's backup, with a work directory of this test's own (its reports, lock and downloads), and its
+    manifest as backup.yml wrote it, put back after the test."""
+    work = tmp_path / "work"
+    manifest = _one_backup["manifest"].read_text()
+    yield dict(_one_backup, work=work, inv=dict(_one_backup["inv"], db_restore_work_dir=str(work)))
+    _one_backup["manifest"].write_text(manifest)
 
 
 def test_tampered_manifest_is_refused_before_anything_changes(pg_cluster, run_playbook, backed_up):

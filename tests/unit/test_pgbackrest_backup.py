@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
 """The base backup module's refusals and the parsing of `pgbackrest info --output=json` it reports from."""
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pgbackrest import (
     describe_backup, effective_type, expired_labels, taken_backup,
 )
@@ -46,10 +48,18 @@ def test_unknown_type_is_refused_naming_the_extra_var(run_main, tmp_path):
     assert "-e base_backup" in result["msg"] and "full, diff or incr" in result["msg"]
 
 
-def test_missing_configuration_or_stanza_section_says_to_run_wal_archive(run_main, tmp_path):
+def test_missing_configuration_or_stanza_section_says_to_run_wal_archive(run_main, tmp_path, monkeypatch):
+    # backup.yml -e base_backup=full on a server without WAL archiving: this module is the first task of the run's
+    # base-backup branch (roles/backup/tasks/base_backup.yml; tests/integration/test_base_backup.py proves the role
+    # hands it db_restore_pgbackrest_config and takes no dump). Its refusal runs no command - no pgbackrest, so no
+    # stanza, repository or backup - and writes no configuration.
+    commands = []
+    monkeypatch.setattr(AnsibleModule, "run_command", lambda self, *a, **k: commands.append(a) or (1, "", "ran"))
     config = tmp_path / "pgbackrest.conf"
     result = run_main(backup_main, type="full", stanza="main", config=str(config))
     assert result["rc"] == 1 and "Run playbooks/wal_archive.yml first" in result["msg"] and str(config) in result["msg"]
+    assert "Nothing was changed" in result["msg"] and not result.get("changed")
+    assert commands == [] and sorted(tmp_path.iterdir()) == [], "the refusal ran a command or wrote a file"
     config.write_text("[global]\nrepo1-path=/nowhere\n\n[other]\npg1-path=/srv/pg\n")
     result = run_main(backup_main, type="incr", stanza="main", config=str(config))
     assert result["rc"] == 1 and "has no [main] section" in result["msg"] and "Nothing was changed" in result["msg"]

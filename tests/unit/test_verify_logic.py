@@ -205,3 +205,25 @@ def test_check_problems_name_the_check():
     assert len(problems) == 2
     assert problems[0].startswith('db_restore_checks entry 2 (escape): ')
     assert problems[1].startswith('db_restore_checks entry 3 (empty): its sql is empty')
+
+
+def test_restore_checks_refuses_every_second_statement_before_connecting(run_main, monkeypatch, tmp_path):
+    # restore_checks itself (verify_restore's one module call, also in a run that skipped preflight): the refusal
+    # names every entry it refuses, and comes before the counts, the objects and any connection - so no check ran
+    # and the database is not written. The run of verify_restore that reaches this module with checks that do run:
+    # tests/integration/test_names.py::test_restore_checks_one_statement_cannot_write.
+    from ansible_collections.yieldvault.db_restore.plugins.modules import restore_checks
+
+    touched = []
+    for name in ('connect', 'count_and_compare', 'check_objects'):
+        monkeypatch.setattr(restore_checks, name, lambda *a, _name=name, **k: touched.append(_name) or 1 / 0)
+    checks = [{'name': 'attack-1', 'sql': 'COMMIT; CREATE TABLE escaped_check (i int); SELECT 1', 'expected': 1},
+              {'name': 'attack-2', 'sql': 'SELECT 1; COMMIT; DELETE FROM "Referral"; SELECT 1', 'expected': 1}]
+    result = run_main(restore_checks.main, database='yv', checks=checks, counts={'dest': str(tmp_path / 'c.json')},
+                      objects_from=str(tmp_path / 'backup.dump'))
+    assert result['rc'] == 1 and not result.get('changed')
+    msg = result['msg']
+    assert msg.startswith('Refusing to run db_restore_checks: db_restore_checks entry 1 (attack-1)'), msg
+    assert 'db_restore_checks entry 2 (attack-2)' in msg and 'more than one statement' in msg
+    assert 'No check ran and nothing was changed' in msg
+    assert touched == [] and list(tmp_path.iterdir()) == []
