@@ -50,6 +50,15 @@ def _float(value):
         return None
 
 
+def _minutes(value):
+    """A budget in minutes as a number: -e db_restore_rpo_minutes=30 arrives as the string '30'. None when unset or
+    not a number (the preflight's argument spec refused that already)."""
+    number = _float(value)
+    if number is None:
+        return None
+    return int(number) if number.is_integer() else number
+
+
 def downtime_window(phases, method=None):
     """(start_epoch, end_epoch) of the downtime, or None when the run stopped nothing.
 
@@ -181,8 +190,8 @@ def restore_report(facts):
     if source.get("identity"):
         # Know the backup: match, unknown (the dump names no database) or not_checked, with the finding.
         backup["identity"] = source["identity"]
-    rto = facts.get("rto_minutes")
-    rpo = facts.get("rpo_minutes")
+    rto = _minutes(facts.get("rto_minutes"))
+    rpo = _minutes(facts.get("rpo_minutes"))
     method = facts.get("method") or None
     window = downtime_window(phases, method)
     downtime = round(window[1] - window[0], 1) if window else None

@@ -71,6 +71,15 @@ def test_metrics_fill_the_runbook_table():
     json.dumps(r)  # report.json must serialise
 
 
+def test_budgets_passed_with_dash_e_are_strings_and_still_numbers_in_the_report():
+    # -e db_restore_rpo_minutes=30 arrives as '30': the comparisons failed ("'<=' not supported"), so no report.
+    r = rp.restore_report(facts(rpo_minutes="30", rto_minutes="2.5"))
+    m = r["metrics"]
+    assert (m["rpo_target_minutes"], m["rto_target_minutes"]) == (30, 2.5)
+    assert m["rpo_met"] is True and m["rto_met"] is False and m["rto_percent_used"] == pytest.approx(116.7)
+    assert "RPO 30 min" in rp.report_markdown(r)
+
+
 def test_unparsable_detection_time_is_a_warning_not_a_crash():
     r = rp.restore_report(facts(detected_at="yesterday", decided_at=""))
     assert r["metrics"]["detected_at"] is None and r["metrics"]["decision_minutes"] is None
