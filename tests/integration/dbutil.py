@@ -153,6 +153,29 @@ def admin_query(conn_info, query, args=None, dbname="postgres"):
         conn.close()
 
 
+def assert_rollback_to_the_newest_safety_backup(conn_info, run_playbook, yv, safety, fmt, sums_before, counts_before):
+    """rollback.yml after a restore of ``yv`` (the yv fixture of test_restore/test_swap), without -e backup or
+    previous: back to that restore's safety backup ``safety`` (its report's), in format ``fmt``, restored with the
+    restore's 2 jobs; the data and counts from before the restore, no database left, the report and the lock."""
+    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
+    result.assert_ok()
+    assert table_checksums(conn_info, yv["name"]) == sums_before
+    assert exact_counts(conn_info, yv["name"]) == counts_before
+    assert admin_query(conn_info, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                       (yv["name"] + "__",)) == []
+    rolled = result.report(str(yv["work"]))
+    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
+    assert rolled["run_id"].startswith("rollback-")
+    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
+    assert rolled["backup"]["format"] == fmt, rolled["backup"]
+    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
+    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
+    assert rolled["incident"] == "INC-7"
+    # the rollback kept the database it replaced as its own safety backup
+    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
+    assert not list((yv["work"] / "locks").iterdir())
+
+
 def tables_without_statistics(conn_info, dbname):
     """Ordinary tables ANALYZE has never run on (what vacuumdb --analyze-only covers)."""
     rows = admin_query(conn_info, """

@@ -22,7 +22,7 @@ import yieldvault_fixture
 from notify_receiver import (assert_no_secret, assert_rollback_notified, notify_vars,
                              receiver)  # noqa: F401  (a fixture)
 from pg_cluster import connect
-from dbutil import (admin_query, exact_counts, free_port, table_checksums,
+from dbutil import (admin_query, assert_rollback_to_the_newest_safety_backup, exact_counts, free_port, table_checksums,
                     tables_without_statistics, wrapped_bin_dir, small_tmpfs, PG_BIN_DIR)
 
 UTC = dt.timezone.utc
@@ -148,23 +148,8 @@ def test_restore_to_a_point_between_backups_local_store(pg_cluster, run_playbook
     # rollback.yml (the swap, the default method): back to the newest safety backup, the state before the restore
     safety = report["safety_backup"]
     assert safety["format"] == "custom" and safety["path"].endswith(".dump"), safety
-    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, yv["name"]) == sums_before
-    assert exact_counts(pg_cluster, yv["name"]) == counts_before
-    assert admin_query(pg_cluster, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
-                       (yv["name"] + "__",)) == []
-    rolled = result.report(str(yv["work"]))
-    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
-    assert rolled["run_id"].startswith("rollback-")
-    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
-    assert rolled["backup"]["format"] == "custom", rolled["backup"]
-    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
-    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
-    assert rolled["incident"] == "INC-7"
-    # the rollback kept the database it replaced as its own safety backup
-    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
-    assert not list((yv["work"] / "locks").iterdir())
+    assert_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv, safety, "custom", sums_before,
+                                                counts_before)
 
 
 # A failed statistics update after a restore that worked (vacuumdb --analyze-only) and Slack and PagerDuty receivers

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import make_backup
-from dbutil import (admin_query, create_marked_database, drop_database, exact_counts, table_checksums,
-                    wrapped_bin_dir)
+from dbutil import (admin_query, assert_rollback_to_the_newest_safety_backup, create_marked_database, drop_database,
+                    exact_counts, table_checksums, wrapped_bin_dir)
 from pg_cluster import connect
 from notify_receiver import assert_no_secret, assert_unreachable_warned, notify_vars
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
@@ -119,22 +119,8 @@ exec %(real)s "$@" --section=post-data
 
     # rollback.yml: back to the newest safety backup, the state before the restore
     assert safety["path"].endswith(".dir.tar"), safety
-    result = run_playbook("rollback.yml", yv["inv"], {"confirm": yv["name"], "incident": "INC-7"})
-    result.assert_ok()
-    assert table_checksums(pg_cluster, yv["name"]) == sums_before
-    assert exact_counts(pg_cluster, yv["name"]) == counts_before
-    assert databases(pg_cluster, yv["name"] + "__") == []
-    rolled = result.report(str(yv["work"]))
-    assert rolled["mode"] == "rollback" and rolled["outcome"] == "succeeded"
-    assert rolled["run_id"].startswith("rollback-")
-    assert rolled["backup"]["name"] == os.path.basename(safety["path"])
-    assert rolled["backup"]["format"] == "directory_tar", rolled["backup"]
-    assert [a["jobs"] for a in rolled["restore"]["attempts"]] == [2], rolled["restore"]
-    assert not list(yv["work"].glob("unpacked/*")), "the unpacked safety backup was left behind"
-    assert rolled["incident"] == "INC-7"
-    # the rollback kept the database it replaced as its own safety backup
-    assert rolled["safety_backup"]["path"] and rolled["safety_backup"]["path"] != rolled["backup"]["name"]
-    assert not list((yv["work"] / "locks").iterdir())
+    assert_rollback_to_the_newest_safety_backup(pg_cluster, run_playbook, yv, safety, "directory_tar", sums_before,
+                                                counts_before)
 
 
 def test_smoke_failure_after_the_swap_swaps_back(pg_cluster, run_playbook, yv, free_port):  # noqa: F811
