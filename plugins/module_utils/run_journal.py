@@ -104,6 +104,9 @@ def carry_after_death(carry, journal):
     if leaves_partial(journal) and not carry.get('tainted'):
         carry['tainted'] = dict(run_id=journal.get('run_id'), dropped_at=journal.get('dropped_at'),
                                 good_safety=journal.get('safety') or '')
+        # A dead run's journal has no outcome; a run that ended with production partial says how it ended.
+        if journal.get('outcome'):
+            carry['tainted']['outcome'] = journal['outcome']
     return carry
 
 
@@ -124,10 +127,7 @@ def carry_after_release(carry, journal, outcome, mode, safety_backup=''):
     carry = dict(carry or {})
     journal = journal or {}
     if outcome != 'succeeded' and leaves_partial(journal):
-        after = carry_after_death(carry, dict(journal, safety=safety_backup or journal.get('safety')))
-        if (after.get('tainted') or {}).get('run_id') == journal.get('run_id'):
-            after['tainted']['outcome'] = outcome
-        return after
+        return carry_after_death(carry, dict(journal, outcome=outcome, safety=safety_backup or journal.get('safety')))
     if journal.get('connlimit_restored_at'):
         carry.pop('connlimit_before', None)
     # A run that reached its stop adopted a dead run's stopped services, and its always section started them; one
