@@ -422,7 +422,7 @@ def s3_tls_server(s3_server):
 # collection order (with --no-loadscope-reorder, as the Makefile runs it; otherwise xdist orders files by
 # their number of tests, which leaves the one-test long files such as test_bench.py for last): the long ones
 # start first and the many short ones - the other integration files, then the unit tests - fill in at the end,
-# so both workers finish near the same time instead of one waiting on the other's last long file. Only the order changes; every test still runs.
+# so the workers finish near the same time instead of one waiting on another's last long file. Only the order changes; every test still runs.
 LONGEST_FIRST = ("test_faults.py", "test_restore.py", "test_services.py", "test_swap.py", "test_crash.py",
                  "test_download_faults.py", "test_rollback.py", "test_pitr.py", "test_pitr_cluster.py", "test_bench.py",
                  "test_names.py", "test_verify.py", "test_pitr_s3.py", "test_notify.py", "test_secrets.py",

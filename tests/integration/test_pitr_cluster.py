@@ -224,11 +224,15 @@ def test_whole_cluster_restore_killed_after_the_move_or_the_stop_and_a_rollback_
     extra = {"point": point, "pitr_scope": "cluster", "confirm": STANZA}
 
     # From a dump, a whole cluster cannot be restored: refused before anything changes.
+    # Each refusal names the one setting at fault, not every condition of the mode.
     dump = run_playbook("restore.yml", inv, dict(extra, source="dump"))
-    dump.assert_failed("restores from the WAL archive only")
+    dump.assert_failed("restores from the WAL archive only (got -e source=dump")
+    assert "restore.yml and rollback.yml only" not in dump.output, dump.describe()
     assert _rows(info) == INCIDENT
     # Nor is a whole cluster drilled: a drill never stops production.
-    run_playbook("drill.yml", inv, {"pitr_scope": "cluster"}).assert_failed("for restore.yml and rollback.yml only")
+    drill = run_playbook("drill.yml", inv, {"pitr_scope": "cluster"})
+    drill.assert_failed("for restore.yml and rollback.yml only (this is a drill)")
+    assert "WAL archive only" not in drill.output and "db_restore_pg_data_dir" not in drill.output, drill.describe()
     assert _server_up(info)
 
     # kill -9 once the archive is restored into the data directory, before PostgreSQL starts on it.
