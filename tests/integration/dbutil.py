@@ -27,6 +27,9 @@ from psycopg2 import sql  # noqa: E402
 
 PG_BIN_DIR = os.environ.get("PG_BIN_DIR") or pg_cluster.DEFAULT_BIN_DIR
 VENV_BIN = Path(sys.executable).parent
+# A warning Python prints on stderr, such as cryptography 51's "CryptographyDeprecationWarning: DSA is deprecated"
+# at every ansible-playbook start: noise at the top of every run an operator reads.
+PYTHON_WARNING = re.compile(r"\b[A-Z]\w*Warning: ")
 # This venv's Python, with ansible-core's module_utils imported from its byte-code (bin/module_python says why).
 MODULE_PYTHON = Path(__file__).resolve().parent / "bin" / "module_python"
 
@@ -246,9 +249,11 @@ class PlaybookResult:
 
     @property
     def warnings(self):
-        """The [WARNING] and [DEPRECATION WARNING] lines of the console output, and any "msg: null"."""
+        """The [WARNING] and [DEPRECATION WARNING] lines of the console output, any "msg: null", and the warnings
+        Python itself prints (a library's "...DeprecationWarning: ..." at the top of every run)."""
         return [line for line in self.output.splitlines()
-                if "[WARNING]" in line or "[DEPRECATION WARNING]" in line or line.strip() == "msg: null"]
+                if "[WARNING]" in line or "[DEPRECATION WARNING]" in line or line.strip() == "msg: null"
+                or PYTHON_WARNING.search(line)]
 
     def assert_ok(self):
         assert_ok(self)

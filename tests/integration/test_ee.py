@@ -27,7 +27,7 @@ from pathlib import Path
 import make_backup
 import pytest
 import yaml
-from dbutil import REPO_ROOT, _inventory, database_exists, table_checksums
+from dbutil import PYTHON_WARNING, REPO_ROOT, _inventory, database_exists, table_checksums
 from pg_cluster import password
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is the fixture: a database with three backups)
 
@@ -151,6 +151,7 @@ def test_restore_runs_in_the_execution_environment(tmp_path, pg_cluster, yv, ee_
     described = "status=%s rc=%s\n%s" % (runner.status, runner.rc, stdout[-6000:])
     assert runner.status == "successful" and runner.rc == 0, described
     assert "Outcome: succeeded" in stdout, described
+    assert not [line for line in stdout.splitlines() if PYTHON_WARNING.search(line)], described
     assert credential["db_restore_login_password"] not in stdout
     chosen = yv["states"][1]
     assert table_checksums(pg_cluster, yv["name"]) == chosen["sums"], "production is not the chosen backup's state"
