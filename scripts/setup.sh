@@ -18,13 +18,14 @@ apt_install postgresql-15 postgresql-client-15 postgresql-contrib pgbackrest soc
 # PYTHON=... picks another. The venv is remade when the interpreter changes.
 python=${PYTHON:-/usr/bin/python3}
 stamp=.venv/.requirements.sha256
-want=$( (cat requirements.txt; readlink -f "$(command -v "$python")") | sha256sum | cut -d' ' -f1)
+want=$( (cat requirements.txt constraints.txt; readlink -f "$(command -v "$python")") | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv from requirements.txt"
   rm -rf .venv
   "$python" -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements.txt
+  # constraints.txt: every transitive package at the version the last green make test had.
+  .venv/bin/pip install -q -r requirements.txt -c constraints.txt
   echo "$want" > "$stamp"
 fi
 
