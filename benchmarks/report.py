@@ -5,6 +5,9 @@ from xml.sax.saxutils import escape
 
 from contenders import CONTENDERS, LABELS, PHASES
 
+# restore.yml's total on the tiny database: Ansible's start, its tasks and module calls, not the data (issue 22).
+FIXED_OVERHEAD_TARGET = 8
+
 COLORS = {"runbook": "#444444", "postgresql_db": "#1f77b4", "restore_yml": "#d62728",
           "restore_yml_in_place": "#9467bd", "restore_yml_baseline": "#ff9896", "restore_wal": "#ff7f0e",
           "drill_yml": "#2ca02c"}
@@ -215,9 +218,10 @@ def markdown(results):
         fo = results["fixed_overhead"]
         lines += ["", "## Fixed overhead", "",
                   "restore.yml on the smallest database (%s MB): median total %s s (min-max %s-%s) over %d runs; "
-                  "the hand-run script on the same database: %s s. Target: under 15 s."
+                  "the hand-run script on the same database: %s s. Target: %s s or less (%s)."
                   % (fo["size_mb"], _fmt(fo["restore_total"]), _fmt(fo["restore_spread"][0]),
-                     _fmt(fo["restore_spread"][1]), fo["n"], _fmt(fo["runbook_total"]))]
+                     _fmt(fo["restore_spread"][1]), fo["n"], _fmt(fo["runbook_total"]), FIXED_OVERHEAD_TARGET,
+                     "met" if fo["restore_total"] <= FIXED_OVERHEAD_TARGET else "not met")]
     if results.get("multi"):
         multi = results["multi"]
         one = next((row["total"] for row in multi if row["databases"] == 1 and row["ok"]), None)
