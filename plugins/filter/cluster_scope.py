@@ -26,12 +26,11 @@ def cluster_scope_refusals(mode, source="auto", data_dir="", restart="pg_ctl", c
         reasons.append("db_restore_pg_restart must be pg_ctl, systemd or docker (got '%s')" % restart)
     elif restart == "docker" and not str(container or "").strip():
         reasons.append("db_restore_pg_restart docker needs db_restore_pg_container, the container's name (it is empty)")
-    given = [name for name, value in (("previous", previous), ("backup", backup)) if str(value or "").strip()]
+    given = [(name, str(value or "").strip()) for name, value in (("previous", previous), ("backup", backup))]
+    given = [(name, value) for name, value in given if value]
     if given:
-        reasons.append("it takes no %s (got %s)" % (
-            " or ".join("-e " + name for name in given),
-            ", ".join("%s=%s" % (name, str(value).strip()) for name, value in (("previous", previous), ("backup", backup))
-                      if str(value or "").strip())))
+        reasons.append("it takes no %s (got %s)" % (" or ".join("-e " + name for name, _ in given),
+                                                     ", ".join("%s=%s" % pair for pair in given)))
     return reasons
 
 
