@@ -16,6 +16,10 @@ PYTEST_WORKERS ?= 3
 # Every ansible-playbook run of the integration tests, one JSON line each
 # (scripts/playbook_runs.py prints where the suite's time went).
 RUN_LOG := $(CURDIR)/.pytest_cache/playbook_runs.jsonl
+# make test's lint, which runs beside its pytest phase. Named here, not written as $(MAKE) in the recipe:
+# make runs a recipe line that names $(MAKE) even under -n, and that line also runs pytest.
+LINT_LOG := $(CURDIR)/.pytest_cache/lint.log
+LINT_BESIDE := $(MAKE) --no-print-directory -o setup lint
 XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: help setup demo demo-clean test lint unit integration molecule faults crash-sweep vars clean bench ee test-ee
@@ -108,19 +112,21 @@ crash-sweep: setup
 # the Docker tests', the execution environment) build in the background while
 # the lint and pytest run (scripts/prebuild_images.sh). The lint runs beside the
 # pytest phase (about one core for 45 s, which the tests only partly use); its
-# output is printed once the tests end, and either failing fails `make test`.
+# output is printed once the tests end (the shell waits for it), and either
+# failing fails `make test`.
 # YV_TEST_STRICT=1 turns a missing Docker, Node.js or tmpfs mount into a
 # failure, not a skip.
 test: setup
 	bash scripts/setup_docker.sh
 	@bash scripts/prebuild_images.sh
-	mkdir -p $(dir $(RUN_LOG)) && rm -f $(RUN_LOG) $(dir $(RUN_LOG))lint.log $(dir $(RUN_LOG))lint.rc
+	mkdir -p $(dir $(RUN_LOG)) && rm -f $(RUN_LOG)
 	@echo "make lint: running beside the tests; its output follows theirs"
-	@($(MAKE) --no-print-directory -o setup lint > $(dir $(RUN_LOG))lint.log 2>&1; echo $$? > $(dir $(RUN_LOG))lint.rc.part; \
-	  mv $(dir $(RUN_LOG))lint.rc.part $(dir $(RUN_LOG))lint.rc) > /dev/null 2>&1 &
+	$(LINT_BESIDE) > $(LINT_LOG) 2>&1 & lint_pid=$$!; \
 	YV_TEST_STRICT=1 YV_PLAYBOOK_LOG=$(RUN_LOG) $(VENV)/pytest -q $(XDIST) -p no:cacheprovider -rs --durations=60 \
-	  --ignore=tests/integration/test_ee.py tests/unit tests/integration; \
-	  tests=$$?; bash scripts/await_lint.sh $(dir $(RUN_LOG)); lint=$$?; [ $$tests = 0 ] && [ $$lint = 0 ]
+	  --ignore=tests/integration/test_ee.py tests/unit tests/integration; tests=$$?; \
+	wait $$lint_pid; lint=$$?; echo "== make lint (ran beside the tests)"; cat $(LINT_LOG); \
+	[ $$lint = 0 ] || echo "make lint failed (exit $$lint): see its output above; make lint runs it alone" >&2; \
+	[ $$tests = 0 ] && [ $$lint = 0 ]
 	$(VENV)/python scripts/playbook_runs.py $(RUN_LOG) --top 15
 	$(MAKE) --no-print-directory -o setup test-ee
 	bash scripts/molecule.sh
