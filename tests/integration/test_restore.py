@@ -375,6 +375,19 @@ def test_bad_input_is_refused_before_anything_changes(case, pg_cluster, run_play
     assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
 
 
+def test_an_s3_store_without_a_bucket_is_refused_naming_only_the_bucket(pg_cluster, run_playbook, yv):
+    # The check named every condition it had: "db_restore_database must name an application database (got 'app')"
+    # too, for a database that was fine.
+    sums = table_checksums(pg_cluster, yv["name"])
+    result = run_playbook("restore.yml", dict(yv["inv"], db_restore_backup_store="s3", db_restore_s3_bucket=""),
+                          {"point": "latest", "confirm": yv["name"]})
+    result.assert_failed("Invalid settings: db_restore_backup_store is s3 and db_restore_s3_bucket is empty")
+    assert "application database" not in result.output and "absolute path" not in result.output, \
+        result.describe()
+    assert_untouched(pg_cluster, yv["name"], sums)
+    assert not (yv["work"] / "locks").exists() or not list((yv["work"] / "locks").iterdir())
+
+
 def test_a_missing_required_setting_is_refused_with_the_name_meant(pg_cluster, run_playbook, yv):
     # db_restore_db for db_restore_database: it failed with "'db_restore_database' is undefined". And a misspelled
     # optional setting in the extra vars, which was silently ignored and its default used: the one refusal names
