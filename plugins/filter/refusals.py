@@ -4,7 +4,17 @@
 
 - database_and_store_refusals: the database's name, the backup store, the work directory, the safety backup's
   compression level;
-- cluster_scope_refusals: a whole-cluster restore (-e pitr_scope=cluster).
+- cluster_scope_refusals: a whole-cluster restore (-e pitr_scope=cluster);
+- swap_name_refusals: the restore method and the names the swap creates and renames to;
+- scratch_name_refusals: a drill's scratch database.
+
+PostgreSQL cuts a database name longer than 63 bytes (UTF-8 bytes, not characters) to 63, with a notice only, in
+CREATE DATABASE, in ALTER DATABASE ... RENAME and in the database a client connects to. A name the preflight let
+through because it counted characters was cut: a staging database was created under the cut name, and a drill's
+scratch database <production>_drill of a 63-byte production name was cut to production's own name (the server
+lock refused to drop it, naming a database that "exists and was not made by yieldvault.db_restore", after the
+backup was chosen). Every name the run creates or renames to is therefore measured in bytes here, before anything
+changes.
 
 Each check used to refuse with one message listing every condition it had, so an operator whose only fault was a
 missing S3 bucket read "db_restore_database must name an application database (got 'app')" as well, and one who
@@ -16,6 +26,22 @@ from __future__ import annotations
 import re
 
 SYSTEM_DATABASES = ("postgres", "template0", "template1")
+MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+
+
+def name_bytes(name):
+    """The length of a database name as PostgreSQL counts it: UTF-8 bytes."""
+    return len(str(name).encode("utf-8"))
+
+
+def cut_name(name):
+    """The name PostgreSQL would make of ``name``: its first 63 bytes, never half a character."""
+    return str(name).encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+
+
+def _too_long(setting, name):
+    return ("%s '%s' is %d bytes: PostgreSQL cuts database names to %d bytes, here to '%s'"
+            % (setting, name, name_bytes(name), MAX_NAME_BYTES, cut_name(name)))
 RESTARTS = ("pg_ctl", "systemd", "docker")
 
 
@@ -28,6 +54,8 @@ def database_and_store_refusals(database, store, s3_bucket="", local_dir="", wor
     elif database in SYSTEM_DATABASES:
         reasons.append("db_restore_database must name an application database, not the system database '%s'"
                        % database)
+    elif name_bytes(database) > MAX_NAME_BYTES:
+        reasons.append(_too_long("db_restore_database", database) + ", so no database has this name")
     if store not in ("s3", "local"):
         reasons.append("db_restore_backup_store must be s3 or local (got '%s')" % store)
     elif store == "s3" and not str(s3_bucket or ""):
@@ -64,7 +92,65 @@ def cluster_scope_refusals(mode, source="auto", data_dir="", restart="pg_ctl", c
     return reasons
 
 
+def swap_name_refusals(method, staging="", production="", previous="", failed="", mode="restore", scope="database"):
+    """The reasons the preflight refuses db_restore_method and the names the swap uses; empty when none.
+
+    staging is db_restore_staging_database; previous and failed are the names the swap gives production's data
+    (<production>__pre_<stamp>) and a restored database it swaps back out (<production>__failed_<stamp>). A drill
+    restores into its scratch database and a whole-cluster restore renames no database: neither swaps, so only the
+    method is checked for them.
+    """
+    method, staging, production = str(method or ""), str(staging or ""), str(production or "")
+    if method not in ("swap", "in_place"):
+        return ["db_restore_method must be swap or in_place (got '%s')" % method]
+    if method != "swap" or str(mode or "restore") == "drill" or str(scope or "database") == "cluster":
+        return []
+    # The default staging name, <production>__restore, is too long only because production's name is.
+    derived = ([staging] if staging == production + "__restore" else []) + [str(previous or ""), str(failed or "")]
+    reasons = []
+    if not staging:
+        reasons.append("db_restore_staging_database is empty: name the database the swap restores into")
+    elif staging == production:
+        reasons.append("db_restore_staging_database is production '%s': the swap restores into another database"
+                       % staging)
+    elif staging in SYSTEM_DATABASES:
+        reasons.append("db_restore_staging_database must not be the system database '%s'" % staging)
+    elif name_bytes(staging) > MAX_NAME_BYTES and staging not in derived:
+        reasons.append(_too_long("db_restore_staging_database", staging) + ": set a shorter one")
+    long_names = [n for n in derived if name_bytes(n) > MAX_NAME_BYTES]
+    if long_names and name_bytes(production) <= MAX_NAME_BYTES:
+        added = max(name_bytes(n) for n in long_names) - name_bytes(production)
+        reasons.append(
+            "the swap would name databases %s, which PostgreSQL would cut to %d bytes (%s): production's name is %d "
+            "bytes and the swap adds up to %d, so it must be %d bytes or less for the swap; set "
+            "db_restore_method=in_place, which renames nothing"
+            % (", ".join("'%s'" % n for n in long_names), MAX_NAME_BYTES,
+               ", ".join("'%s'" % cut_name(n) for n in long_names), name_bytes(production), added,
+               MAX_NAME_BYTES - added))
+    return reasons
+
+
+def scratch_name_refusals(scratch, production=""):
+    """The reasons a drill refuses its scratch database (db_restore_drill_database, dropped after the drill);
+    empty when none."""
+    scratch, production = str(scratch or ""), str(production or "")
+    if not scratch:
+        return ["db_restore_drill_database is empty: name the scratch database the drill restores into"]
+    if scratch == production:
+        return ["db_restore_drill_database is production '%s'" % scratch]
+    if scratch in SYSTEM_DATABASES:
+        return ["db_restore_drill_database must not be the system database '%s'" % scratch]
+    if name_bytes(scratch) > MAX_NAME_BYTES:
+        cut = cut_name(scratch)
+        return [_too_long("db_restore_drill_database", scratch)
+                + (", which is production's name" if cut == production else "")
+                + ": set db_restore_drill_database to a name of %d bytes or less" % MAX_NAME_BYTES]
+    return []
+
+
 class FilterModule:
     def filters(self):
         return {"database_and_store_refusals": database_and_store_refusals,
-                "cluster_scope_refusals": cluster_scope_refusals}
+                "cluster_scope_refusals": cluster_scope_refusals,
+                "swap_name_refusals": swap_name_refusals,
+                "scratch_name_refusals": scratch_name_refusals}

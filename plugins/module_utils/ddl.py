@@ -39,6 +39,20 @@ class Refused(Exception):
     """Nothing was dropped: the message says why and what to do."""
 
 
+MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+
+
+def refuse_cut_name(name, setting=''):
+    """Refuse a name PostgreSQL would cut to 63 bytes (with a notice only): DROP DATABASE IF EXISTS of
+    "<63-byte name>_drill" drops the 63-byte database. The preflight refuses such names first."""
+    size = len(name.encode('utf-8'))
+    if size > MAX_NAME_BYTES:
+        raise Refused('Refusing the database name %s: it is %d bytes: PostgreSQL cuts database names to %d bytes, '
+                      'here to %s, another name.%s Nothing was dropped.'
+                      % (name, size, MAX_NAME_BYTES, name.encode('utf-8')[:MAX_NAME_BYTES].decode('utf-8', 'ignore'),
+                         (' Set %s to a name of %d bytes or less.' % (setting, MAX_NAME_BYTES)) if setting else ''))
+
+
 def create_statement(p):
     """The CREATE DATABASE for the options ``p`` (a psycopg2.sql.Composed): template0, owner, encoding, locale."""
     parts = [sql.SQL('CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING {}').format(
@@ -121,6 +135,7 @@ def recreate(cur, p, result=None):
     """
     result = {} if result is None else result
     result.update(owner_created=False, terminated=[], dropped=False, created=False)
+    refuse_cut_name(p['name'], p.get('setting') or '')
     if p.get('made_kind'):
         result['dropped'] = drop_made(cur, p)
         result['owner_created'] = ensure_owner(cur, p)

@@ -17,6 +17,7 @@ description:
     server. A database without that mark is never dropped; the module fails and says which setting names it.
   - Sessions connected to it are ended (C(DROP DATABASE ... WITH (FORCE))); the name is quoted with psycopg2.sql.
   - A database that does not exist is fine (nothing to do).
+  - A name longer than 63 bytes (UTF-8) is refused before anything - PostgreSQL would cut it to another name.
 version_added: 0.2.0
 author:
   - YieldVault platform team
@@ -61,6 +62,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, pg_error_text, postgres_argument_spec, psycopg2,
 )
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.ddl import Refused, refuse_cut_name
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import drop_database, mark_of
 
 
@@ -71,6 +73,10 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     name = module.params['name']
     result = dict(changed=False, dropped=False, mark=None)
+    try:
+        refuse_cut_name(name, module.params['setting'])
+    except Refused as exc:
+        module.fail_json(msg=str(exc), **result)
     conn = connect(module, 'postgres', autocommit=True)
     try:
         cur = conn.cursor()

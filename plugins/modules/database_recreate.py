@@ -20,6 +20,7 @@ description:
   - A staging or drill database (O(made_kind)) - dropped only when the collection made it (its mark, safety rule 7),
     then created again and marked (pending before the CREATE, with its OID after).
   - On a failure after the drop, RV(dropped) is true in the failed result.
+  - A name longer than 63 bytes (UTF-8) is refused before anything - PostgreSQL would cut it to another name.
 options:
   name:
     description: The database to drop and create again.

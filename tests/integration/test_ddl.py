@@ -101,3 +101,22 @@ def test_a_staging_name_that_is_somebodys_database_is_never_dropped(cur):
         ddl.recreate(cur, dict(spec, production="other"))
     cur.execute(psycopg2.sql.SQL("DROP DATABASE {}").format(psycopg2.sql.Identifier(name)))
     cur.execute("DELETE FROM yieldvault_db_restore.made WHERE name = %s", (name,))
+
+
+@pytest.mark.parametrize("made_kind", ["", "drill"])
+def test_a_name_postgresql_would_cut_to_another_database_is_refused_before_anything(cur, made_kind):
+    # PostgreSQL cuts a name to 63 bytes (a notice, no error): DROP DATABASE IF EXISTS "<63-byte name>_drill" drops
+    # the 63-byte database. The preflight refuses such names; the module is the last line.
+    name = "ddl_cut_" + "x" * 49 + uuid.uuid4().hex[:6]
+    assert len(name.encode()) == 63
+    cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    try:
+        spec = _spec(name + "_drill", "postgres", made_kind=made_kind, production=name, run_id="r1",
+                     server_lock_held=True, setting="db_restore_drill_database")
+        with pytest.raises(ddl.Refused, match=r"is 69 bytes: PostgreSQL cuts database names to 63 bytes.*"
+                                              r"Nothing was dropped"):
+            ddl.recreate(cur, spec)
+        cur.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,))
+        assert cur.fetchone(), "the 63-byte database was dropped"
+    finally:
+        cur.execute(psycopg2.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg2.sql.Identifier(name)))

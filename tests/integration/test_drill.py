@@ -41,6 +41,37 @@ def test_scratch_database_equal_to_production_is_refused(tmp_path, pg_cluster, y
     assert not work.exists(), "the refused drill created its work directory"
 
 
+def test_a_scratch_name_postgresql_would_cut_to_production_is_refused_and_a_long_name_drills(
+        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
+    # A 63-byte production name: <production>_drill is 69 bytes, which PostgreSQL cuts to production's own name.
+    # The character count let it through; the server lock then refused to drop "<name>_drill", a database that
+    # "exists and was not made by yieldvault.db_restore", after the backup was chosen.
+    name = "yvd_" + "a" * 53 + os.urandom(3).hex()
+    assert len(name.encode()) == 63
+    yieldvault_db(name, seed=7, users=100)
+    store, work = tmp_path / "store", tmp_path / "work"
+    make_backup.make_backup(pg_cluster, name, "local", _minutes_ago(5), local_dir=str(store))
+    sums = table_checksums(pg_cluster, name)
+    result = run_playbook("drill.yml", db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store)))
+    result.assert_failed("Refusing to drill into '%s_drill': db_restore_drill_database '%s_drill' is 69 bytes: "
+                         "PostgreSQL cuts database names to 63 bytes, here to '%s', which is production's name"
+                         % (name, name, name))
+    assert "was not made by yieldvault.db_restore" not in result.output
+    assert table_checksums(pg_cluster, name) == sums
+    assert not work.exists(), "the refused drill created its work directory"
+
+    # A 45-byte production name is too long for the swap's names, but a drill swaps nothing: it was refused with
+    # "Refusing the swap" all the same.
+    name = "yvd_" + "b" * 35 + os.urandom(3).hex()
+    yieldvault_db(name, seed=7, users=100)
+    make_backup.make_backup(pg_cluster, name, "local", _minutes_ago(5), local_dir=str(store))
+    sums = table_checksums(pg_cluster, name)
+    result = run_playbook("drill.yml", db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store)))
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == sums
+    assert not database_exists(pg_cluster, name + "_drill"), "the scratch database was not dropped"
+
+
 def test_drill_of_pagila_leaves_production_untouched(tmp_path, pg_cluster, pagila_db, db_inventory_vars,
                                                      run_playbook):
     name = "pagila_%s" % os.urandom(3).hex()

@@ -4,6 +4,9 @@
   safety backup and the one restored into, while the database ``x`` the bare name stands for is untouched.
 * An owner role whose name holds a space (``app owner``) owning tables whose names hold spaces: the backup's
   table of contents is read whole, and verification finds every object.
+* A production name of 33 characters and 57 bytes: the swap's names (<name>__pre_<stamp>, 78 bytes) are refused
+  before anything changes, where a count in characters let the run restore the staging database and stop the
+  services before the rename refused; the method the refusal names (in place) restores it.
 * A db_restore_checks entry that tries to leave its read-only transaction (``COMMIT; CREATE TABLE ...``) is
   refused, naming the check, and writes nothing.
 """
@@ -17,7 +20,7 @@ from psycopg2 import sql
 
 import make_backup
 import yieldvault_fixture
-from dbutil import admin_query, table_checksums
+from dbutil import admin_query, database_exists, table_checksums
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import (  # noqa: E402
@@ -82,6 +85,35 @@ def test_a_database_named_like_a_connection_string_is_the_one_restored(shape, me
         rolled.assert_ok()
         assert table_checksums(pg_cluster, name) == incident_sums, "the rollback did not bring %s back" % name
         assert table_checksums(pg_cluster, other) == other_sums, "the rollback changed %s" % other
+
+
+def test_a_multibyte_name_too_long_for_the_swap_is_refused_before_anything_and_restores_in_place(
+        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
+    name = "yv_" + "é" * 24 + os.urandom(3).hex()
+    assert (len(name), len(name.encode())) == (33, 57)
+    yieldvault_db(name, seed=3, users=80, owner=OWNER)
+    store = tmp_path / "store"
+    store.mkdir()
+    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    backup_sums = table_checksums(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+    incident_sums = table_checksums(pg_cluster, name)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER)
+
+    refused = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    refused.assert_failed("Refusing the swap: the swap would name databases '%s__restore', '%s__pre_" % (name, name))
+    text = flat(refused.output)
+    assert "production's name is 57 bytes and the swap adds up to 24, so it must be 39 bytes or less" in text, text
+    assert "set db_restore_method=in_place" in text
+    # Before anything: no staging database (cut or whole), no service stopped, production as it was.
+    assert "stop_services" not in refused.output and "Restore the backup into" not in refused.output
+    assert not database_exists(pg_cluster, (name + "__restore").encode()[:63].decode("utf-8", "ignore"))
+    assert table_checksums(pg_cluster, name) == incident_sums
+
+    result = run_playbook("restore.yml", dict(inv, db_restore_method="in_place"), {"point": "latest", "confirm": name})
+    result.assert_ok()
+    assert table_checksums(pg_cluster, name) == backup_sums
 
 
 def test_an_owner_and_tables_whose_names_hold_spaces_restore_and_verify(tmp_path, pg_cluster, yieldvault_db,

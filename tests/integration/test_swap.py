@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import make_backup
-from dbutil import (admin_query, assert_rollback_to_the_newest_safety_backup, create_marked_database, drop_database,
-                    exact_counts, table_checksums, wrapped_bin_dir)
+from dbutil import (admin_query, assert_rollback_to_the_newest_safety_backup, create_marked_database,
+                    database_exists, drop_database, exact_counts, table_checksums, wrapped_bin_dir)
 from pg_cluster import connect
 from notify_receiver import assert_no_secret, assert_unreachable_warned, notify_vars
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
@@ -244,15 +244,24 @@ def test_leftovers_of_an_interrupted_run_are_reported(pg_cluster, run_playbook, 
         conn.close()
 
 
-@pytest.mark.parametrize("staging", ["same", "too long"])
+# 32 é are 32 characters and 64 bytes: a check in characters let the name through, and PostgreSQL created the
+# staging database under the name cut to 63 bytes.
+@pytest.mark.parametrize("staging", ["same", "too long", "64 bytes in 32 characters"])
 def test_bad_staging_name_is_refused(pg_cluster, run_playbook, yv, staging):  # noqa: F811
-    name = yv["name"] if staging == "same" else "s" * 64
+    name = {"same": yv["name"], "too long": "s" * 64, "64 bytes in 32 characters": "é" * 32}[staging]
     sums = table_checksums(pg_cluster, yv["name"])
     inv = dict(yv["inv"], db_restore_staging_database=name)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": yv["name"]})
-    result.assert_failed("Refusing the swap")
+    if staging == "same":
+        result.assert_failed("Refusing the swap: db_restore_staging_database is production '%s'" % name)
+        assert "cuts database names" not in result.output
+    else:
+        result.assert_failed("Refusing the swap: db_restore_staging_database '%s' is 64 bytes: PostgreSQL cuts "
+                             "database names to 63 bytes" % name)
     assert "Nothing was changed" in result.output
     assert table_checksums(pg_cluster, yv["name"]) == sums
+    if staging != "same":
+        assert not database_exists(pg_cluster, name.encode()[:63].decode("utf-8", "ignore")), "a cut staging database"
 
 
 ODD_OWNER = 'yv "o\'wner" 100%'

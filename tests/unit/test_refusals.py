@@ -1,8 +1,10 @@
 """The preflight's refusals of a run's settings (plugins/filter/refusals.py) name the settings at fault, and only those:
-the database and the backup store, and a whole-cluster run (-e pitr_scope=cluster)."""
+the database and the backup store, a whole-cluster run (-e pitr_scope=cluster), the swap's names and a drill's scratch
+database. Names are measured in UTF-8 bytes, as PostgreSQL cuts them."""
 
-from ansible_collections.yieldvault.db_restore.plugins.filter.refusals import (cluster_scope_refusals,
-                                                                             database_and_store_refusals)
+from ansible_collections.yieldvault.db_restore.plugins.filter.refusals import (
+    cluster_scope_refusals, cut_name, database_and_store_refusals, name_bytes, scratch_name_refusals,
+    swap_name_refusals)
 
 GOOD = dict(source="auto", data_dir="/var/lib/postgresql/15/main", restart="pg_ctl", container="", previous="",
             backup="")
@@ -66,3 +68,80 @@ def test_each_database_or_store_refusal_names_only_its_own_setting():
 
 def test_every_database_and_store_fault_is_named_at_once():
     assert len(database_and_store_refusals("postgres", "s3", "", "", "work", 11)) == 4
+
+
+# ---- names: PostgreSQL cuts them at 63 bytes, not 63 characters ----------------------------------------------------
+
+def _swap(production, staging=None, stamp="20261206_182055", **kw):
+    staging = production + "__restore" if staging is None else staging
+    return swap_name_refusals(kw.pop("method", "swap"), staging, production, production + "__pre_" + stamp,
+                              production + "__failed_" + stamp, **kw)
+
+
+def test_a_name_is_measured_and_cut_in_bytes_never_half_a_character():
+    assert name_bytes("é" * 32) == 64 and len("é" * 32) == 32
+    assert cut_name("é" * 32) == "é" * 31, "63 bytes would end in half an é: PostgreSQL keeps whole characters"
+    assert cut_name("a" * 70) == "a" * 63 and cut_name("app") == "app"
+
+
+def test_good_swap_names_are_not_refused():
+    assert _swap("app") == []
+    assert _swap("a" * 39) == [], "39 bytes plus __failed_<stamp> (24) is 63"
+    assert _swap("app", method="in_place") == []
+
+
+def test_a_multibyte_staging_name_of_fewer_than_63_characters_is_refused_in_bytes():
+    # 32 characters, 64 bytes: the character count let it through, and the staging database was created cut.
+    (reason,) = _swap("app", staging="é" * 32)
+    assert reason.startswith("db_restore_staging_database '%s' is 64 bytes" % ("é" * 32)), reason
+    assert "'%s'" % ("é" * 31) in reason and "set a shorter one" in reason
+
+
+def test_a_production_name_too_long_for_the_swap_names_the_method_that_renames_nothing():
+    production = "yv_" + "é" * 24 + "abcdef"  # 33 characters, 57 bytes
+    reasons = _swap(production, staging="app_staging")
+    (reason,) = reasons
+    assert "production's name is 57 bytes and the swap adds up to 24, so it must be 39 bytes or less" in reason
+    assert "would name databases '%s__pre_20261206_182055', '%s__failed_20261206_182055'" % (production, production) \
+        in reason
+    # The default staging name is too long only because production's is: one reason, with the staging name in it.
+    (default,) = _swap(production)
+    assert "would name databases '%s__restore', '%s__pre_" % (production, production) in default
+    assert "db_restore_staging_database" not in default and "db_restore_method=in_place" in default
+    assert "db_restore_method=in_place" in reason and "db_restore_staging_database" not in reason
+
+
+def test_each_swap_refusal_names_only_its_own_setting():
+    assert _swap("app", staging="") == ["db_restore_staging_database is empty: name the database the swap restores "
+                                        "into"]
+    (same,) = _swap("app", staging="app")
+    assert "is production 'app'" in same
+    (system,) = _swap("app", staging="template1")
+    assert "system database 'template1'" in system
+    assert swap_name_refusals("copy", "x", "app", "p", "f") == ["db_restore_method must be swap or in_place "
+                                                                "(got 'copy')"]
+
+
+def test_a_drill_and_a_whole_cluster_restore_rename_nothing_so_their_names_are_not_the_swaps():
+    long_production = "a" * 50
+    assert _swap(long_production, mode="drill") == []
+    assert _swap(long_production, scope="cluster") == []
+    assert len(_swap(long_production, mode="rollback")) == 1
+
+
+def test_a_production_name_longer_than_63_bytes_is_refused():
+    (reason,) = database_and_store_refusals("ü" * 40, **STORE)
+    assert reason.startswith("db_restore_database '%s' is 80 bytes" % ("ü" * 40)) and "no database has" in reason
+    assert database_and_store_refusals("a" * 63, **STORE) == []
+
+
+def test_a_scratch_name_cut_to_production_is_refused_saying_so():
+    production = "a" * 63
+    (reason,) = scratch_name_refusals(production + "_drill", production)
+    assert "is 69 bytes" in reason and "which is production's name" in reason
+    (other,) = scratch_name_refusals("b" * 64, production)
+    assert "production" not in other and "63 bytes or less" in other
+    assert scratch_name_refusals("app_drill", "app") == []
+    assert scratch_name_refusals("app", "app") == ["db_restore_drill_database is production 'app'"]
+    assert scratch_name_refusals("", "app")[0].startswith("db_restore_drill_database is empty")
+    assert "system database 'postgres'" in scratch_name_refusals("postgres", "app")[0]
