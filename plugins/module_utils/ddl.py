@@ -42,6 +42,23 @@ class Refused(Exception):
 MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 
 
+KIND_WORDS = {
+    'staging': 'a staging database (restored into before a swap)',
+    'drill': "a drill's scratch database",
+    'previous': "a previous database (production's data before a swap, kept until its safety backup exists or "
+                "because db_restore_keep_previous asked for it)",
+    'failed': 'a restored database swapped back out after a failure (kept for inspection)',
+}
+
+
+def kind_refusal(name, found, wanted, setting=''):
+    """Why a database the collection made as one kind is not dropped as another."""
+    return ('Refusing to drop the database %s: a run of yieldvault.db_restore made it as %s, not as %s.%s Nothing was '
+            'dropped.' % (name, KIND_WORDS.get(found, 'a %s database' % found), KIND_WORDS.get(wanted, 'a %s database'
+                                                                                                % wanted),
+                          (' It is named by %s: choose another name.' % setting) if setting else ''))
+
+
 def refuse_cut_name(name, setting=''):
     """Refuse a name PostgreSQL would cut to 63 bytes (with a notice only): DROP DATABASE IF EXISTS of
     "<63-byte name>_drill" drops the 63-byte database. The preflight refuses such names first."""
@@ -105,6 +122,10 @@ def drop_made(cur, p):
     if p.get('production') and mark['production'] != p['production']:
         raise Refused('Refusing to drop the database %s: a run for %s made it, not one for %s. Nothing was dropped.'
                       % (p['name'], mark['production'], p['production']))
+    if mark['kind'] != p['made_kind']:
+        # A kept previous database (production's data before a swap, perhaps its only copy) named as the staging or
+        # scratch database is not this run's to drop and restore over.
+        raise Refused(kind_refusal(p['name'], mark['kind'], p['made_kind'], p.get('setting')))
     drop_database(cur, p['name'])
     return True
 

@@ -38,6 +38,15 @@ options:
         productions configured with one staging name) is refused.
     type: str
     default: ''
+  kind:
+    description:
+      - The kind of database this drop is for - V(staging), V(drill), V(previous) or V(failed). A database the
+        collection marked as another kind is refused (a kept previous database named as the staging database is
+        not dropped with it). Empty accepts any kind.
+    type: str
+    default: ''
+    choices: ['', staging, drill, previous, failed]
+    version_added: 0.3.0
 '''
 
 EXAMPLES = r'''
@@ -62,14 +71,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import (
     connect, pg_error_text, postgres_argument_spec, psycopg2,
 )
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.ddl import Refused, refuse_cut_name
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.ddl import Refused, kind_refusal, refuse_cut_name
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import drop_database, mark_of
 
 
 def main():
     argument_spec = postgres_argument_spec()
     argument_spec.update(name=dict(type='str', required=True), setting=dict(type='str', default=''),
-                         production=dict(type='str', default=''))
+                         production=dict(type='str', default=''),
+                         kind=dict(type='str', default='', choices=['', 'staging', 'drill', 'previous', 'failed']))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     name = module.params['name']
     result = dict(changed=False, dropped=False, mark=None)
@@ -97,6 +107,9 @@ def main():
         if production and result['mark']['production'] != production:
             module.fail_json(msg='Refusing to drop the database %s: a run for %s made it, not one for %s. Nothing was '
                                  'dropped.' % (name, result['mark']['production'], production), **result)
+        kind = module.params['kind']
+        if kind and result['mark']['kind'] != kind:
+            module.fail_json(msg=kind_refusal(name, result['mark']['kind'], kind, module.params['setting']), **result)
         result.update(changed=True, dropped=True)
         if not module.check_mode:
             try:

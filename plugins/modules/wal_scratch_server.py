@@ -30,7 +30,10 @@ options:
     choices: [present, absent]
     default: present
   scratch_dir:
-    description: Directory for the scratch data directory, socket and log; removed by O(state=absent).
+    description:
+      - Directory for the scratch data directory, socket and log; removed by O(state=absent).
+      - Its socket, C(<scratch_dir>/run/.s.PGSQL.<port>), must fit the 107 bytes of a Unix socket path; a longer one
+        is refused before anything.
     type: path
     required: true
   point:
@@ -117,6 +120,10 @@ def _free_port():
         sock.close()
 
 
+MAX_SOCKET_PATH = 107  # PostgreSQL's UNIXSOCK_PATH_BUFLEN - 1
+SCRATCH_ADDS = len('/scratch-') + 12 + len('/run/.s.PGSQL.65535')  # pitr_dirs' scratch-<hash>, then the socket
+
+
 def _as_user(module, argv):
     return module.run_command(['runuser', '-u', module.params['os_user'], '--'] + argv)
 
@@ -156,6 +163,15 @@ def main():
             _remove(module, scratch, data)
         module.exit_json(changed=existed)
 
+    # PostgreSQL refuses a Unix socket path over 107 bytes ("could not create any Unix-domain sockets"): found
+    # here, not after the pgBackRest restore.
+    socket_path = os.path.join(run_dir, '.s.PGSQL.65535')
+    if len(socket_path.encode('utf-8')) > MAX_SOCKET_PATH:
+        module.fail_json(msg='The scratch server\'s socket would be %s, %d bytes: a Unix socket path has at most %d, '
+                             'so PostgreSQL would not start. Set db_restore_wal_scratch_dir to a directory of at most '
+                             '%d bytes (scratch-<hash>/run/.s.PGSQL.<port> under it take %d more). Nothing was changed.'
+                             % (socket_path, len(socket_path.encode('utf-8')), MAX_SOCKET_PATH,
+                                MAX_SOCKET_PATH - SCRATCH_ADDS, SCRATCH_ADDS))
     pg.ensure_psycopg2(module)
     try:
         point = catalog.parse_point(p['point'], datetime.datetime.now(catalog.UTC))
@@ -177,7 +193,11 @@ def main():
             module.fail_json(msg='pgbackrest check failed before the restore (exit %s): %s. The newest WAL may not be in '
                                  'the archive; fix archiving (pgbackrest check) and run again. Nothing was changed.'
                                  % (rc, (err or out).strip()[-1000:]))
-    entry = pwd.getpwnam(p['os_user'])
+    try:
+        entry = pwd.getpwnam(p['os_user'])
+    except KeyError:
+        module.fail_json(msg='The PostgreSQL OS user %s does not exist on this host (db_restore_pg_os_user): the scratch '
+                             'server runs as it. Nothing was changed.' % p['os_user'])
     for path in (scratch, data, run_dir):
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -120,3 +120,37 @@ def test_a_name_postgresql_would_cut_to_another_database_is_refused_before_anyth
         assert cur.fetchone(), "the 63-byte database was dropped"
     finally:
         cur.execute(psycopg2.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg2.sql.Identifier(name)))
+
+
+def test_a_kept_previous_database_named_as_the_staging_or_scratch_database_is_never_dropped(pg_cluster, cur, capsys):
+    # The collection made it, for this production, as a previous database (perhaps production's only copy from
+    # before a swap): named as the staging database it was dropped and restored over.
+    from dbutil import create_marked_database
+    from ansible_collections.yieldvault.db_restore.plugins.modules import database_drop
+
+    name = "app__pre_20261206_%s" % uuid.uuid4().hex[:6]
+    create_marked_database(pg_cluster, name, kind="previous", production="app")
+    try:
+        for made_kind, words in (("staging", "not as a staging database"), ("drill", "not as a drill's scratch")):
+            spec = _spec(name, "postgres", made_kind=made_kind, production="app", run_id="r1", server_lock_held=True,
+                         setting="db_restore_%s_database" % made_kind)
+            with pytest.raises(ddl.Refused, match="made it as a previous database .*%s" % words):
+                ddl.recreate(cur, spec)
+            assert name in _databases(cur)
+        assert mark_of(cur, name)[1]["kind"] == "previous"
+
+        testing = pytest.importorskip("ansible.module_utils.testing")
+        login = dict(login_host=pg_cluster["host"], login_port=pg_cluster["port"], login_user=pg_cluster["user"],
+                     login_password=pg_cluster_script.password(pg_cluster))
+        for kind, rc in (("staging", 1), ("previous", 0)):
+            with testing.patch_module_args(dict(login, name=name, production="app", kind=kind,
+                                                setting="db_restore_staging_database")):
+                with pytest.raises(SystemExit) as exc:
+                    database_drop.main()
+            out = capsys.readouterr().out
+            assert exc.value.code == rc, out
+            assert (name in _databases(cur)) == (kind == "staging"), out
+            if kind == "staging":
+                assert "made it as a previous database" in out and "db_restore_staging_database" in out
+    finally:
+        cur.execute(psycopg2.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg2.sql.Identifier(name)))

@@ -7,6 +7,11 @@
 * A production name of 33 characters and 57 bytes: the swap's names (<name>__pre_<stamp>, 78 bytes) are refused
   before anything changes, where a count in characters let the run restore the staging database and stop the
   services before the rename refused; the method the refusal names (in place) restores it.
+* A database named with digits shaped like a run's time (yv_20240101T000000): the swap named its previous database
+  after them, the same in every run, so a second run's rename
+  collided after the downtime began. And a staging
+  name that names a kept previous database (perhaps production's only copy before a swap): the run dropped it and
+  restored over it. It is refused before anything changes.
 * A db_restore_checks entry that tries to leave its read-only transaction (``COMMIT; CREATE TABLE ...``) is
   refused, naming the check, and writes nothing.
 """
@@ -114,6 +119,37 @@ def test_a_multibyte_name_too_long_for_the_swap_is_refused_before_anything_and_r
     result = run_playbook("restore.yml", dict(inv, db_restore_method="in_place"), {"point": "latest", "confirm": name})
     result.assert_ok()
     assert table_checksums(pg_cluster, name) == backup_sums
+
+
+def test_the_swap_stamps_its_names_with_the_runs_time_and_a_kept_previous_database_is_no_staging_database(
+        tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
+    name = "yv_20240101T000000_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=5, users=90, owner=OWNER)
+    store = tmp_path / "store"
+    store.mkdir()
+    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    yieldvault_fixture.incident(pg_cluster, name)
+    incident_sums = table_checksums(pg_cluster, name)
+    work = tmp_path / "work"
+    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER,
+                            db_restore_keep_previous=True)
+    result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
+    result.assert_ok()
+    kept = result.report(str(work))["previous_database"]["name"]
+    today = dt.datetime.now(UTC).strftime("%Y%m%d")
+    assert kept.startswith(name + "__pre_" + today), "the previous database was named after the name's digits: " + kept
+    assert table_checksums(pg_cluster, kept) == incident_sums
+
+    # The kept database named as the staging database (pasted where -e previous= was meant): it was dropped and
+    # restored over, under the warnings "this run drops it" and "it is never dropped automatically".
+    production_sums = table_checksums(pg_cluster, name)
+    refused = run_playbook("restore.yml", dict(inv, db_restore_staging_database=kept),
+                           {"point": "latest", "confirm": name})
+    refused.assert_failed("Refusing to run: the database %s (named by db_restore_staging_database) is a previous "
+                          "database a run of yieldvault.db_restore made, not a staging one" % kept)
+    assert table_checksums(pg_cluster, kept) == incident_sums, "the kept previous database was changed"
+    assert table_checksums(pg_cluster, name) == production_sums
+    assert "stop_services" not in refused.output
 
 
 def test_an_owner_and_tables_whose_names_hold_spaces_restore_and_verify(tmp_path, pg_cluster, yieldvault_db,
