@@ -71,6 +71,26 @@ def write_atomic(path, data, mode=0o600, fsync=True):
         raise
 
 
+def write_exclusive(path, data, mode=0o600):
+    """Write data to path only when path does not exist, whole or not at all: a temporary file, then a hard link
+    (which fails with FileExistsError when path exists - another writer claimed it); the temporary file is removed
+    either way."""
+    fd, temp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                prefix='.%s.' % os.path.basename(path), suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb' if isinstance(data, bytes) else 'w') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.link(temp, path)
+    finally:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+
 def tree_bytes(path):
     """Bytes of the regular files under path (path itself when it is a file); links not followed."""
     if not os.path.isdir(path) or os.path.islink(path):

@@ -131,6 +131,11 @@ def s3_client(module):
         module.fail_json(msg='%s Nothing was changed.' % exc)
 
 
+def s3_error_code(exc):
+    """(code, HTTP status, message) of a botocore ClientError; ('', None, '') for anything else."""
+    return _error_code(exc)
+
+
 def _error_code(exc):
     response = getattr(exc, 'response', None) or {}
     error = response.get('Error') or {}

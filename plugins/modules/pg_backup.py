@@ -78,7 +78,10 @@ attributes:
       - In check mode the module connects, reads the server version, checks C(pg_dump) and the destination, and
         returns the name the backup would get. Nothing is counted, dumped or written.
 notes:
-  - Two backups in the same minute would get the same name; the second one fails and changes nothing.
+  - Two backups in the same minute would get the same name; the second one fails and changes nothing, even when the
+    first is still uploading its dump - the manifest claims the name, written only where none is (an S3
+    conditional write, C(If-None-Match) C(*); a hard link in the local store). A store without conditional writes
+    gets a warning.
   - The exporting transaction holds C(ACCESS SHARE) locks on every table until C(pg_dump) is done, like
     C(pg_dump) itself does; it blocks DDL on those tables, not reads or writes.
 seealso:
@@ -190,7 +193,9 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo import dbname_option
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_pg_restore_version
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import make_private_dirs, write_atomic
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
+    make_private_dirs, write_atomic, write_exclusive,
+)
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.manifest import (
     backup_name,
@@ -211,6 +216,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg_counts im
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import last_lines
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
     describe_s3_error,
+    s3_error_code,
     normalize_prefix,
     s3_argument_spec,
     s3_client,
@@ -255,6 +261,11 @@ def remove_quietly(*paths):
             pass
 
 
+def claimed_message(location, claim):
+    return ('The backup %s is being written by another run (%s appeared while this one dumped: one backup per '
+            'minute). Wait a minute and run again. %s' % (location, claim, NOTHING_STORED))
+
+
 def check_destination(module, client, name):
     """Fail when the backup already exists or the destination is unusable; return (location, manifest_location)."""
     params = module.params
@@ -279,7 +290,13 @@ def check_destination(module, client, name):
     try:
         client.head_object(Bucket=params['s3_bucket'], Key=key)
         exists = True
-    except Exception:
+    except Exception as exc:
+        # Only "not there" means not there: a timeout or a 5xx must not let a run write over a backup.
+        code, status, _message = s3_error_code(exc)
+        if code not in ('404', 'NoSuchKey', 'NotFound') and status != 404:
+            module.fail_json(msg='%s %s' % (describe_s3_error(exc, 'check whether the backup exists', params['s3_bucket'],
+                                                              params['s3_endpoint_url'], key=key,
+                                                              region=params['s3_region']), NOTHING_STORED))
         exists = False
     if exists:
         module.fail_json(msg='The backup s3://%s/%s already exists (one backup per minute). Wait a minute and run '
@@ -402,22 +419,51 @@ def main():
         manifest_text = json.dumps(manifest, indent=2, sort_keys=True) + '\n'
         location, manifest_location = check_destination(module, client, name)
 
+        # The manifest, written only where none is, claims the name: the existence check above cannot see a backup
+        # another run of the same minute is still writing, and that run's manifest paired with this run's dump made
+        # a backup no restore accepts. The run that finds the name claimed writes nothing and removes nothing.
         if params['store'] == 'local':
             sidecar = location + '.md5'
-            written += [sidecar, manifest_location]
+            try:
+                write_exclusive(manifest_location, manifest_text, 0o600)
+            except FileExistsError:
+                module.fail_json(msg=claimed_message(location, manifest_location))
+            written += [manifest_location, sidecar]
             write_atomic(sidecar, '%s  %s\n' % (digest['md5'], name), 0o600)
-            write_atomic(manifest_location, manifest_text, 0o600)
-            os.rename(dump_path, location)
+            try:
+                os.link(dump_path, location)
+            except FileExistsError:
+                module.fail_json(msg=claimed_message(location, location))
+            os.unlink(dump_path)
             written = []
         else:
             bucket = params['s3_bucket']
+            claim = dict(Bucket=bucket, Key=manifest_location, Body=manifest_text.encode('utf-8'),
+                         ContentType='application/json')
             try:
-                client.put_object(Bucket=bucket, Key=manifest_location, Body=manifest_text.encode('utf-8'),
-                                  ContentType='application/json')
+                try:
+                    client.put_object(IfNoneMatch='*', **claim)
+                except Exception as exc:
+                    code, status, _message = s3_error_code(exc)
+                    if code == 'PreconditionFailed' or status == 412:
+                        module.fail_json(msg=claimed_message('s3://%s/%s' % (bucket, location),
+                                                             's3://%s/%s' % (bucket, manifest_location)))
+                    if code != 'NotImplemented' and status != 501:
+                        raise
+                    # A store without conditional writes: the check above is all there is.
+                    module.warn('The S3 store does not support conditional writes (If-None-Match): a backup of %s '
+                                'started in the same minute elsewhere could pair its dump with this manifest.'
+                                % database)
+                    client.put_object(**claim)
+            except Exception as exc:
+                module.fail_json(msg='%s %s' % (describe_s3_error(exc, 'write the backup\'s manifest', bucket,
+                                                                  params['s3_endpoint_url'], key=manifest_location,
+                                                                  region=params['s3_region']), NOTHING_STORED))
+            try:
                 client.upload_file(dump_path, bucket, location,
                                    ExtraArgs={'Metadata': {'md5': digest['md5'], 'sha256': digest['sha256']}})
             except Exception as exc:
-                try:
+                try:  # this run's own manifest: no backup without its dump
                     client.delete_object(Bucket=bucket, Key=manifest_location)
                 except Exception:
                     pass

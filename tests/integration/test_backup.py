@@ -1,5 +1,6 @@
 """backup.yml: backups in the form the restore expects, with a manifest whose
 counts are those of the dumped snapshot even while the application writes."""
+import datetime as dt
 import json
 import os
 import re
@@ -8,6 +9,8 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from dbutil import PG_BIN_DIR, drop_database, exact_counts
 from pg_cluster import connect, libpq_env
@@ -123,3 +126,43 @@ def test_backup_to_s3_with_md5_metadata_and_manifest(tmp_path, pg_cluster, s3_se
     assert manifest["tables"] == exact_counts(pg_cluster, name)
     assert not list((work / "staging").iterdir()), "the staged dump was left behind"
     assert inv["db_restore_s3_secret_key"] not in result.output
+
+
+@pytest.mark.parametrize("store", ["s3", "local"])
+def test_a_backup_name_another_run_is_writing_is_left_to_it(tmp_path, pg_cluster, s3_server, s3_client, yieldvault_db,
+                                                            db_inventory_vars, run_playbook, store):
+    # Two backups of one database in the same minute: the second checked that the dump was not there while the
+    # first was still uploading it, then wrote its manifest over the first's, and both said "Wrote". The store held
+    # one run's dump with the other's manifest, which every restore refused. Here the first run's claim (its
+    # manifest, for this minute and the next two) is in the store and its dump not yet.
+    name = "yvc_%s" % os.urandom(3).hex()
+    yieldvault_db(name, seed=2, users=60)
+    bucket = "claims-%s" % os.urandom(3).hex()
+    s3_client.create_bucket(Bucket=bucket)
+    work, local = tmp_path / "work", tmp_path / "store"
+    local.mkdir()
+    inv = db_inventory_vars(pg_cluster, name, str(work), store, s3=s3_server, bucket=bucket, local_dir=str(local))
+    now = dt.datetime.now(dt.timezone.utc)
+    claims = {}
+    for minute in range(3):
+        stamp = (now + dt.timedelta(minutes=minute)).strftime("%Y%m%d_%H%M")
+        manifest = "%s_%s.dump.manifest.json" % (name, stamp)
+        body = json.dumps({"claimed_by": "the other run", "minute": stamp})
+        claims[manifest] = body
+        if store == "s3":
+            s3_client.put_object(Bucket=bucket, Key="database/" + manifest, Body=body.encode())
+        else:
+            (local / manifest).write_text(body)
+
+    result = run_playbook("backup.yml", inv)
+    result.assert_failed("is being written by another run")
+    assert "No backup was stored" in result.output
+    if store == "s3":
+        keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
+        assert keys == {"database/" + m for m in claims}, "a dump was uploaded beside the other run's claim"
+        for manifest, body in claims.items():
+            assert s3_client.get_object(Bucket=bucket, Key="database/" + manifest)["Body"].read().decode() == body
+    else:
+        assert sorted(p.name for p in local.iterdir()) == sorted(claims), "files beside the other run's claim"
+        for manifest, body in claims.items():
+            assert (local / manifest).read_text() == body
