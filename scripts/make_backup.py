@@ -133,6 +133,26 @@ def pg_dump(conn_info, dbname, path, fmt="custom"):
         raise BackupError("pg_dump of %s failed (exit %s): %s" % (dbname, res.returncode, res.stderr.strip()[-2000:]))
 
 
+def stamp_created(path, when):
+    """Set the creation time in a custom-format archive's header to ``when``, as pg_dump writes it (this host's
+    local wall-clock time, no zone): the dump then says it was taken when its name says, as one taken then would.
+    The restore compares the two (a backup renamed under another time is refused)."""
+    local = _utc(when).astimezone()
+    with open(path, "r+b") as handle:
+        head = handle.read(32)
+        if not head.startswith(b"PGDMP"):
+            raise BackupError("%s is not a custom-format archive" % path)
+        vmaj, vmin = head[5], head[6]
+        int_size = head[8]
+        # magic, 3 version bytes, int size, offset size, format; then the compression (a byte from 1.15, an int
+        # before) and the seven ints of the creation time, each a sign byte and int_size little-endian bytes.
+        offset = 11 + (1 if (vmaj, vmin) >= (1, 15) else 1 + int_size)
+        fields = (local.second, local.minute, local.hour, local.day, local.month - 1, local.year - 1900,
+                  1 if local.dst() else 0)
+        handle.seek(offset)
+        handle.write(b"".join(b"\x00" + value.to_bytes(int_size, "little") for value in fields))
+
+
 def make_backup(conn_info, dbname, store, when=None, local_dir=None, s3=None, bucket=None, prefix="database/",
                 fmt="custom"):
     """Dump dbname and store it; returns {name, md5, size, location}."""
@@ -153,6 +173,8 @@ def make_backup(conn_info, dbname, store, when=None, local_dir=None, s3=None, bu
     try:
         path = target_dir / name
         pg_dump(conn_info, dbname, path, fmt)
+        if fmt == "custom" and when is not None:
+            stamp_created(path, when)
         # Backups hold every secret the database holds.
         os.chmod(path, 0o600)
         md5 = file_md5(path)

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import re
 
 # The swap renames production to <db>__pre_<stamp> before its safety backup is taken (named as production's).
@@ -58,3 +59,47 @@ def check_identity(name, header_database, database, safety=False, fmt=None):
         '-e backup=<name> or -e point=<time>. To restore backups of %s into this database on purpose (a production '
         'backup into staging), keep their own names and set db_restore_backup_database=%s.'
         % (name, kind, header_database, header_database, header_database, header_database))
+
+
+# <database>_YYYYMMDD_HHMM[SS].<extension>: the time the name says the dump was taken, in UTC.
+_NAME_TIME_RE = re.compile(r'_([0-9]{8})_([0-9]{4})([0-9]{2})?[.][A-Za-z.]+$')
+# pg_dump writes its host's wall-clock time without a zone, read here in this host's zone: the two may be UTC-12
+# and UTC+14, 26 hours apart. Within that, a time that disagrees cannot be told from a zone that does.
+TIME_TOLERANCE = datetime.timedelta(hours=26, minutes=5)
+
+
+def name_time(name):
+    """The UTC time a backup's file name says it was taken, or None when it has no time stamp."""
+    match = _NAME_TIME_RE.search(name or '')
+    if not match:
+        return None
+    try:
+        return datetime.datetime.strptime(match.group(1) + match.group(2) + (match.group(3) or '00'),
+                                          '%Y%m%d%H%M%S').replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+def check_dump_time(name, created):
+    """(status, message) for the backup file name against the creation time in its archive header (ISO 8601, as
+    dumpfile.parse_header gives it): match, unknown (no time in the name or the header: plain SQL) or mismatch."""
+    named = name_time(name)
+    if named is None or not created:
+        return 'unknown', ('%s carries no time %s, so when it was taken cannot be checked against its name.'
+                           % (name, 'in its name' if named is None else 'in its archive header'))
+    try:
+        dumped = datetime.datetime.strptime(created, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return 'unknown', '%s has an archive time that cannot be read (%s).' % (name, created)
+    gap = dumped - named
+    if abs(gap) <= TIME_TOLERANCE:
+        return 'match', '%s was dumped at %s, as its name says (within the hosts\' time zones).' % (name, created)
+    hours = abs(gap).total_seconds() / 3600
+    return 'mismatch', (
+        'The backup lies about when it was taken: %s is named as taken at %s, but pg_dump wrote it at %s, %s %s. '
+        'Restoring it would bring back the data of another moment than the point asked for. It was refused before '
+        'anything changed. Find out how it came to carry this name (a copy or a rename in the backup store), rename '
+        'it to the time it was taken or remove it, and choose another backup with -e backup=<name> or -e point=<time>.'
+        % (name, named.strftime('%Y-%m-%dT%H:%M:%SZ'), created,
+           ('%.1f days' % (hours / 24)) if hours >= 48 else ('%.0f hours' % hours),
+           'later' if gap.total_seconds() > 0 else 'earlier'))

@@ -136,6 +136,17 @@ options:
         during a swap when its safety backup is taken - is accepted too.
     type: bool
     default: false
+  check_time:
+    description:
+      - With O(source_database), the time the backup's file name says (C(_YYYYMMDD_HHMM)) must agree with the
+        creation time pg_dump wrote in its archive header, or the task fails before anything changed - a backup
+        copied or renamed under another time would restore the data of another moment. pg_dump writes its host's
+        wall-clock time without a zone, so the two agree within 26 hours (UTC-12 to UTC+14); plain SQL carries no
+        time (RV(identity.time_status=unknown)).
+      - Not for a dump named after a restore point that was recovered from the WAL archive later.
+    type: bool
+    default: false
+    version_added: 0.3.0
   unpack_to:
     description:
       - With a file verified in place (neither O(src) nor O(s3_key)) that is a directory-format dump packed into a
@@ -282,6 +293,16 @@ identity:
     msg:
       description: The finding in one sentence.
       type: str
+    dumped_at:
+      description: The creation time in the archive header (ISO 8601, read in this host's time zone); null for plain SQL.
+      type: str
+      sample: "2026-04-29T14:00:03Z"
+    time_status:
+      description:
+        - With O(check_time), C(match), C(mismatch) (the task failed) or C(unknown) (no time in the name or the
+          header); C(not_checked) otherwise.
+      type: str
+      sample: match
 path:
   description: The verified file (the destination when fetching).
   returned: always
@@ -411,7 +432,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.checksum imp
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import PACKED_DIRECTORY, unpack_directory
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import write_atomic
-from ansible_collections.yieldvault.db_restore.plugins.module_utils.identity import check_identity
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.identity import check_dump_time, check_identity
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import inspect_backup
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.safety_dump import EXTENSIONS, FILE_FORMATS, dump_database
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.s3 import (
@@ -718,13 +739,19 @@ class Checksum(object):
         """Know the backup: the database its dump names against the one its file name says (source_database)."""
         inspected = result.get('inspect')
         expected = self.params['source_database']
-        identity = dict(status='not_checked', source_database=None, expected=expected,
+        identity = dict(status='not_checked', source_database=None, expected=expected, dumped_at=None,
+                        time_status='not_checked',
                         msg='%s was not read (check mode, S3), so its identity was not checked.' % self.name)
         if inspected:
             status, message = check_identity(self.name, inspected.get('source_database'), expected,
                                              safety=self.params['source_is_safety_backup'],
                                              fmt=inspected.get('format'))
-            identity.update(status=status, source_database=inspected.get('source_database'), msg=message)
+            identity.update(status=status, source_database=inspected.get('source_database'), msg=message,
+                            dumped_at=(inspected.get('header') or {}).get('created'))
+            if self.params['check_time'] and status != 'mismatch':
+                identity['time_status'], time_message = check_dump_time(self.name, identity['dumped_at'])
+                if identity['time_status'] == 'mismatch':
+                    identity.update(status='mismatch', msg=time_message)
         result['identity'] = identity
         if identity['status'] == 'mismatch':
             result['msg'] = identity['msg']
@@ -896,6 +923,7 @@ def main():
         count_rows=dict(type='bool', default=False),
         source_database=dict(type='str'),
         source_is_safety_backup=dict(type='bool', default=False),
+        check_time=dict(type='bool', default=False),
         unpack_to=dict(type='path'),
         pg_restore=dict(type='str', default='pg_restore'),
         dump=dict(type='dict', options=dict(

@@ -979,6 +979,24 @@ def test_a_backup_of_another_database_under_this_name_is_refused_before_anything
     assert [a["backup"] for a in report["download_attempts"]] == [site["newer"]["name"]], report["download_attempts"]
 
 
+def test_a_backup_renamed_under_an_earlier_time_is_refused_before_anything_changes(
+        pg_cluster, site, pm2, prod, run_playbook):
+    """A dump made now, copied into the store under a name three days old (no manifest, a matching md5 sidecar):
+    a restore to a point of that day chose it by its name and succeeded, its report saying the database was back at
+    that day while it held today's rows. pg_dump's own time in the archive header says otherwise: refused in the
+    download, before anything stops."""
+    three_days = minutes_ago(3 * 24 * 60)
+    name = "%s_%s.dump" % (DB, three_days.strftime("%Y%m%d_%H%M"))
+    make_backup.pg_dump(pg_cluster, DB, prod.store / name)
+    make_backup.write_sidecar(prod.store / name)
+    point = (three_days + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = restore(run_playbook, prod.inv(db_restore_rpo_minutes=100000), point=point)
+    result.assert_failed("The backup lies about when it was taken: %s is named as taken at %s"
+                         % (name, three_days.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    report = assert_refused_before_the_downtime(pg_cluster, pm2, prod, site, result, "fetch_backup")
+    assert "days later" in report["error"], report["error"]
+
+
 def test_another_databases_backup_is_restored_only_when_named_and_the_plan_says_so(
         pg_cluster, site, pm2, prod, imposter, run_playbook):
     """A backup of another database under its own name is not even a candidate; with db_restore_backup_database

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Know the backup: a dump's source database against the database its file name says (issue 20, case 7)."""
+"""Know the backup: a dump's source database against the database its file name says (issue 20, case 7), and the
+time pg_dump wrote in it against the time its name says."""
 import pytest
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils import catalog, identity
@@ -65,3 +66,37 @@ def test_an_explicit_backup_of_another_database_names_the_setting(tmp_path, run_
     result = run_main(backup_catalog.main, store='local', local_dir=str(tmp_path), database='prod',
                       backup='prod_20260429_1400.dump', allow_rpo_breach=True)
     assert not result.get('failed') and result['backup']['name'] == 'prod_20260429_1400.dump'
+
+
+# ---- when: the time in the name against the time pg_dump wrote ------------------------------------------------------
+
+check_dump_time, name_time = identity.check_dump_time, identity.name_time
+
+
+def test_the_time_a_name_says():
+    assert name_time("app_20261203_1853.dump").isoformat() == "2026-12-03T18:53:00+00:00"
+    assert name_time("app_safety_20261206_183512.dir.tar").isoformat() == "2026-12-06T18:35:12+00:00"
+    assert name_time("app_20261203_1853.sql.gz").isoformat() == "2026-12-03T18:53:00+00:00"
+    assert name_time("app.dump") is None and name_time("app_20261399_1853.dump") is None
+
+
+def test_a_dump_made_when_its_name_says_or_in_another_zone_matches():
+    assert check_dump_time("app_20261206_1853.dump", "2026-12-06T18:53:12Z")[0] == "match"
+    # pg_dump's host in UTC+14 and this one in UTC-12: 26 hours apart, and no way to tell from a lie.
+    assert check_dump_time("app_20261206_1853.dump", "2026-12-07T20:55:00Z")[0] == "match"
+    assert check_dump_time("app_20261206_1853.dump", "2026-12-05T16:50:00Z")[0] == "match"
+
+
+def test_a_backup_renamed_days_earlier_lies_about_when_it_was_taken():
+    status, message = check_dump_time("app_20261203_1853.dump", "2026-12-06T18:53:12Z")
+    assert status == "mismatch"
+    assert message.startswith("The backup lies about when it was taken: app_20261203_1853.dump is named as taken at "
+                              "2026-12-03T18:53:00Z, but pg_dump wrote it at 2026-12-06T18:53:12Z, 3.0 days later.")
+    assert "-e backup=<name> or -e point=<time>" in message
+    assert "2.4 days earlier" in check_dump_time("app_20261206_1853.dump", "2026-12-04T10:00:00Z")[1]
+    assert "30 hours later" in check_dump_time("app_20261206_1853.dump", "2026-12-08T00:53:00Z")[1]
+
+
+def test_no_time_to_compare_is_unknown_not_a_refusal():
+    assert check_dump_time("app_20261206_1853.dump", None)[0] == "unknown"
+    assert check_dump_time("app.dump", "2026-12-06T18:53:12Z")[0] == "unknown"
