@@ -20,9 +20,11 @@ OUTCOMES = ("succeeded", "rolled_back", "failed", "rollback_failed")
 # there, whatever the method) and ends when the services answer again. A run that
 # never reached stop_services (refused before it, a swap run that failed in its
 # staging database, a drill) stopped nothing and had no downtime.
-DOWNTIME_LAST = ("smoke_test", "start_services", "verify_restore", "restore_database")
+# recovery: after a failure once the services had stopped, the swap back or the restore of the safety backup and
+# the services started again (restore.yml's rescue and always sections); it ends the downtime when there is one.
+DOWNTIME_LAST = ("recovery", "smoke_test", "start_services", "verify_restore", "restore_database")
 DOWNTIME_PHASES = ("stop_services", "safety_backup", "prepare_database", "restore_database", "verify_restore",
-                   "start_services", "smoke_test", "cluster_restore")
+                   "start_services", "smoke_test", "cluster_restore", "recovery")
 
 NOTIFY_EVENTS = ("start", "success", "failure", "rollback")
 _UTC = _dt.timezone.utc

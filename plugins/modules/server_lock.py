@@ -67,9 +67,10 @@ options:
     default: {}
   made:
     description:
-      - Databases this run will drop and create, or swap in, each C({name, setting, kind}) (the setting that names
-        it; the kind of mark it must carry when it exists, optional). One that exists without the collection's mark,
-        or with a mark of another kind, is refused before the lock is taken.
+      - Databases this run will drop and create, or swap in, each C({name, setting, kind, production}) (the setting
+        that names it; the kind of mark it must carry when it exists, and the production it must have been made for,
+        both optional). One that exists without the collection's mark, or with a mark of another kind or another
+        production, is refused before the lock is taken.
     type: list
     elements: dict
     default: []
@@ -219,6 +220,14 @@ def _check_made(module, cur, made, result):
                 msg='Refusing to run: the database %s (named by %s) is a %s database a run of yieldvault.db_restore '
                     'made, not a %s one: it cannot be used for this. Nothing was changed.'
                     % (name, entry.get('setting') or 'the settings', mark['kind'], entry['kind']), **result)
+        if state == 'ours' and params_production(entry) and mark['production'] != params_production(entry):
+            # Another production's kept database (or staging one): the swap's rename refused it, but only after the
+            # services had stopped.
+            module.fail_json(
+                msg='Refusing to run: the database %s (named by %s) was made by a run for %s, not for %s: it is not '
+                    'this database\'s to use. Nothing was changed.'
+                    % (name, entry.get('setting') or 'the settings', mark['production'], params_production(entry)),
+                **result)
         if state == 'foreign' and entry.get('kind') == 'previous':
             module.fail_json(
                 msg='Refusing to swap in %s (-e previous): it carries no mark of a run of yieldvault.db_restore. If it '

@@ -307,6 +307,19 @@ def test_failed_pg_restore_in_place_rolls_back_to_the_safety_backup(pg_cluster, 
     assert [(a["jobs"], a["out_of_memory"]) for a in attempts] == [(2, False)], attempts
     assert "corrupt" in attempts[0]["error"] or "could not" in attempts[0]["error"], attempts
     assert not list((yv["work"] / "locks").iterdir())
+    # The downtime lasts until the services are back: it ended with the phase that failed, before the safety backup
+    # was restored, and the console gave the plan's data loss for a run that restored nothing.
+    phases = {p["name"]: p for p in report["phases"]}
+    recovery = phases["recovery"]
+    assert recovery["status"] == "ok" and recovery["downtime"] is True, report["phases"]
+    assert recovery["started"] >= phases["restore_database"]["ended"], report["phases"]
+    ended = [dt.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ") for t in (report["downtime_window"]["ended_at"],
+                                                                     recovery["ended"])]
+    assert abs((ended[0] - ended[1]).total_seconds()) <= 1, (report["downtime_window"], recovery)
+    assert report["metrics"]["downtime_seconds"] >= sum(p["seconds"] for p in report["phases"] if p["downtime"]) - 1
+    assert "no data lost: the database was rolled back to its data before the run" in " ".join(result.stdout.split())
+    timeline = result.timeline(str(yv["work"]))
+    assert [p["name"] for p in timeline["phases"] if p["downtime"]][-1] == "recovery", timeline["phases"]
 
 
 # What a killed run left in the work directory (an unpacked safety backup, a partial safety dump), removed once the

@@ -6,7 +6,7 @@ engineer (restored to the wrong point); afterwards the database must hold
 exactly the data it held before that restore, or the alternate backup's.
 """
 
-from dbutil import table_checksums
+from dbutil import admin_query, create_marked_database, drop_database, table_checksums
 from test_restore import iso, minutes_ago, yv  # noqa: F401  (yv is a fixture)
 from test_swap import databases
 
@@ -96,3 +96,47 @@ def test_rollback_check_mode_and_a_wrong_previous_change_nothing(pg_cluster, run
     result.assert_ok()
     assert "Mode: rollback" in result.stdout
     assert table_checksums(pg_cluster, yv["name"]) == sums
+
+
+def test_a_rollback_to_a_kept_database_that_fails_its_smoke_test_keeps_that_database(pg_cluster, run_playbook, yv,
+                                                                                      free_port):  # noqa: F811
+    # The swap back renamed the kept database (swapped in by -e previous) to <db>__failed_<run> and dropped it: the
+    # copy the operator was told "may be the only copy of production before that run" was gone, with rows no backup
+    # held, and the report said "the restored data is dropped (the backup is still in the store)".
+    restore = run_playbook("restore.yml", dict(yv["inv"], db_restore_keep_previous=True),
+                           {"point": iso(minutes_ago(20)), "confirm": yv["name"]})
+    restore.assert_ok()
+    previous = restore.report(str(yv["work"]))["previous_database"]["name"]
+    admin_query(pg_cluster, "CREATE TABLE only_here (x int); INSERT INTO only_here VALUES (42)", dbname=previous)
+    kept_sums, production_sums = table_checksums(pg_cluster, previous), table_checksums(pg_cluster, yv["name"])
+
+    inv = dict(yv["inv"], db_restore_smoke_urls=["http://127.0.0.1:%d/api/v1/health" % free_port()])
+    result = run_playbook("rollback.yml", inv, {"previous": previous, "confirm": yv["name"]})
+    result.assert_failed("ROLLED_BACK")
+    assert table_checksums(pg_cluster, yv["name"]) == production_sums, "production is not as it was"
+    assert databases(pg_cluster, yv["name"] + "__") == [previous], "the kept database is not back under its name"
+    assert table_checksums(pg_cluster, previous) == kept_sums
+    assert admin_query(pg_cluster, "SELECT x FROM only_here", dbname=previous) == [(42,)]
+    assert admin_query(pg_cluster, "SELECT kind, production FROM yieldvault_db_restore.made WHERE name = %s",
+                       (previous,)) == [("previous", yv["name"])]
+    report = result.report(str(yv["work"]))
+    assert report["outcome"] == "rolled_back" and report["rollback"]["succeeded"] is True
+    assert "kept again as %s" % previous in report["rollback"]["detail"], report["rollback"]
+    assert "dropped" not in report["rollback"]["detail"]
+
+
+def test_another_productions_kept_database_is_refused_before_anything_stops(pg_cluster, run_playbook, yv):  # noqa: F811
+    # <db>__eu__pre_<run>, kept for the production <db>__eu, matches -e previous's pattern for <db>: the preflight let
+    # it through and the swap's rename refused it after the services had stopped, saying "Nothing was changed".
+    other = yv["name"] + "__eu__pre_20260101_000000"
+    create_marked_database(pg_cluster, other, kind="previous", production=yv["name"] + "__eu")
+    try:
+        sums = table_checksums(pg_cluster, yv["name"])
+        result = run_playbook("rollback.yml", yv["inv"], {"previous": other, "confirm": yv["name"]})
+        result.assert_failed("Refusing to run: the database %s (named by -e previous) was made by a run for %s__eu, "
+                             "not for %s" % (other, yv["name"], yv["name"]))
+        assert "stop_services" not in result.output
+        assert table_checksums(pg_cluster, yv["name"]) == sums
+        assert databases(pg_cluster, yv["name"] + "__") == [other]
+    finally:
+        drop_database(pg_cluster, other)
