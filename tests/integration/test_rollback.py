@@ -140,3 +140,17 @@ def test_another_productions_kept_database_is_refused_before_anything_stops(pg_c
         assert databases(pg_cluster, yv["name"] + "__") == [other]
     finally:
         drop_database(pg_cluster, other)
+
+
+def test_a_rollback_to_a_backup_says_it_drops_the_leftover_staging_database_it_restores_into(
+        pg_cluster, run_playbook, yv):  # noqa: F811
+    # It said "it is not used by a rollback; drop it when no run is active", then dropped it and restored into it.
+    create_marked_database(pg_cluster, yv["name"] + "__restore", kind="staging", production=yv["name"])
+    result = run_playbook("rollback.yml", yv["inv"], {"backup": yv["states"][0]["backup"]["name"],
+                                                      "confirm": yv["name"]})
+    result.assert_ok()
+    out = " ".join(result.stdout.split())
+    assert ("The staging database %s__restore is left from an interrupted run; this run drops it and restores into "
+            "it again." % yv["name"]) in out, out[:3000]
+    assert "not used" not in out and "does not use it" not in out
+    assert table_checksums(pg_cluster, yv["name"]) == yv["states"][0]["sums"]
