@@ -194,7 +194,7 @@ from ansible_collections.yieldvault.db_restore.plugins.module_utils.conninfo imp
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.counts import total_rows
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.dumpfile import parse_pg_restore_version
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.files import (
-    make_private_dirs, write_atomic, write_exclusive,
+    make_private_dirs, write_exclusive,
 )
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.inspect_dump import first_line
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.manifest import (
@@ -428,14 +428,19 @@ def main():
                 write_exclusive(manifest_location, manifest_text, 0o600)
             except FileExistsError:
                 module.fail_json(msg=claimed_message(location, manifest_location))
-            written += [manifest_location, sidecar]
-            write_atomic(sidecar, '%s  %s\n' % (digest['md5'], name), 0o600)
+            written.append(manifest_location)
+            # Written only where none is either: a sidecar found here is another writer's, never replaced.
+            try:
+                write_exclusive(sidecar, '%s  %s\n' % (digest['md5'], name), 0o600)
+            except FileExistsError:
+                module.fail_json(msg=claimed_message(location, sidecar))
+            written.append(sidecar)
             try:
                 os.link(dump_path, location)
             except FileExistsError:
                 module.fail_json(msg=claimed_message(location, location))
-            os.unlink(dump_path)
-            written = []
+            # The backup is whole under its name: from here only the staged copy is removed, whatever happens.
+            written = [dump_path]
         else:
             bucket = params['s3_bucket']
             claim = dict(Bucket=bucket, Key=manifest_location, Body=manifest_text.encode('utf-8'),
@@ -444,7 +449,12 @@ def main():
                 try:
                     client.put_object(IfNoneMatch='*', **claim)
                 except Exception as exc:
+                    if type(exc).__name__ == 'ParamValidationError':
+                        # A botocore older than conditional writes (1.35) refuses the parameter itself.
+                        exc = NotImplementedError(str(exc))
                     code, status, _message = s3_error_code(exc)
+                    if isinstance(exc, NotImplementedError):
+                        code = 'NotImplemented'
                     if code == 'PreconditionFailed' or status == 412:
                         module.fail_json(msg=claimed_message('s3://%s/%s' % (bucket, location),
                                                              's3://%s/%s' % (bucket, manifest_location)))
