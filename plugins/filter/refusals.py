@@ -56,6 +56,12 @@ def database_and_store_refusals(database, store, s3_bucket="", local_dir="", wor
                        % database)
     elif name_bytes(database) > MAX_NAME_BYTES:
         reasons.append(_too_long("db_restore_database", database) + ", so no database has this name")
+    elif "/" in database:
+        # The lock, the safety backups and the reports are files named after the database: '/' puts them in
+        # other directories, and '../' outside the work directory.
+        reasons.append("db_restore_database '%s' holds a '/': the lock, the safety backups and the reports are files "
+                       "named after the database, which would land in other directories; rename the database to "
+                       "restore it with this collection" % database)
     if store not in ("s3", "local"):
         reasons.append("db_restore_backup_store must be s3 or local (got '%s')" % store)
     elif store == "s3" and not str(s3_bucket or ""):

@@ -346,6 +346,12 @@ def main():
         except ValueError as exc:
             module.fail_json(msg='as_of: %s %s' % (exc, NOTHING_STORED))
     database = params['database']
+    if '/' in database:
+        # The backup is a file named after the database: a '/' would put it in another directory ('../' outside
+        # the store), and check mode said "Would write" all the same.
+        module.fail_json(msg='The database %s holds a "/": backups are files named after the database, and the name '
+                             'would put them in another directory. Rename the database to back it up with this '
+                             'collection. %s' % (database, NOTHING_STORED))
     pg_dump, pg_dump_version = resolve_pg_dump(module)
     client = s3_client(module) if params['store'] == 's3' else None
 

@@ -24,3 +24,14 @@ def test_pg_dump_not_usable_says_what_to_install(case, tmp_path, run_main):
     assert binary in msg and "postgresql-client-15" in msg and pg_backup.NOTHING_STORED in msg, msg
     assert ("not found on PATH" if case == "not on PATH" else "does not exist or is not executable") in msg, msg
     assert list(store.iterdir()) == []
+
+
+def test_a_database_name_with_a_slash_is_refused_before_anything_even_in_check_mode(run_main, tmp_path):
+    # Check mode said "Would write rt2/d641_....dump to <store>/rt2/d641_....dump"; the run then failed on the
+    # missing directory, and a name starting with '../' points outside the store.
+    from ansible_collections.yieldvault.db_restore.plugins.modules import pg_backup
+    for check in (True, False):
+        result = run_main(pg_backup.main, database="../x/app", store="local", local_dir=str(tmp_path / "store"),
+                          login_host="127.0.0.1", login_port=1, _ansible_check_mode=check)
+        assert result["rc"] == 1 and 'holds a "/"' in result["msg"] and "No backup was stored" in result["msg"], result
+    assert not (tmp_path / "store").exists() and not (tmp_path / "x").exists()

@@ -145,3 +145,9 @@ def test_a_scratch_name_cut_to_production_is_refused_saying_so():
     assert scratch_name_refusals("app", "app") == ["db_restore_drill_database is production 'app'"]
     assert scratch_name_refusals("", "app")[0].startswith("db_restore_drill_database is empty")
     assert "system database 'postgres'" in scratch_name_refusals("postgres", "app")[0]
+
+
+def test_a_database_name_with_a_slash_is_refused_before_files_are_named_after_it():
+    (reason,) = database_and_store_refusals("../../etc/app", **STORE)
+    assert reason.startswith("db_restore_database '../../etc/app' holds a '/'") and "rename the database" in reason
+    assert database_and_store_refusals("app.v2 'x' 50% = {{ y }}", **STORE) == []
