@@ -25,18 +25,10 @@ from __future__ import annotations
 
 import re
 
-SYSTEM_DATABASES = ("postgres", "template0", "template1")
-MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
-
-
-def name_bytes(name):
-    """The length of a database name as PostgreSQL counts it: UTF-8 bytes."""
-    return len(str(name).encode("utf-8"))
-
-
-def cut_name(name):
-    """The name PostgreSQL would make of ``name``: its first 63 bytes, never half a character."""
-    return str(name).encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+# The swap's own rules for names (module_utils/rename.py): PostgreSQL's 63 bytes, the system databases.
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.rename import (
+    MAX_NAME_BYTES, RESERVED as SYSTEM_DATABASES, cut_name, name_bytes,
+)
 
 
 def _too_long(setting, name):

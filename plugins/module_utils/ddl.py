@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.pg import sql
+from ansible_collections.yieldvault.db_restore.plugins.module_utils.rename import MAX_NAME_BYTES, cut_name, name_bytes
 from ansible_collections.yieldvault.db_restore.plugins.module_utils.server_state import (
     database_oid, drop_database, journal_update, mark_of, schema_exists, server_now,
 )
@@ -39,9 +40,6 @@ class Refused(Exception):
     """Nothing was dropped: the message says why and what to do."""
 
 
-MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
-
-
 KIND_WORDS = {
     'staging': 'a staging database (restored into before a swap)',
     'drill': "a drill's scratch database",
@@ -62,11 +60,11 @@ def kind_refusal(name, found, wanted, setting=''):
 def refuse_cut_name(name, setting=''):
     """Refuse a name PostgreSQL would cut to 63 bytes (with a notice only): DROP DATABASE IF EXISTS of
     "<63-byte name>_drill" drops the 63-byte database. The preflight refuses such names first."""
-    size = len(name.encode('utf-8'))
+    size = name_bytes(name)
     if size > MAX_NAME_BYTES:
         raise Refused('Refusing the database name %s: it is %d bytes: PostgreSQL cuts database names to %d bytes, '
                       'here to %s, another name.%s Nothing was dropped.'
-                      % (name, size, MAX_NAME_BYTES, name.encode('utf-8')[:MAX_NAME_BYTES].decode('utf-8', 'ignore'),
+                      % (name, size, MAX_NAME_BYTES, cut_name(name),
                          (' Set %s to a name of %d bytes or less.' % (setting, MAX_NAME_BYTES)) if setting else ''))
 
 

@@ -19,6 +19,16 @@ MAX_NAME_BYTES = 63
 RESERVED = ('postgres', 'template0', 'template1')
 
 
+def name_bytes(name):
+    """The length of a database name as PostgreSQL counts it: UTF-8 bytes."""
+    return len(str(name).encode('utf-8'))
+
+
+def cut_name(name):
+    """The name PostgreSQL would make of ``name``: its first 63 bytes, never half a character."""
+    return str(name).encode('utf-8')[:MAX_NAME_BYTES].decode('utf-8', 'ignore')
+
+
 class RenamePlanError(ValueError):
     """A rename plan that cannot run; the message says what to do."""
 
@@ -53,7 +63,7 @@ def check_plan(renames, existing):
                                       % (source, target))
             if name in RESERVED:
                 raise RenamePlanError('Refusing to rename %r: it is a system database. Nothing was changed.' % name)
-            if len(name.encode('utf-8')) > MAX_NAME_BYTES:
+            if name_bytes(name) > MAX_NAME_BYTES:
                 raise RenamePlanError(
                     'The database name %r is longer than %d bytes; PostgreSQL would truncate it. Use a shorter '
                     'database or staging name. Nothing was changed.' % (name, MAX_NAME_BYTES))

@@ -455,11 +455,9 @@ def main():
                 try:
                     client.put_object(IfNoneMatch='*', **claim)
                 except Exception as exc:
+                    code, status, _message = s3_error_code(exc)
                     if type(exc).__name__ == 'ParamValidationError':
                         # A botocore older than conditional writes (1.35) refuses the parameter itself.
-                        exc = NotImplementedError(str(exc))
-                    code, status, _message = s3_error_code(exc)
-                    if isinstance(exc, NotImplementedError):
                         code = 'NotImplemented'
                     if code == 'PreconditionFailed' or status == 412:
                         module.fail_json(msg=claimed_message('s3://%s/%s' % (bucket, location),
