@@ -45,6 +45,20 @@ def flat(text):
     return " ".join(text.split()).replace("''", "'")
 
 
+def backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, name, seed, users, **extra):
+    """name (owner OWNER), a backup of it 5 minutes old in <tmp_path>/store and an incident after it:
+    (inventory vars with the work directory <tmp_path>/work and **extra, the backup's checksums, the incident's)."""
+    yieldvault_db(name, seed=seed, users=users, owner=OWNER)
+    store = tmp_path / "store"
+    store.mkdir()
+    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
+    backup_sums = table_checksums(pg_cluster, name)
+    yieldvault_fixture.incident(pg_cluster, name)
+    inv = db_inventory_vars(pg_cluster, name, str(tmp_path / "work"), "local", local_dir=str(store), owner=OWNER,
+                            **extra)
+    return inv, backup_sums, table_checksums(pg_cluster, name)
+
+
 def table_exists(pg_cluster, dbname, table):
     return admin_query(pg_cluster, "SELECT to_regclass(%s) IS NOT NULL", (table,), dbname=dbname)[0][0]
 
@@ -96,15 +110,7 @@ def test_a_multibyte_name_too_long_for_the_swap_is_refused_before_anything_and_r
         tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
     name = "yv_" + "é" * 24 + os.urandom(3).hex()
     assert (len(name), len(name.encode())) == (33, 57)
-    yieldvault_db(name, seed=3, users=80, owner=OWNER)
-    store = tmp_path / "store"
-    store.mkdir()
-    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
-    backup_sums = table_checksums(pg_cluster, name)
-    yieldvault_fixture.incident(pg_cluster, name)
-    incident_sums = table_checksums(pg_cluster, name)
-    work = tmp_path / "work"
-    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER)
+    inv, backup_sums, incident_sums = backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, name, 3, 80)
 
     refused = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
     refused.assert_failed("Refusing the swap: the swap would name databases '%s__restore', '%s__pre_" % (name, name))
@@ -124,15 +130,9 @@ def test_a_multibyte_name_too_long_for_the_swap_is_refused_before_anything_and_r
 def test_the_swap_stamps_its_names_with_the_runs_time_and_a_kept_previous_database_is_no_staging_database(
         tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
     name = "yv_20240101T000000_%s" % os.urandom(3).hex()
-    yieldvault_db(name, seed=5, users=90, owner=OWNER)
-    store = tmp_path / "store"
-    store.mkdir()
-    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
-    yieldvault_fixture.incident(pg_cluster, name)
-    incident_sums = table_checksums(pg_cluster, name)
+    inv, _backup_sums, incident_sums = backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, name, 5, 90,
+                                                 db_restore_keep_previous=True)
     work = tmp_path / "work"
-    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER,
-                            db_restore_keep_previous=True)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
     result.assert_ok()
     kept = result.report(str(work))["previous_database"]["name"]
@@ -183,17 +183,10 @@ ESCAPE = "COMMIT; CREATE TABLE escaped_check (i int); SELECT 1"
 def test_a_check_that_leaves_its_read_only_transaction_is_refused_before_anything_changes(
         tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, run_playbook):
     name = "yv_checks_%s" % os.urandom(3).hex()
-    yieldvault_db(name, seed=5, users=100, owner=OWNER)
-    store = tmp_path / "store"
-    store.mkdir()
-    make_backup.make_backup(pg_cluster, name, "local", minutes_ago(5), local_dir=str(store))
-    yieldvault_fixture.incident(pg_cluster, name)
-    sums = table_checksums(pg_cluster, name)
-    work = tmp_path / "work"
     checks = [{"name": "users", "sql": 'SELECT count(*) > 0 FROM "User"', "expected": True},
               {"name": "escape", "sql": ESCAPE, "expected": 1}]
-    inv = db_inventory_vars(pg_cluster, name, str(work), "local", local_dir=str(store), owner=OWNER,
-                            db_restore_checks=checks)
+    inv, _backup_sums, sums = backed_up(tmp_path, pg_cluster, yieldvault_db, db_inventory_vars, name, 5, 100,
+                                        db_restore_checks=checks)
     result = run_playbook("restore.yml", inv, {"point": "latest", "confirm": name})
     result.assert_failed()
     out = flat(result.output)
