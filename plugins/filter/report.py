@@ -793,9 +793,21 @@ def mask(text, secrets):
     return re.sub(r"hooks\.slack\.com/services/\S+", "hooks.slack.com/services/***", text)
 
 
+def closed_phase(current, status="ok"):
+    """The record of a phase that ends now, as it goes into __db_restore_phases: the phase started
+    (__db_restore_current_phase: name, started, started_epoch) with its end, its seconds (to 0.1 s) and its status.
+    The phase runner (phase.yml), a phase that failed (fail_phase.yml) and restore.yml's recovery close phases so."""
+    now = _dt.datetime.now(_UTC)
+    record = dict(current or {})
+    record.update(ended=now.strftime("%Y-%m-%dT%H:%M:%SZ"), ended_epoch=now.timestamp(),
+                  seconds=round(now.timestamp() - float(record["started_epoch"]), 1), status=status)
+    return record
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "closed_phase": closed_phase,
             "restore_report": restore_report,
             "report_markdown": report_markdown,
             "timeline_svg": timeline_svg,

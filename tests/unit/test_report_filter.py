@@ -355,3 +355,15 @@ def test_whole_cluster_rollback_says_it_put_the_original_back():
                                                     phases=[phase("preflight", 0, 2)])))
     assert "| Method | whole cluster (-e pitr_scope=cluster): the data directory the last whole-cluster restore " \
            "moved aside, put back |" in md
+
+
+def test_a_closed_phase_keeps_its_start_and_gets_its_end_seconds_and_status():
+    import time
+    from ansible_collections.yieldvault.db_restore.plugins.filter.report import closed_phase
+    started = time.time() - 2.34
+    current = {"name": "restore_database", "started": "2026-12-06T20:00:00Z", "started_epoch": str(started)}
+    record = closed_phase(current, "failed")
+    assert record["name"] == "restore_database" and record["started"] == "2026-12-06T20:00:00Z"
+    assert record["status"] == "failed" and 2.3 <= record["seconds"] <= 3.0 and record["ended_epoch"] > started
+    assert record["ended"].endswith("Z") and len(record["ended"]) == 20
+    assert current == {"name": "restore_database", "started": "2026-12-06T20:00:00Z", "started_epoch": str(started)}
